@@ -1,0 +1,55 @@
+package migrations
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors a caller branches on; wrap them with context and test with errors.Is.
+var (
+	ErrMigrationNotFound        = errors.New("migration not found")
+	ErrCandidateNotFound        = errors.New("candidate not found")
+	ErrRunNotFound              = errors.New("run not found")
+	ErrCandidateRunning         = errors.New("candidate is already running")
+	ErrCandidateCompleted       = errors.New("candidate has already completed")
+	ErrCandidateNotRunning      = errors.New("candidate is not running")
+	ErrStepNotRetryable         = errors.New("step cannot be retried")
+	ErrStepNotWaiting           = errors.New("step is not waiting for an event")
+	ErrRunCompletedBeforeCancel = errors.New("run completed before it could be cancelled")
+	ErrUnavailable              = errors.New("dependency unavailable")
+	ErrMigratorFailed           = errors.New("migrator failed")
+	ErrMigratorTimeout          = errors.New("migrator timed out")
+)
+
+// ValidationError is bad input from a caller; Field names the offending request field.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Message)
+}
+
+// Invalid returns a ValidationError for field with a formatted message.
+func Invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// StateError is a request that conflicts with the current state; Kind is one of the sentinels
+// above (so errors.Is works) and Message says what a person can do about it.
+type StateError struct {
+	Kind    error
+	Message string
+}
+
+func (e *StateError) Error() string { return e.Message }
+func (e *StateError) Unwrap() error { return e.Kind }
+
+// Conflict returns a StateError of kind with a formatted message.
+func Conflict(kind error, format string, args ...any) error {
+	return &StateError{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,109 @@
+package execution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// Activities are the run workflow's side effects: read-model writes (run as local activities,
+// so they cost no extra task round trip) and the dispatch to the migrator.
+type Activities struct {
+	store    migrations.MigrationStore
+	notifier migrations.MigratorNotifier
+}
+
+// NewActivities returns the activities backed by store and notifier.
+func NewActivities(store migrations.MigrationStore, notifier migrations.MigratorNotifier) *Activities {
+	return &Activities{store: store, notifier: notifier}
+}
+
+// Register registers the run workflow and its activities with a Temporal worker.
+func Register(w worker.Registry, a *Activities) {
+	w.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
+	w.RegisterActivity(a)
+}
+
+// PutStepInput is the input of PutStep.
+type PutStepInput struct {
+	MigrationID string
+	CandidateID string
+	ExecutionID string
+	Step        api.StepState
+}
+
+// FinishInput is the input of FinishRun.
+type FinishInput struct {
+	MigrationID     string
+	CandidateID     string
+	ExecutionID     string
+	Status          api.RunStatus
+	CandidateStatus api.CandidateStatus
+	At              time.Time
+}
+
+// DispatchInput is the input of Dispatch.
+type DispatchInput struct {
+	MigrationID string
+	CandidateID string
+	RunID       string
+	Step        api.StepDefinition
+	Attempt     int
+}
+
+// BeginRun records the start of a run in the read model.
+func (a *Activities) BeginRun(ctx context.Context, rec migrations.RunRecord) error {
+	return a.store.BeginRun(ctx, rec)
+}
+
+// PutStep records one step's state in the read model.
+func (a *Activities) PutStep(ctx context.Context, in PutStepInput) error {
+	return a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Step)
+}
+
+// FinishRun records the end of a run and the candidate's resulting status.
+func (a *Activities) FinishRun(ctx context.Context, in FinishInput) error {
+	return a.store.FinishRun(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Status, in.CandidateStatus, in.At)
+}
+
+// Dispatch sends one step to the migrator. It reads the migration and candidate at dispatch
+// time, so inputs updated during the run reach the next dispatch. A migrator's 4xx fails with
+// the non-retryable errRejected type; anything else is retryable.
+func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
+	m, err := a.store.GetMigration(ctx, in.MigrationID)
+	if err != nil {
+		return fmt.Errorf("dispatch %s step %s: %w", in.RunID, in.Step.Name, err)
+	}
+	c, err := a.store.GetCandidate(ctx, in.MigrationID, in.CandidateID)
+	if err != nil {
+		return fmt.Errorf("dispatch %s step %s: %w", in.RunID, in.Step.Name, err)
+	}
+	req := api.DispatchStepRequest{
+		MigrationId: in.MigrationID,
+		StepName:    in.Step.Name,
+		Candidate:   migrations.DispatchCandidate(c),
+		Config:      in.Step.Config,
+		Type:        in.Step.Type,
+		CallbackId:  in.RunID,
+		EventName:   in.Step.Name,
+		MigratorApp: m.Id,
+		MigratorUrl: m.MigratorUrl,
+	}
+	err = a.notifier.DispatchStep(ctx, m.MigratorUrl, req)
+	var mf migrations.MigratorFailure
+	if errors.As(err, &mf) && mf.MigratorStatus() >= 400 && mf.MigratorStatus() < 500 {
+		return temporal.NewNonRetryableApplicationError(mf.Error(), errRejected, nil)
+	}
+	if err != nil {
+		return temporal.NewApplicationError(err.Error(), "DispatchFailed")
+	}
+	return nil
+}

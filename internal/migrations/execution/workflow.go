@@ -1,0 +1,276 @@
+// Package execution sequences a run's steps durably on Temporal: one workflow per run that
+// dispatches each step to the migrator, waits for its callbacks, waits for the operator's retry
+// after a failure, and writes every state change into the store (the read model).
+package execution
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// WorkflowName is the registered name of the run workflow.
+const WorkflowName = "drover.Run"
+
+// Dispatch retry back-off while the migrator is unreachable or answers 5xx.
+const (
+	dispatchBackoffInitial = time.Second
+	dispatchBackoffMax     = time.Minute
+	// dispatchTimeout bounds one dispatch activity; the HTTP client has its own shorter timeout.
+	dispatchTimeout = 30 * time.Second
+)
+
+// errRejected is the application error type of a dispatch the migrator refused (4xx).
+const errRejected = "MigratorRejected"
+
+// Run is the workflow of one run: migration in.MigrationID applied to candidate in.CandidateID.
+func Run(ctx workflow.Context, in migrations.RunInput) error {
+	info := workflow.GetInfo(ctx)
+	r := &runner{
+		in:      in,
+		runID:   info.WorkflowExecution.ID,
+		execID:  info.WorkflowExecution.RunID,
+		events:  workflow.GetSignalChannel(ctx, migrations.SignalStepEvent),
+		retries: workflow.GetSignalChannel(ctx, migrations.SignalRetryStep),
+		log:     workflow.GetLogger(ctx),
+	}
+	if err := r.begin(ctx); err != nil {
+		return r.end(ctx, err)
+	}
+	for _, step := range in.Steps {
+		if err := r.runStep(ctx, step); err != nil {
+			return r.end(ctx, err)
+		}
+	}
+	return r.end(ctx, nil)
+}
+
+type runner struct {
+	in      migrations.RunInput
+	runID   string
+	execID  string
+	events  workflow.ReceiveChannel
+	retries workflow.ReceiveChannel
+	log     log.Logger
+	acts    *Activities // nil: only names the activity methods
+}
+
+func localCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		StartToCloseTimeout:    10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    200 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+		},
+	})
+}
+
+func (r *runner) begin(ctx workflow.Context) error {
+	names := make([]string, len(r.in.Steps))
+	for i, s := range r.in.Steps {
+		names[i] = s.Name
+	}
+	rec := migrations.RunRecord{
+		RunID:       r.runID,
+		ExecutionID: r.execID,
+		MigrationID: r.in.MigrationID,
+		CandidateID: r.in.CandidateID,
+		Status:      api.RunStatusRunning,
+		StepNames:   names,
+		StartedAt:   workflow.Now(ctx).UTC(),
+	}
+	return workflow.ExecuteLocalActivity(localCtx(ctx), r.acts.BeginRun, rec).Get(ctx, nil)
+}
+
+// end records how the run ended. A cancelled run returns its candidate to not_started, using a
+// disconnected context so the clean-up runs although the workflow's context is cancelled.
+func (r *runner) end(ctx workflow.Context, err error) error {
+	in := FinishInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID}
+	switch {
+	case err == nil:
+		in.Status, in.CandidateStatus = api.RunStatusCompleted, api.CandidateStatusCompleted
+	case temporal.IsCanceledError(err) || ctx.Err() != nil:
+		in.Status, in.CandidateStatus = api.RunStatusCancelled, api.CandidateStatusNotStarted
+		err = temporal.NewCanceledError()
+	default:
+		// Only the store being gone for a day gets here; leave the candidate as the operator
+		// can fix it: cancel resets a candidate whose run is no longer open.
+		return err
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	in.At = workflow.Now(dctx).UTC()
+	if ferr := workflow.ExecuteLocalActivity(localCtx(dctx), r.acts.FinishRun, in).Get(dctx, nil); ferr != nil {
+		return fmt.Errorf("record end of run %s: %w", r.runID, ferr)
+	}
+	return err
+}
+
+func (r *runner) put(ctx workflow.Context, st api.StepState) error {
+	st.UpdatedAt = workflow.Now(ctx).UTC()
+	in := PutStepInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID, Step: st}
+	return workflow.ExecuteLocalActivity(localCtx(ctx), r.acts.PutStep, in).Get(ctx, nil)
+}
+
+// runStep dispatches one step and waits until the migrator reports it succeeded or merged,
+// handling pending updates, dispatch retries, failure and the operator's retry meanwhile.
+func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition) error {
+	now := workflow.Now(ctx).UTC()
+	st := api.StepState{StepName: step.Name, Candidate: r.in.CandidateID, Status: api.StepStatusInProgress, StartedAt: now}
+	if err := r.put(ctx, st); err != nil {
+		return err
+	}
+
+	var (
+		dispatchCtx    workflow.Context
+		cancelDispatch workflow.CancelFunc = func() {}
+		dispatch       workflow.Future     // the dispatch in flight, nil when none
+		retryTimer     workflow.Future     // the back-off before the next dispatch, nil when none
+		attempt        int
+		done           bool
+	)
+	startDispatch := func() {
+		attempt++
+		dispatchCtx, cancelDispatch = workflow.WithCancel(ctx)
+		actx := workflow.WithActivityOptions(dispatchCtx, workflow.ActivityOptions{
+			StartToCloseTimeout: dispatchTimeout,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1}, // the loop below retries, recording each attempt
+		})
+		dispatch = workflow.ExecuteActivity(actx, r.acts.Dispatch, DispatchInput{
+			MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, RunID: r.runID, Step: step, Attempt: attempt,
+		})
+		retryTimer = nil
+	}
+	stopDispatch := func() {
+		cancelDispatch()
+		dispatch, retryTimer = nil, nil
+	}
+	startDispatch()
+
+	for !done {
+		var err error
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		if dispatch != nil {
+			sel.AddFuture(dispatch, func(f workflow.Future) {
+				derr := f.Get(ctx, nil)
+				dispatch = nil
+				if derr == nil || st.Status != api.StepStatusInProgress {
+					return // acknowledged, or the migrator already called back
+				}
+				st.Attempts = attempt
+				st.LastError = dispatchMessage(derr)
+				var appErr *temporal.ApplicationError
+				if errors.As(derr, &appErr) && appErr.Type() == errRejected {
+					st.Status = api.StepStatusFailed
+					st.FinishedAt = workflow.Now(ctx).UTC()
+					err = r.put(ctx, st)
+					return
+				}
+				err = r.put(ctx, st)
+				retryTimer = workflow.NewTimer(dispatchCtx, backoff(attempt))
+			})
+		}
+		if retryTimer != nil {
+			sel.AddFuture(retryTimer, func(f workflow.Future) {
+				if f.Get(ctx, nil) == nil && st.Status == api.StepStatusInProgress {
+					startDispatch()
+				}
+			})
+		}
+		sel.AddReceive(r.events, func(c workflow.ReceiveChannel, _ bool) {
+			var ev migrations.StepEvent
+			c.Receive(ctx, &ev)
+			if ev.StepName != step.Name {
+				r.log.Warn("ignoring event for a step that is not waiting", "step", ev.StepName, "current", step.Name)
+				return
+			}
+			if st.Status == api.StepStatusFailed {
+				r.log.Warn("ignoring event for a failed step; it waits for a retry", "step", step.Name, "status", ev.Status)
+				return
+			}
+			st.Metadata = mergeMetadata(st.Metadata, ev.Metadata)
+			switch ev.Status {
+			case api.StepEventStatusPending:
+				st.Status = api.StepStatusPending
+			case api.StepEventStatusSucceeded, api.StepEventStatusMerged:
+				st.Status = api.StepStatus(ev.Status)
+				st.FinishedAt = workflow.Now(ctx).UTC()
+				st.LastError = ""
+				stopDispatch()
+				done = true
+			case api.StepEventStatusFailed:
+				st.Status = api.StepStatusFailed
+				st.LastError = migrations.FailureMessage(ev.Metadata)
+				st.FinishedAt = workflow.Now(ctx).UTC()
+				stopDispatch()
+			default:
+				r.log.Warn("ignoring event with an unknown status", "step", step.Name, "status", ev.Status)
+				return
+			}
+			err = r.put(ctx, st)
+		})
+		sel.AddReceive(r.retries, func(c workflow.ReceiveChannel, _ bool) {
+			var req migrations.RetryRequest
+			c.Receive(ctx, &req)
+			if req.StepName != step.Name || st.Status != api.StepStatusFailed {
+				r.log.Warn("ignoring retry of a step that has not failed", "step", req.StepName, "current", step.Name, "status", st.Status)
+				return
+			}
+			st.Status = api.StepStatusInProgress
+			st.Attempts, st.LastError, st.FinishedAt = 0, "", time.Time{}
+			attempt = 0
+			if err = r.put(ctx, st); err == nil {
+				startDispatch()
+			}
+		})
+		sel.Select(ctx)
+		if ctx.Err() != nil {
+			return temporal.NewCanceledError()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func backoff(attempt int) time.Duration {
+	d := dispatchBackoffInitial
+	for i := 1; i < attempt && d < dispatchBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, dispatchBackoffMax)
+}
+
+// dispatchMessage is the migrator's error without Temporal's wrapping.
+func dispatchMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var toErr *temporal.TimeoutError
+	if errors.As(err, &toErr) {
+		return fmt.Sprintf("dispatch did not finish within %s", dispatchTimeout)
+	}
+	return err.Error()
+}
+
+func mergeMetadata(base, over map[string]string) map[string]string {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(over))
+	maps.Copy(out, base)
+	maps.Copy(out, over)
+	return out
+}

@@ -1,0 +1,340 @@
+// Package handler is Drover's inbound HTTP adapter: the operator API, the migrators' announce
+// and callback endpoints, and health checks. Requests are validated against the OpenAPI
+// document; domain errors become status codes that say whose fault it was.
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/pkg/api"
+	"github.com/drover-dev/drover/schemas"
+)
+
+// MaxBodyBytes bounds a request body; an announcement of 10,000 candidates is a few MB.
+const MaxBodyBytes = 64 << 20
+
+// Service is what the handlers need of the use cases.
+type Service interface {
+	Announce(ctx context.Context, a api.MigrationAnnouncement) error
+	SubmitCandidates(ctx context.Context, migrationID string, candidates []api.CandidateInput) error
+	ListMigrations(ctx context.Context) ([]api.Migration, error)
+	GetMigration(ctx context.Context, id string) (api.Migration, error)
+	ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error)
+	Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error)
+	Cancel(ctx context.Context, migrationID, candidateID string) (bool, error)
+	RetryStep(ctx context.Context, migrationID, candidateID, stepName string) error
+	UpdateInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error)
+	GetSteps(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error)
+	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
+	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
+	Ready(ctx context.Context) map[string]error
+}
+
+// Handler serves the API.
+type Handler struct {
+	svc Service
+	log *slog.Logger
+}
+
+// New returns the API as an http.Handler. extra, when not nil, may add routes (the console).
+func New(svc Service, log *slog.Logger, extra func(*gin.Engine)) (http.Handler, error) {
+	v, err := newValidator(schemas.OpenAPI)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{svc: svc, log: log}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(h.recoverer, h.accessLog, limitBody, v.middleware)
+
+	r.POST("/registry/announce", h.announce)
+	r.GET("/migrations", h.listMigrations)
+	r.GET("/migrations/:migrationId", h.getMigration)
+	r.GET("/migrations/:migrationId/candidates", h.listCandidates)
+	r.POST("/migrations/:migrationId/candidates", h.submitCandidates)
+	r.POST("/migrations/:migrationId/dry-run", h.dryRun)
+	r.POST("/migrations/:migrationId/candidates/:candidateId/start", h.start)
+	r.POST("/migrations/:migrationId/candidates/:candidateId/cancel", h.cancel)
+	r.POST("/migrations/:migrationId/candidates/:candidateId/retry-step", h.retryStep)
+	r.PATCH("/migrations/:migrationId/candidates/:candidateId/inputs", h.updateInputs)
+	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
+	r.POST("/event/:runId", h.event)
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.StatusResponse{Status: "ok"}) })
+	r.GET("/readyz", h.readyz)
+	if extra != nil {
+		extra(r)
+	}
+	r.NoRoute(func(c *gin.Context) {
+		abort(c, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path), "")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path), "")
+	})
+	return r, nil
+}
+
+func (h *Handler) announce(c *gin.Context) {
+	var body api.MigrationAnnouncement
+	if !decode(c, &body, true) {
+		return
+	}
+	if err := h.svc.Announce(c, body); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, api.StatusResponse{Status: "SUCCESS"})
+}
+
+func (h *Handler) listMigrations(c *gin.Context) {
+	ms, err := h.svc.ListMigrations(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if ms == nil {
+		ms = []api.Migration{}
+	}
+	c.JSON(http.StatusOK, api.MigrationList{Migrations: ms})
+}
+
+func (h *Handler) getMigration(c *gin.Context) {
+	m, err := h.svc.GetMigration(c, c.Param("migrationId"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if m.Candidates == nil {
+		m.Candidates = []api.Candidate{}
+	}
+	c.JSON(http.StatusOK, m)
+}
+
+func (h *Handler) listCandidates(c *gin.Context) {
+	cs, err := h.svc.ListCandidates(c, c.Param("migrationId"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if cs == nil {
+		cs = []api.Candidate{}
+	}
+	c.JSON(http.StatusOK, cs)
+}
+
+func (h *Handler) submitCandidates(c *gin.Context) {
+	var body api.CandidateSubmission
+	if !decode(c, &body, true) {
+		return
+	}
+	if err := h.svc.SubmitCandidates(c, c.Param("migrationId"), body.Candidates); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, api.StatusResponse{Status: "SUCCESS"})
+}
+
+func (h *Handler) dryRun(c *gin.Context) {
+	var body api.DryRunRequestBody
+	if !decode(c, &body, true) {
+		return
+	}
+	res, err := h.svc.DryRun(c, c.Param("migrationId"), body.Candidate.Id, body.Inputs)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (h *Handler) start(c *gin.Context) {
+	var body api.StartRunRequest
+	if !decode(c, &body, false) {
+		return
+	}
+	runID, err := h.svc.Start(c, c.Param("migrationId"), c.Param("candidateId"), body.Inputs)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, api.RunAccepted{Status: "STARTED", RunId: runID})
+}
+
+func (h *Handler) cancel(c *gin.Context) {
+	done, err := h.svc.Cancel(c, c.Param("migrationId"), c.Param("candidateId"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if !done {
+		c.JSON(http.StatusAccepted, api.StatusResponse{Status: "CANCEL_REQUESTED", Message: "the run is cancelling; the candidate returns to not_started when its clean-up has run"})
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (h *Handler) retryStep(c *gin.Context) {
+	var body api.RetryStepRequest
+	if !decode(c, &body, true) {
+		return
+	}
+	if err := h.svc.RetryStep(c, c.Param("migrationId"), c.Param("candidateId"), body.StepName); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, api.StatusResponse{Status: "RETRYING"})
+}
+
+func (h *Handler) updateInputs(c *gin.Context) {
+	var body api.UpdateInputsRequest
+	if !decode(c, &body, true) {
+		return
+	}
+	if _, err := h.svc.UpdateInputs(c, c.Param("migrationId"), c.Param("candidateId"), body.Inputs); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (h *Handler) getSteps(c *gin.Context) {
+	run, err := h.svc.GetSteps(c, c.Param("migrationId"), c.Param("candidateId"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	steps := run.Steps
+	if steps == nil {
+		steps = []api.StepState{}
+	}
+	c.JSON(http.StatusOK, api.RunSteps{
+		Status: run.Status, RunId: run.RunID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, Steps: steps,
+	})
+}
+
+func (h *Handler) event(c *gin.Context) {
+	var body api.StepStatusEvent
+	if !decode(c, &body, true) {
+		return
+	}
+	dup, err := h.svc.HandleEvent(c, c.Param("runId"), body)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if dup {
+		c.JSON(http.StatusAccepted, api.StatusResponse{Status: "ACCEPTED", Message: "duplicate of an outcome already recorded; no effect"})
+		return
+	}
+	c.JSON(http.StatusAccepted, api.StatusResponse{Status: "ACCEPTED"})
+}
+
+func (h *Handler) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c, 3*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	status, code := api.ReadinessStatusReady, http.StatusOK
+	for name, err := range h.svc.Ready(ctx) {
+		checks[name] = "ok"
+		if err != nil {
+			checks[name] = err.Error()
+			status, code = api.ReadinessStatusUnavailable, http.StatusServiceUnavailable
+		}
+	}
+	c.JSON(code, api.Readiness{Status: status, Checks: checks})
+}
+
+// decode reads the JSON body into v. An empty body is accepted when the body is optional.
+func decode(c *gin.Context, v any, required bool) bool {
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit), "")
+			return false
+		}
+		abort(c, http.StatusBadRequest, "could not read the request body: "+err.Error(), "")
+		return false
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		if required {
+			abort(c, http.StatusBadRequest, "request body is required", "")
+			return false
+		}
+		return true
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		abort(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error(), "")
+		return false
+	}
+	return true
+}
+
+// fail maps a use case's error to a status code and a message for a person.
+func (h *Handler) fail(c *gin.Context, err error) {
+	var verr *migrations.ValidationError
+	var serr *migrations.StateError
+	switch {
+	case errors.As(err, &verr):
+		abort(c, http.StatusBadRequest, verr.Error(), verr.Field)
+	case errors.As(err, &serr):
+		abort(c, http.StatusConflict, serr.Message, "")
+	case errors.Is(err, migrations.ErrMigrationNotFound), errors.Is(err, migrations.ErrCandidateNotFound), errors.Is(err, migrations.ErrRunNotFound):
+		abort(c, http.StatusNotFound, err.Error(), "")
+	case errors.Is(err, migrations.ErrMigratorTimeout):
+		abort(c, http.StatusGatewayTimeout, err.Error(), "")
+	case errors.Is(err, migrations.ErrMigratorFailed):
+		abort(c, http.StatusBadGateway, err.Error(), "")
+	case errors.Is(err, migrations.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		h.log.WarnContext(c, "dependency unavailable", "path", c.FullPath(), "error", err)
+		abort(c, http.StatusServiceUnavailable, err.Error(), "")
+	case errors.Is(err, context.Canceled):
+		abort(c, 499, "request cancelled", "")
+	default:
+		h.log.ErrorContext(c, "request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
+		abort(c, http.StatusInternalServerError, "internal error: "+err.Error(), "")
+	}
+}
+
+func abort(c *gin.Context, code int, msg, field string) {
+	c.AbortWithStatusJSON(code, api.Error{Error: msg, Field: field})
+}
+
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	}
+	c.Next()
+}
+
+func (h *Handler) recoverer(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.log.ErrorContext(c, "panic while serving a request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", r)
+			abort(c, http.StatusInternalServerError, "internal error", "")
+		}
+	}()
+	c.Next()
+}
+
+func (h *Handler) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	level := slog.LevelDebug
+	if c.Writer.Status() >= 500 {
+		level = slog.LevelWarn
+	}
+	h.log.Log(c, level, "http request", "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", c.Writer.Status(), "duration", time.Since(start))
+}

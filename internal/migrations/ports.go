@@ -1,0 +1,108 @@
+package migrations
+
+import (
+	"context"
+	"time"
+
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// MigrationStore persists migrations, candidates and run state. It is the read model: the
+// workflow writes every candidate-status and step-state change into it, and every read the
+// API serves comes from it. Implementations must make each method atomic.
+type MigrationStore interface {
+	// SaveMigration creates or replaces a migration's definition (m.Candidates and m.Counts are
+	// ignored). Replacing keeps the original CreatedAt and every candidate with its state.
+	SaveMigration(ctx context.Context, m api.Migration) error
+	// GetMigration returns a migration's definition with Counts filled and Candidates nil.
+	GetMigration(ctx context.Context, id string) (api.Migration, error)
+	// ListMigrations returns all migrations ordered by CreatedAt, with Counts, and with
+	// Candidates (ordered by id) when withCandidates is set.
+	ListMigrations(ctx context.Context, withCandidates bool) ([]api.Migration, error)
+
+	// MergeCandidates adds new candidates as not_started and replaces the definition of
+	// not_started ones; running and completed candidates are left untouched. The check and the
+	// write are atomic per candidate, so a concurrent status change is never overwritten.
+	MergeCandidates(ctx context.Context, migrationID string, candidates []api.CandidateInput, at time.Time) error
+	// ListCandidates returns a migration's candidates ordered by id, with status and inputs.
+	ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error)
+	// GetCandidate returns one candidate with status and inputs.
+	GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error)
+	// MergeInputs atomically sets the given operator inputs (other keys kept) and returns the
+	// candidate's inputs after the merge.
+	MergeInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error)
+
+	// BeginRun records a new run of a candidate: the candidate becomes running and the run
+	// record (with no step states yet) replaces the previous run's.
+	BeginRun(ctx context.Context, run RunRecord) error
+	// PutStepState writes one step's state of the run whose ExecutionID is executionID; it is a
+	// no-op when another run of the candidate has begun since (a stale writer).
+	PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState) error
+	// FinishRun ends the run whose ExecutionID is executionID (no-op for a stale one) and sets the
+	// candidate's status, in one atomic change.
+	FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error
+	// GetRun returns the candidate's latest run with its step states in run order; ErrRunNotFound
+	// when the candidate never ran.
+	GetRun(ctx context.Context, migrationID, candidateID string) (RunRecord, error)
+
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}
+
+// RunRecord is the read model of one run of a candidate.
+type RunRecord struct {
+	RunID       string
+	ExecutionID string // the engine's id of this particular run; a new start gets a new one
+	MigrationID string
+	CandidateID string
+	Status      api.RunStatus
+	StepNames   []string
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Steps       []api.StepState // only steps that have started, in StepNames order
+}
+
+// Step returns the state of the named step and whether it has started.
+func (r RunRecord) Step(name string) (api.StepState, bool) {
+	for _, s := range r.Steps {
+		if s.StepName == name {
+			return s, true
+		}
+	}
+	return api.StepState{}, false
+}
+
+// ExecutionEngine runs candidates durably (Temporal in production).
+type ExecutionEngine interface {
+	// StartRun starts the run of in's candidate. It fails with a StateError of kind
+	// ErrCandidateRunning or ErrCandidateCompleted when such a run exists.
+	StartRun(ctx context.Context, in RunInput) error
+	// CancelRun asks the open run to cancel and waits a bounded time for it to close. It returns
+	// the run's final status, or RunRunning when it has not closed yet; ErrRunNotFound when no run
+	// is open.
+	CancelRun(ctx context.Context, runID string) (RunStatus, error)
+	// Signal delivers a signal to the open run; ErrRunNotFound when no run is open.
+	Signal(ctx context.Context, runID, name string, payload any) error
+	// Ping reports whether the engine answers.
+	Ping(ctx context.Context) error
+}
+
+// MigratorNotifier dispatches a step to a migrator.
+type MigratorNotifier interface {
+	DispatchStep(ctx context.Context, migratorURL string, req api.DispatchStepRequest) error
+}
+
+// DryRunner asks a migrator for a dry run.
+type DryRunner interface {
+	DryRun(ctx context.Context, migratorURL string, req api.DryRunRequest) (api.DryRunResult, error)
+}
+
+// MigratorFailure is implemented by the errors of MigratorNotifier and DryRunner adapters, so
+// callers can tell a migrator's refusal (4xx) from its failure (5xx) or silence (timeout).
+type MigratorFailure interface {
+	error
+	// MigratorStatus is the HTTP status the migrator answered, or 0 when it did not answer.
+	MigratorStatus() int
+	// Timeout reports whether the migrator did not answer in time.
+	Timeout() bool
+}

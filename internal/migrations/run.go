@@ -1,0 +1,113 @@
+package migrations
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// RunIDSeparator joins a migration id and a candidate id into a run id. IDs cannot contain it.
+const RunIDSeparator = "__"
+
+// Limits on ids, mirrored in schemas/openapi.yaml.
+const (
+	MaxMigrationIDLen = 64
+	MaxCandidateIDLen = 128
+)
+
+// idPattern allows letters, digits, '.', '-' and single '_' between other characters, so an id
+// never contains the run-id separator nor the ':' of the store's key layout.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]|_[A-Za-z0-9.-])*$`)
+
+// ValidateMigrationID checks a migration id; field names the request field for the error.
+func ValidateMigrationID(field, id string) error {
+	return validateID(field, id, MaxMigrationIDLen)
+}
+
+// ValidateCandidateID checks a candidate id; field names the request field for the error.
+func ValidateCandidateID(field, id string) error {
+	return validateID(field, id, MaxCandidateIDLen)
+}
+
+func validateID(field, id string, maxLen int) error {
+	switch {
+	case id == "":
+		return Invalid(field, "must not be empty")
+	case len(id) > maxLen:
+		return Invalid(field, "%q is %d characters long; the limit is %d", id, len(id), maxLen)
+	case !idPattern.MatchString(id):
+		return Invalid(field, "%q may contain only letters, digits, '.', '-' and single '_' between them, and must start with a letter or digit", id)
+	}
+	return nil
+}
+
+// RunID names the run of migration migrationID on candidate candidateID; it is also the
+// Temporal workflow id and the callbackId given to migrators.
+func RunID(migrationID, candidateID string) string {
+	return migrationID + RunIDSeparator + candidateID
+}
+
+// ParseRunID splits a run id into its migration and candidate ids and validates both.
+func ParseRunID(runID string) (migrationID, candidateID string, err error) {
+	m, c, ok := strings.Cut(runID, RunIDSeparator)
+	if !ok {
+		return "", "", Invalid("runId", "%q is not a run id (expected migrationId%scandidateId)", runID, RunIDSeparator)
+	}
+	if err := ValidateMigrationID("runId", m); err != nil {
+		return "", "", err
+	}
+	if err := ValidateCandidateID("runId", c); err != nil {
+		return "", "", err
+	}
+	return m, c, nil
+}
+
+// Signal names understood by the run workflow.
+const (
+	SignalStepEvent = "step-event"
+	SignalRetryStep = "retry-step"
+)
+
+// StepEvent is the payload of SignalStepEvent: a migrator's callback for one step.
+type StepEvent struct {
+	StepName string              `json:"stepName"`
+	Status   api.StepEventStatus `json:"status"`
+	Metadata map[string]string   `json:"metadata,omitempty"`
+}
+
+// RetryRequest is the payload of SignalRetryStep.
+type RetryRequest struct {
+	StepName string `json:"stepName"`
+}
+
+// RunInput is what a run workflow starts with: which candidate, and the steps it will run
+// (resolved at start, so re-announcing a migration does not change a run under way).
+type RunInput struct {
+	MigrationID string               `json:"migrationId"`
+	CandidateID string               `json:"candidateId"`
+	Steps       []api.StepDefinition `json:"steps"`
+}
+
+// RunStatus is the execution engine's view of a run.
+type RunStatus string
+
+// Run statuses reported by the execution engine.
+const (
+	RunRunning   RunStatus = "running"
+	RunCompleted RunStatus = "completed"
+	RunCancelled RunStatus = "cancelled"
+	RunFailed    RunStatus = "failed"
+)
+
+func (s RunStatus) String() string { return string(s) }
+
+// FailureMessage picks the reason a migrator gave for a failed step out of its metadata.
+func FailureMessage(metadata map[string]string) string {
+	for _, k := range []string{"error", "message", "reason"} {
+		if v := strings.TrimSpace(metadata[k]); v != "" {
+			return v
+		}
+	}
+	return "the migrator reported the step as failed without a reason"
+}

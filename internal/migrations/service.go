@@ -1,0 +1,549 @@
+// Package migrations holds Drover's use cases: announcing migrations, merging candidates,
+// starting, cancelling and retrying runs, and handling migrators' callbacks. It depends only on
+// the ports in ports.go; adapters for HTTP, Temporal, Redis and migrators live in sub-packages.
+package migrations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// Service implements the use cases on top of the ports.
+type Service struct {
+	store  MigrationStore
+	engine ExecutionEngine
+	dryRun DryRunner
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// NewService wires the use cases to their ports; now may be nil (time.Now).
+func NewService(store MigrationStore, engine ExecutionEngine, dryRun DryRunner, now func() time.Time, log *slog.Logger) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, engine: engine, dryRun: dryRun, now: now, log: log}
+}
+
+// Announce creates or replaces a migration's definition and merges its candidates.
+func (s *Service) Announce(ctx context.Context, a api.MigrationAnnouncement) error {
+	if err := validateAnnouncement(a); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	def := api.Migration{
+		Id:             a.Id,
+		Name:           a.Name,
+		Description:    a.Description,
+		Overview:       a.Overview,
+		MigratorUrl:    strings.TrimRight(a.MigratorUrl, "/"),
+		RequiredInputs: a.RequiredInputs,
+		Steps:          a.Steps,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	if err := s.store.SaveMigration(ctx, def); err != nil {
+		return storeErr(fmt.Errorf("announce %s: %w", a.Id, err))
+	}
+	if err := s.store.MergeCandidates(ctx, a.Id, a.Candidates, now); err != nil {
+		return storeErr(fmt.Errorf("announce %s: merge candidates: %w", a.Id, err))
+	}
+	s.log.InfoContext(ctx, "migration announced", "migration", a.Id, "candidates", len(a.Candidates), "steps", len(a.Steps))
+	return nil
+}
+
+// SubmitCandidates merges candidates into an existing migration (see MigrationStore.MergeCandidates).
+func (s *Service) SubmitCandidates(ctx context.Context, migrationID string, candidates []api.CandidateInput) error {
+	if err := ValidateMigrationID("migrationId", migrationID); err != nil {
+		return err
+	}
+	if err := validateCandidates("candidates", candidates); err != nil {
+		return err
+	}
+	if _, err := s.migration(ctx, migrationID); err != nil {
+		return err
+	}
+	if err := s.store.MergeCandidates(ctx, migrationID, candidates, s.now().UTC()); err != nil {
+		return storeErr(fmt.Errorf("submit candidates to %s: %w", migrationID, err))
+	}
+	return nil
+}
+
+// ListMigrations returns every migration with its candidates and counts.
+func (s *Service) ListMigrations(ctx context.Context) ([]api.Migration, error) {
+	ms, err := s.store.ListMigrations(ctx, true)
+	if err != nil {
+		return nil, storeErr(fmt.Errorf("list migrations: %w", err))
+	}
+	return ms, nil
+}
+
+// GetMigration returns one migration with its candidates and counts.
+func (s *Service) GetMigration(ctx context.Context, id string) (api.Migration, error) {
+	m, err := s.migration(ctx, id)
+	if err != nil {
+		return api.Migration{}, err
+	}
+	cs, err := s.store.ListCandidates(ctx, id)
+	if err != nil {
+		return api.Migration{}, storeErr(fmt.Errorf("get migration %s: %w", id, err))
+	}
+	m.Candidates = cs
+	return m, nil
+}
+
+// ListCandidates returns a migration's candidates ordered by id.
+func (s *Service) ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error) {
+	if _, err := s.migration(ctx, migrationID); err != nil {
+		return nil, err
+	}
+	cs, err := s.store.ListCandidates(ctx, migrationID)
+	if err != nil {
+		return nil, storeErr(fmt.Errorf("list candidates of %s: %w", migrationID, err))
+	}
+	return cs, nil
+}
+
+// Start validates the operator's inputs, stores them and starts a run of the candidate. It
+// returns the run id.
+func (s *Service) Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error) {
+	m, c, err := s.candidate(ctx, migrationID, candidateID)
+	if err != nil {
+		return "", err
+	}
+	if err := validateInputKeys(m, inputs); err != nil {
+		return "", err
+	}
+	switch c.Status {
+	case api.CandidateStatusRunning:
+		return "", Conflict(ErrCandidateRunning, "candidate %s of migration %s is already running", candidateID, migrationID)
+	case api.CandidateStatusCompleted:
+		return "", Conflict(ErrCandidateCompleted, "candidate %s of migration %s has already completed", candidateID, migrationID)
+	}
+	if missing := missingInputs(m, c, inputs); len(missing) > 0 {
+		return "", Invalid("inputs", "missing required input(s): %s", strings.Join(missing, ", "))
+	}
+	if len(inputs) > 0 {
+		if _, err := s.store.MergeInputs(ctx, migrationID, candidateID, inputs); err != nil {
+			return "", s.notFoundOrUnavailable(fmt.Errorf("start %s: store inputs: %w", RunID(migrationID, candidateID), err), migrationID, candidateID)
+		}
+	}
+	in := RunInput{MigrationID: migrationID, CandidateID: candidateID, Steps: stepsFor(m, c)}
+	if err := s.engine.StartRun(ctx, in); err != nil {
+		return "", fmt.Errorf("start %s: %w", RunID(migrationID, candidateID), err)
+	}
+	s.log.InfoContext(ctx, "run started", "run", RunID(migrationID, candidateID), "steps", len(in.Steps))
+	return RunID(migrationID, candidateID), nil
+}
+
+// Cancel cancels the candidate's run. It returns true once the run has closed and the candidate
+// is back to not_started, false when cancellation was requested but the run has not closed yet.
+func (s *Service) Cancel(ctx context.Context, migrationID, candidateID string) (bool, error) {
+	_, c, err := s.candidate(ctx, migrationID, candidateID)
+	if err != nil {
+		return false, err
+	}
+	runID := RunID(migrationID, candidateID)
+	status, err := s.engine.CancelRun(ctx, runID)
+	switch {
+	case errors.Is(err, ErrRunNotFound):
+		if c.Status == api.CandidateStatusRunning {
+			// The store says running but no run is open: the run was ended outside Drover
+			// (terminated, or failed). Put the read model back in line with the engine.
+			if err := s.reconcile(ctx, migrationID, candidateID); err != nil {
+				return false, err
+			}
+			return true, nil
+		}
+		return false, Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is not running (status %s)", candidateID, migrationID, c.Status)
+	case err != nil:
+		return false, fmt.Errorf("cancel %s: %w", runID, err)
+	}
+	switch status {
+	case RunCancelled:
+		s.log.InfoContext(ctx, "run cancelled", "run", runID)
+		return true, nil
+	case RunCompleted:
+		return false, Conflict(ErrRunCompletedBeforeCancel, "run %s completed before it could be cancelled", runID)
+	case RunFailed:
+		if err := s.reconcile(ctx, migrationID, candidateID); err != nil {
+			return false, err
+		}
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+func (s *Service) reconcile(ctx context.Context, migrationID, candidateID string) error {
+	run, err := s.store.GetRun(ctx, migrationID, candidateID)
+	if err != nil && !errors.Is(err, ErrRunNotFound) {
+		return storeErr(fmt.Errorf("reconcile %s: %w", RunID(migrationID, candidateID), err))
+	}
+	if err := s.store.FinishRun(ctx, migrationID, candidateID, run.ExecutionID, api.RunStatusCancelled, api.CandidateStatusNotStarted, s.now().UTC()); err != nil {
+		return storeErr(fmt.Errorf("reconcile %s: %w", RunID(migrationID, candidateID), err))
+	}
+	s.log.WarnContext(ctx, "candidate was running without an open run; reset to not_started", "run", RunID(migrationID, candidateID))
+	return nil
+}
+
+// RetryStep re-dispatches the step that failed.
+func (s *Service) RetryStep(ctx context.Context, migrationID, candidateID, stepName string) error {
+	_, c, err := s.candidate(ctx, migrationID, candidateID)
+	if err != nil {
+		return err
+	}
+	runID := RunID(migrationID, candidateID)
+	if c.Status != api.CandidateStatusRunning {
+		return Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is not running (status %s); start it instead", candidateID, migrationID, c.Status)
+	}
+	run, err := s.store.GetRun(ctx, migrationID, candidateID)
+	if err != nil {
+		return s.notFoundOrUnavailable(fmt.Errorf("retry %s: %w", runID, err), migrationID, candidateID)
+	}
+	if !slices.Contains(run.StepNames, stepName) {
+		return Invalid("stepName", "%q is not a step of run %s (steps: %s)", stepName, runID, strings.Join(run.StepNames, ", "))
+	}
+	st, ok := run.Step(stepName)
+	if !ok {
+		return Conflict(ErrStepNotRetryable, "step %q of run %s has not started; only a failed step can be retried", stepName, runID)
+	}
+	if st.Status != api.StepStatusFailed {
+		return Conflict(ErrStepNotRetryable, "step %q of run %s is %s, not failed; only a failed step can be retried", stepName, runID, st.Status)
+	}
+	if err := s.engine.Signal(ctx, runID, SignalRetryStep, RetryRequest{StepName: stepName}); err != nil {
+		if errors.Is(err, ErrRunNotFound) {
+			return Conflict(ErrCandidateNotRunning, "run %s is not running", runID)
+		}
+		return fmt.Errorf("retry %s step %s: %w", runID, stepName, err)
+	}
+	s.log.InfoContext(ctx, "step retry requested", "run", runID, "step", stepName)
+	return nil
+}
+
+// UpdateInputs validates and stores operator inputs; a running run uses them from its next
+// dispatch on. It returns the candidate's inputs after the update.
+func (s *Service) UpdateInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error) {
+	m, _, err := s.candidate(ctx, migrationID, candidateID)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateInputKeys(m, inputs); err != nil {
+		return nil, err
+	}
+	merged, err := s.store.MergeInputs(ctx, migrationID, candidateID, inputs)
+	if err != nil {
+		return nil, s.notFoundOrUnavailable(fmt.Errorf("update inputs of %s: %w", RunID(migrationID, candidateID), err), migrationID, candidateID)
+	}
+	return merged, nil
+}
+
+// GetSteps returns the candidate's latest run with its step states.
+func (s *Service) GetSteps(ctx context.Context, migrationID, candidateID string) (RunRecord, error) {
+	if _, _, err := s.candidate(ctx, migrationID, candidateID); err != nil {
+		return RunRecord{}, err
+	}
+	run, err := s.store.GetRun(ctx, migrationID, candidateID)
+	if errors.Is(err, ErrRunNotFound) {
+		return RunRecord{}, fmt.Errorf("candidate %s of migration %s has never run: %w", candidateID, migrationID, ErrRunNotFound)
+	}
+	if err != nil {
+		return RunRecord{}, storeErr(fmt.Errorf("get steps of %s: %w", RunID(migrationID, candidateID), err))
+	}
+	return run, nil
+}
+
+// DryRun asks the migrator to preview the stored candidate with its stored steps, merged with
+// the operator's inputs.
+func (s *Service) DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error) {
+	m, c, err := s.candidate(ctx, migrationID, candidateID)
+	if err != nil {
+		return api.DryRunResult{}, err
+	}
+	if err := validateInputKeys(m, inputs); err != nil {
+		return api.DryRunResult{}, err
+	}
+	c.Inputs = mergeMaps(c.Inputs, inputs)
+	req := api.DryRunRequest{MigrationId: migrationID, Candidate: DispatchCandidate(c), Steps: stepsFor(m, c)}
+	res, err := s.dryRun.DryRun(ctx, m.MigratorUrl, req)
+	if err != nil {
+		return api.DryRunResult{}, migratorErr(fmt.Sprintf("dry run of %s", RunID(migrationID, candidateID)), err)
+	}
+	return res, nil
+}
+
+// HandleEvent validates a migrator's callback against the run's read model and forwards it to
+// the run. It returns true when the event repeats an outcome already recorded (no effect).
+func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error) {
+	migrationID, candidateID, err := ParseRunID(runID)
+	if err != nil {
+		return false, err
+	}
+	if !ev.Status.Valid() {
+		return false, Invalid("status", "%q is not a step status; expected one of succeeded, failed, pending, merged", ev.Status)
+	}
+	if ev.CandidateId != candidateID {
+		return false, Invalid("candidateId", "%q does not match run %s, whose candidate is %q", ev.CandidateId, runID, candidateID)
+	}
+	run, err := s.store.GetRun(ctx, migrationID, candidateID)
+	if errors.Is(err, ErrRunNotFound) {
+		return false, fmt.Errorf("run %s: %w", runID, ErrRunNotFound)
+	}
+	if err != nil {
+		return false, storeErr(fmt.Errorf("event for %s: %w", runID, err))
+	}
+	if !slices.Contains(run.StepNames, ev.StepName) {
+		return false, Invalid("stepName", "%q is not a step of run %s (steps: %s)", ev.StepName, runID, strings.Join(run.StepNames, ", "))
+	}
+	st, started := run.Step(ev.StepName)
+	if started && string(st.Status) == string(ev.Status) && ev.Status != api.StepEventStatusPending {
+		return true, nil
+	}
+	if run.Status != api.RunStatusRunning {
+		return false, Conflict(ErrStepNotWaiting, "run %s is %s; it takes no more events", runID, run.Status)
+	}
+	if !started {
+		where := "has not dispatched any step yet"
+		if n := len(run.Steps); n > 0 {
+			where = fmt.Sprintf("is at step %q (%s)", run.Steps[n-1].StepName, run.Steps[n-1].Status)
+		}
+		return false, Conflict(ErrStepNotWaiting, "step %q of run %s has not been dispatched yet; the run %s", ev.StepName, runID, where)
+	}
+	switch st.Status {
+	case api.StepStatusSucceeded, api.StepStatusMerged:
+		return false, Conflict(ErrStepNotWaiting, "step %q of run %s has already ended as %s", ev.StepName, runID, st.Status)
+	case api.StepStatusFailed:
+		return false, Conflict(ErrStepNotWaiting, "step %q of run %s has failed and waits for a retry or a cancel", ev.StepName, runID)
+	}
+	payload := StepEvent{StepName: ev.StepName, Status: ev.Status, Metadata: ev.Metadata}
+	if err := s.engine.Signal(ctx, runID, SignalStepEvent, payload); err != nil {
+		if errors.Is(err, ErrRunNotFound) {
+			return false, Conflict(ErrStepNotWaiting, "run %s is not running", runID)
+		}
+		return false, fmt.Errorf("event for %s: %w", runID, err)
+	}
+	return false, nil
+}
+
+// Ready reports each dependency's health by name; a nil error means healthy.
+func (s *Service) Ready(ctx context.Context) map[string]error {
+	return map[string]error{"store": s.store.Ping(ctx), "temporal": s.engine.Ping(ctx)}
+}
+
+func (s *Service) migration(ctx context.Context, id string) (api.Migration, error) {
+	if err := ValidateMigrationID("migrationId", id); err != nil {
+		return api.Migration{}, err
+	}
+	m, err := s.store.GetMigration(ctx, id)
+	if errors.Is(err, ErrMigrationNotFound) {
+		return api.Migration{}, fmt.Errorf("migration %q: %w", id, ErrMigrationNotFound)
+	}
+	if err != nil {
+		return api.Migration{}, storeErr(fmt.Errorf("get migration %s: %w", id, err))
+	}
+	return m, nil
+}
+
+func (s *Service) candidate(ctx context.Context, migrationID, candidateID string) (api.Migration, api.Candidate, error) {
+	if err := ValidateMigrationID("migrationId", migrationID); err != nil {
+		return api.Migration{}, api.Candidate{}, err
+	}
+	if err := ValidateCandidateID("candidateId", candidateID); err != nil {
+		return api.Migration{}, api.Candidate{}, err
+	}
+	m, err := s.migration(ctx, migrationID)
+	if err != nil {
+		return api.Migration{}, api.Candidate{}, err
+	}
+	c, err := s.store.GetCandidate(ctx, migrationID, candidateID)
+	if errors.Is(err, ErrCandidateNotFound) {
+		return api.Migration{}, api.Candidate{}, fmt.Errorf("candidate %q of migration %q: %w", candidateID, migrationID, ErrCandidateNotFound)
+	}
+	if err != nil {
+		return api.Migration{}, api.Candidate{}, storeErr(fmt.Errorf("get candidate %s: %w", RunID(migrationID, candidateID), err))
+	}
+	return m, c, nil
+}
+
+func (s *Service) notFoundOrUnavailable(err error, migrationID, candidateID string) error {
+	switch {
+	case errors.Is(err, ErrCandidateNotFound):
+		return fmt.Errorf("candidate %q of migration %q: %w", candidateID, migrationID, ErrCandidateNotFound)
+	case errors.Is(err, ErrMigrationNotFound):
+		return fmt.Errorf("migration %q: %w", migrationID, ErrMigrationNotFound)
+	}
+	return storeErr(err)
+}
+
+// storeErr marks an unexpected store failure as a dependency outage, keeping domain errors.
+func storeErr(err error) error {
+	for _, known := range []error{ErrMigrationNotFound, ErrCandidateNotFound, ErrRunNotFound, ErrUnavailable} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// migratorErr turns an adapter's failure into ErrMigratorTimeout or ErrMigratorFailed.
+func migratorErr(what string, err error) error {
+	var mf MigratorFailure
+	if errors.As(err, &mf) {
+		if mf.Timeout() {
+			return fmt.Errorf("%s: %w: %w", what, ErrMigratorTimeout, err)
+		}
+		return fmt.Errorf("%s: %w: %w", what, ErrMigratorFailed, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w: %w", what, ErrMigratorTimeout, err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, ErrMigratorFailed, err)
+}
+
+// DispatchCandidate is the candidate as a migrator sees it: its metadata merged with the
+// operator's inputs (inputs win).
+func DispatchCandidate(c api.Candidate) api.Candidate {
+	out := c
+	out.Metadata = mergeMaps(c.Metadata, c.Inputs)
+	return out
+}
+
+func stepsFor(m api.Migration, c api.Candidate) []api.StepDefinition {
+	if len(c.Steps) > 0 {
+		return c.Steps
+	}
+	return m.Steps
+}
+
+func mergeMaps(base, over map[string]string) map[string]string {
+	if len(base) == 0 && len(over) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+func validateInputKeys(m api.Migration, inputs map[string]string) error {
+	if len(inputs) == 0 {
+		return nil
+	}
+	known := make([]string, 0, len(m.RequiredInputs))
+	for _, ri := range m.RequiredInputs {
+		known = append(known, ri.Name)
+	}
+	keys := make([]string, 0, len(inputs))
+	for k := range inputs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(known, k) {
+			if len(known) == 0 {
+				return Invalid("inputs."+k, "migration %s takes no inputs", m.Id)
+			}
+			return Invalid("inputs."+k, "%q is not an input of migration %s; expected one of: %s", k, m.Id, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+func missingInputs(m api.Migration, c api.Candidate, inputs map[string]string) []string {
+	var missing []string
+	for _, ri := range m.RequiredInputs {
+		if strings.TrimSpace(inputs[ri.Name]) != "" || strings.TrimSpace(c.Inputs[ri.Name]) != "" || strings.TrimSpace(c.Metadata[ri.Name]) != "" {
+			continue
+		}
+		missing = append(missing, fmt.Sprintf("%s (%s)", ri.Name, ri.Label))
+	}
+	return missing
+}
+
+func validateAnnouncement(a api.MigrationAnnouncement) error {
+	if err := ValidateMigrationID("id", a.Id); err != nil {
+		return err
+	}
+	if strings.TrimSpace(a.Name) == "" {
+		return Invalid("name", "must not be empty")
+	}
+	if err := validateMigratorURL(a.MigratorUrl); err != nil {
+		return err
+	}
+	if len(a.Steps) == 0 {
+		return Invalid("steps", "a migration needs at least one step")
+	}
+	if err := validateSteps("steps", a.Steps); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, ri := range a.RequiredInputs {
+		if strings.TrimSpace(ri.Name) == "" {
+			return Invalid(fmt.Sprintf("requiredInputs[%d].name", i), "must not be empty")
+		}
+		if seen[ri.Name] {
+			return Invalid(fmt.Sprintf("requiredInputs[%d].name", i), "%q is listed twice", ri.Name)
+		}
+		seen[ri.Name] = true
+	}
+	return validateCandidates("candidates", a.Candidates)
+}
+
+func validateMigratorURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Invalid("migratorUrl", "%q is not an absolute http or https URL", raw)
+	}
+	return nil
+}
+
+func validateSteps(field string, steps []api.StepDefinition) error {
+	seen := map[string]bool{}
+	for i, st := range steps {
+		if strings.TrimSpace(st.Name) == "" {
+			return Invalid(fmt.Sprintf("%s[%d].name", field, i), "must not be empty")
+		}
+		if seen[st.Name] {
+			return Invalid(fmt.Sprintf("%s[%d].name", field, i), "step %q is listed twice", st.Name)
+		}
+		seen[st.Name] = true
+	}
+	return nil
+}
+
+func validateCandidates(field string, cs []api.CandidateInput) error {
+	seen := make(map[string]bool, len(cs))
+	for i, c := range cs {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if err := ValidateCandidateID(f+".id", c.Id); err != nil {
+			return err
+		}
+		if seen[c.Id] {
+			return Invalid(f+".id", "candidate %q is listed twice", c.Id)
+		}
+		seen[c.Id] = true
+		if strings.TrimSpace(c.Kind) == "" {
+			return Invalid(f+".kind", "must not be empty")
+		}
+		if err := validateSteps(f+".steps", c.Steps); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+// Package temporal adapts the Temporal client to the service's ExecutionEngine port.
+package temporal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/drover-dev/drover/internal/migrations"
+)
+
+// DefaultCancelWait bounds how long CancelRun waits for a run to finish its clean-up.
+const DefaultCancelWait = 15 * time.Second
+
+// Engine starts, cancels and signals run workflows. The workflow id is the run id, which is
+// what guards against two runs of one candidate.
+type Engine struct {
+	client     client.Client
+	taskQueue  string
+	workflow   string
+	cancelWait time.Duration
+}
+
+// NewEngine returns an Engine that starts workflowName on taskQueue; cancelWait <= 0 takes
+// DefaultCancelWait.
+func NewEngine(c client.Client, taskQueue, workflowName string, cancelWait time.Duration) *Engine {
+	if cancelWait <= 0 {
+		cancelWait = DefaultCancelWait
+	}
+	return &Engine{client: c, taskQueue: taskQueue, workflow: workflowName, cancelWait: cancelWait}
+}
+
+// StartRun starts the run workflow. A cancelled or failed earlier run of the candidate may be
+// replaced; an open or completed one may not.
+func (e *Engine) StartRun(ctx context.Context, in migrations.RunInput) error {
+	runID := migrations.RunID(in.MigrationID, in.CandidateID)
+	_, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       runID,
+		TaskQueue:                                e.taskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, e.workflow, in)
+	if err == nil {
+		return nil
+	}
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if !errors.As(err, &started) {
+		return classify(fmt.Errorf("start workflow %s: %w", runID, err))
+	}
+	desc, derr := e.client.DescribeWorkflowExecution(ctx, runID, "")
+	if derr == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		return migrations.Conflict(migrations.ErrCandidateCompleted, "candidate %s of migration %s has already completed", in.CandidateID, in.MigrationID)
+	}
+	return migrations.Conflict(migrations.ErrCandidateRunning, "candidate %s of migration %s is already running", in.CandidateID, in.MigrationID)
+}
+
+// CancelRun requests cancellation of the open run and waits up to the cancel wait for it to close.
+func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunStatus, error) {
+	desc, err := e.client.DescribeWorkflowExecution(ctx, runID, "")
+	if err != nil {
+		return "", classify(fmt.Errorf("describe %s: %w", runID, err))
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return "", fmt.Errorf("run %s is %s: %w", runID, info.GetStatus(), migrations.ErrRunNotFound)
+	}
+	execID := info.GetExecution().GetRunId()
+	if err := e.client.CancelWorkflow(ctx, runID, execID); err != nil {
+		return "", classify(fmt.Errorf("cancel %s: %w", runID, err))
+	}
+	wctx, cancel := context.WithTimeout(ctx, e.cancelWait)
+	defer cancel()
+	err = e.client.GetWorkflow(wctx, runID, execID).Get(wctx, nil)
+	var canceled *temporal.CanceledError
+	switch {
+	case err == nil:
+		return migrations.RunCompleted, nil
+	case errors.As(err, &canceled):
+		return migrations.RunCancelled, nil
+	case wctx.Err() != nil:
+		return migrations.RunRunning, nil
+	default:
+		return migrations.RunFailed, nil
+	}
+}
+
+// Signal delivers a signal to the open run.
+func (e *Engine) Signal(ctx context.Context, runID, name string, payload any) error {
+	if err := e.client.SignalWorkflow(ctx, runID, "", name, payload); err != nil {
+		return classify(fmt.Errorf("signal %s to %s: %w", name, runID, err))
+	}
+	return nil
+}
+
+// Ping checks that the Temporal frontend answers.
+func (e *Engine) Ping(ctx context.Context) error {
+	if _, err := e.client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("temporal health check: %w", err)
+	}
+	return nil
+}
+
+// classify maps Temporal's "not found" to ErrRunNotFound and outages to ErrUnavailable.
+func classify(err error) error {
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("%w: %w", migrations.ErrRunNotFound, err)
+	}
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: temporal: %w", migrations.ErrUnavailable, err)
+	}
+	return err
+}
