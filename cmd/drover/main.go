@@ -1,0 +1,135 @@
+// Command drover is the Drover server: `drover dev` runs everything in one process on embedded
+// defaults; `drover serve` runs against an external Temporal cluster and Redis.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/gin-gonic/gin"
+
+	"github.com/drover-dev/drover/internal/app"
+	"github.com/drover-dev/drover/internal/app/dev"
+)
+
+type common struct {
+	LogLevel        string        `help:"Log level: debug, info, warn or error." default:"info" env:"DROVER_LOG_LEVEL" enum:"debug,info,warn,error"`
+	LogFormat       string        `help:"Log format: text or json." default:"text" env:"DROVER_LOG_FORMAT" enum:"text,json"`
+	Namespace       string        `help:"Temporal namespace." default:"default" env:"DROVER_TEMPORAL_NAMESPACE"`
+	TaskQueue       string        `help:"Temporal task queue of the run workflows." default:"drover" env:"DROVER_TASK_QUEUE"`
+	DispatchTimeout time.Duration `help:"Timeout of one step dispatch to a migrator." default:"10s" env:"DROVER_DISPATCH_TIMEOUT"`
+	DryRunTimeout   time.Duration `help:"Timeout of a migrator's dry run." default:"60s" env:"DROVER_DRY_RUN_TIMEOUT"`
+	CancelWait      time.Duration `help:"How long a cancel request waits for the run's clean-up before answering 202." default:"15s" env:"DROVER_CANCEL_WAIT"`
+	ShutdownTimeout time.Duration `help:"How long to wait for requests in flight on SIGTERM." default:"20s" env:"DROVER_SHUTDOWN_TIMEOUT"`
+}
+
+type serveCmd struct {
+	common
+	Addr            string `help:"HTTP listen address." default:":8080" env:"DROVER_ADDR"`
+	TemporalAddress string `help:"Temporal frontend host:port." default:"localhost:7233" env:"DROVER_TEMPORAL_ADDRESS"`
+	RedisAddr       string `help:"Redis host:port." default:"localhost:6379" env:"DROVER_REDIS_ADDR"`
+	RedisUsername   string `help:"Redis ACL user name." env:"DROVER_REDIS_USERNAME"`
+	RedisPassword   string `help:"Redis password." env:"DROVER_REDIS_PASSWORD"`
+	RedisDB         int    `help:"Redis database number." default:"0" env:"DROVER_REDIS_DB"`
+	RedisPrefix     string `help:"Prefix of every Redis key Drover writes." default:"drover" env:"DROVER_REDIS_PREFIX"`
+	NoWorker        bool   `help:"Serve the API only; run no Temporal worker in this process." env:"DROVER_NO_WORKER"`
+}
+
+type devCmd struct {
+	common
+	Addr         string `help:"HTTP listen address." default:"127.0.0.1:8080" env:"DROVER_ADDR"`
+	DataDir      string `help:"Directory for the embedded Temporal server's and the store's databases." default:".drover" env:"DROVER_DATA_DIR" type:"path"`
+	TemporalPort int    `help:"Port of the embedded Temporal frontend (0 picks a free one)." default:"7233" env:"DROVER_TEMPORAL_PORT"`
+}
+
+type cli struct {
+	Serve serveCmd `cmd:"" help:"Run against an external Temporal cluster and Redis (production)."`
+	Dev   devCmd   `cmd:"" help:"Run everything in one process: embedded Temporal and store under --data-dir."`
+}
+
+func main() {
+	var c cli
+	kctx := kong.Parse(&c,
+		kong.Name("drover"),
+		kong.Description("Drover: a control plane for large-scale migrations."),
+		kong.UsageOnError(),
+	)
+	if err := kctx.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "drover:", err)
+		os.Exit(1)
+	}
+}
+
+func (cmd *serveCmd) Run() error {
+	log := cmd.logger()
+	cfg := app.ServeConfig{
+		Config:          cmd.config(cmd.Addr, log),
+		TemporalAddress: cmd.TemporalAddress,
+		RedisAddr:       cmd.RedisAddr,
+		RedisUsername:   cmd.RedisUsername,
+		RedisPassword:   cmd.RedisPassword,
+		RedisDB:         cmd.RedisDB,
+		RedisPrefix:     cmd.RedisPrefix,
+	}
+	cfg.NoWorker = cmd.NoWorker
+	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return app.StartServe(ctx, cfg) })
+}
+
+func (cmd *devCmd) Run() error {
+	log := cmd.logger()
+	cfg := dev.Config{Config: cmd.config(cmd.Addr, log), DataDir: cmd.DataDir, TemporalPort: cmd.TemporalPort}
+	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return dev.Start(ctx, cfg) })
+}
+
+// run starts Drover and stops it gracefully on SIGINT or SIGTERM.
+func run(log *slog.Logger, shutdown time.Duration, start func(context.Context) (*app.Running, error)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	r, err := start(startCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-r.Done():
+		if err != nil {
+			log.Error("HTTP server failed", "error", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
+	defer cancel()
+	return r.Stop(sctx)
+}
+
+func (c common) config(addr string, log *slog.Logger) app.Config {
+	return app.Config{
+		Addr:            addr,
+		Namespace:       c.Namespace,
+		TaskQueue:       c.TaskQueue,
+		DispatchTimeout: c.DispatchTimeout,
+		DryRunTimeout:   c.DryRunTimeout,
+		CancelWait:      c.CancelWait,
+		Logger:          log,
+	}
+}
+
+func (c common) logger() *slog.Logger {
+	gin.SetMode(gin.ReleaseMode)
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.LogLevel)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,177 @@
+// Package app assembles Drover from its parts: the store, the Temporal client and worker, the
+// service and the HTTP API. `drover serve` and `drover dev` (and the end-to-end tests) use it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/internal/migrations/execution"
+	"github.com/drover-dev/drover/internal/migrations/handler"
+	"github.com/drover-dev/drover/internal/migrations/migrator"
+	ptemporal "github.com/drover-dev/drover/internal/platform/temporal"
+)
+
+// Config holds the settings common to every mode.
+type Config struct {
+	// Addr is the HTTP listen address; ":0" or "127.0.0.1:0" picks a free port.
+	Addr string
+	// Namespace and TaskQueue locate the run workflows in Temporal.
+	Namespace string
+	TaskQueue string
+	// DispatchTimeout and DryRunTimeout bound calls to migrators.
+	DispatchTimeout time.Duration
+	DryRunTimeout   time.Duration
+	// CancelWait bounds how long a cancel request waits for the run's clean-up.
+	CancelWait time.Duration
+	// NoWorker disables the Temporal worker in this process (API only).
+	NoWorker bool
+	// Routes, when not nil, adds routes to the API (e.g. the console).
+	Routes func(*gin.Engine)
+	Logger *slog.Logger
+}
+
+// Defaults fills in the unset settings.
+func (c *Config) Defaults() {
+	if c.Namespace == "" {
+		c.Namespace = "default"
+	}
+	if c.TaskQueue == "" {
+		c.TaskQueue = "drover"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Running is a started Drover: its API listens and its worker polls.
+type Running struct {
+	// URL is the API's base URL, e.g. http://127.0.0.1:8080.
+	URL     string
+	Service *migrations.Service
+	Client  client.Client
+
+	http    *http.Server
+	worker  worker.Worker
+	log     *slog.Logger
+	served  chan error
+	closers []func() error
+}
+
+// Start wires the service to store and to the Temporal client c, starts the worker (unless
+// disabled) and serves the API. Stop shuts it all down, closers last, in reverse order.
+func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers ...func() error) (*Running, error) {
+	cfg.Defaults()
+	log := cfg.Logger
+	mc := migrator.NewClient(nil, cfg.DispatchTimeout, cfg.DryRunTimeout)
+	engine := ptemporal.NewEngine(c, cfg.TaskQueue, execution.WorkflowName, cfg.CancelWait)
+	svc := migrations.NewService(store, engine, mc, nil, log)
+
+	r := &Running{Service: svc, Client: c, log: log, served: make(chan error, 1), closers: closers}
+	if !cfg.NoWorker {
+		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
+		execution.Register(r.worker, execution.NewActivities(store, mc))
+		if err := r.worker.Start(); err != nil {
+			r.closeAll()
+			return nil, fmt.Errorf("start Temporal worker on task queue %s: %w", cfg.TaskQueue, err)
+		}
+	}
+	h, err := handler.New(svc, log, cfg.Routes)
+	if err != nil {
+		r.stopWorker()
+		r.closeAll()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		r.stopWorker()
+		r.closeAll()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	r.URL = "http://" + ln.Addr().String()
+	r.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		err := r.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		r.served <- err
+	}()
+	log.Info("drover is serving", "url", r.URL, "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "worker", !cfg.NoWorker)
+	return r, nil
+}
+
+// Done reports the HTTP server's end (an error when it failed rather than stopped).
+func (r *Running) Done() <-chan error { return r.served }
+
+// Stop stops accepting requests, lets those in flight finish (until ctx ends), stops the
+// worker and closes the dependencies.
+func (r *Running) Stop(ctx context.Context) error {
+	err := r.http.Shutdown(ctx)
+	r.stopWorker()
+	if cerr := r.closeAll(); err == nil {
+		err = cerr
+	}
+	r.log.Info("drover stopped")
+	return err
+}
+
+func (r *Running) stopWorker() {
+	if r.worker != nil {
+		r.worker.Stop()
+	}
+}
+
+func (r *Running) closeAll() error {
+	var errs []error
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		if err := r.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.closers = nil
+	return errors.Join(errs...)
+}
+
+// DialTemporal connects to a Temporal frontend; the SDK's own logs go to log at warn level.
+func DialTemporal(ctx context.Context, hostPort, namespace string, log *slog.Logger) (client.Client, error) {
+	sdkLog := slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn})
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  hostPort,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(sdkLog.With("component", "temporal-sdk")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", hostPort, namespace, err)
+	}
+	return c, nil
+}
+
+// levelFilter drops records below min.
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{Handler: f.Handler.WithAttrs(attrs), min: f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{Handler: f.Handler.WithGroup(name), min: f.min}
+}
