@@ -1,0 +1,207 @@
+package execution_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/internal/migrations/execution"
+	"github.com/drover-dev/drover/internal/migrations/store"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// These tests drive the workflow in Temporal's test environment, whose clock jumps over
+// timers, to check timing edges: callbacks racing the dispatch, back-off, cancellation.
+// Local activities run for real against the SQLite store; Dispatch is mocked.
+
+type fixture struct {
+	env   *testsuite.TestWorkflowEnvironment
+	store migrations.MigrationStore
+	acts  *execution.Activities
+	in    migrations.RunInput
+}
+
+func newFixture(t *testing.T, steps ...string) *fixture {
+	t.Helper()
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "drover.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	defs := make([]api.StepDefinition, len(steps))
+	for i, s := range steps {
+		defs[i] = api.StepDefinition{Name: s}
+	}
+	require.NoError(t, st.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", MigratorUrl: "http://127.0.0.1:1", Steps: defs, CreatedAt: time.Now()}))
+	require.NoError(t, st.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "c", Kind: "service"}}, time.Now()))
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	acts := execution.NewActivities(st, nil)
+	execution.Register(env, acts)
+	return &fixture{env: env, store: st, acts: acts, in: migrations.RunInput{MigrationID: "m", CandidateID: "c", Steps: defs}}
+}
+
+func (f *fixture) signalAt(d time.Duration, name string, payload any) {
+	f.env.RegisterDelayedCallback(func() { f.env.SignalWorkflow(name, payload) }, d)
+}
+
+func (f *fixture) event(d time.Duration, step string, status api.StepEventStatus, md map[string]string) {
+	f.signalAt(d, migrations.SignalStepEvent, migrations.StepEvent{StepName: step, Status: status, Metadata: md})
+}
+
+func (f *fixture) run(t *testing.T) (migrations.RunRecord, api.Candidate) {
+	t.Helper()
+	f.env.ExecuteWorkflow(execution.WorkflowName, f.in)
+	require.True(t, f.env.IsWorkflowCompleted())
+	run, err := f.store.GetRun(context.Background(), "m", "c")
+	require.NoError(t, err)
+	c, err := f.store.GetCandidate(context.Background(), "m", "c")
+	require.NoError(t, err)
+	return run, c
+}
+
+func TestCallbackBeforeDispatchReturns(t *testing.T) {
+	f := newFixture(t, "one", "two")
+	var dispatched []string
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).
+		After(10*time.Second). // the migrator is slow to acknowledge...
+		Return(func(_ context.Context, in execution.DispatchInput) error {
+			dispatched = append(dispatched, in.Step.Name)
+			return nil
+		})
+	// ...but calls back before its acknowledgement arrives.
+	f.event(time.Second, "one", api.StepEventStatusSucceeded, nil)
+	f.event(12*time.Second, "two", api.StepEventStatusMerged, map[string]string{"prUrl": "u"})
+
+	run, c := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, api.RunStatusCompleted, run.Status)
+	require.Equal(t, api.CandidateStatusCompleted, c.Status)
+	require.Equal(t, api.StepStatusSucceeded, run.Steps[0].Status)
+	require.Equal(t, api.StepStatusMerged, run.Steps[1].Status)
+	require.Equal(t, "u", run.Steps[1].Metadata["prUrl"])
+	require.Contains(t, dispatched, "one")
+}
+
+func TestDispatchBackoffRecordsAttempts(t *testing.T) {
+	f := newFixture(t, "one")
+	var at []time.Time
+	calls := 0
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, in execution.DispatchInput) error {
+		calls++
+		at = append(at, f.env.Now())
+		if calls <= 3 {
+			return temporal.NewApplicationError("migrator at x answered 503: busy", "DispatchFailed")
+		}
+		return nil
+	})
+	var seen api.StepState
+	f.env.RegisterDelayedCallback(func() {
+		run, err := f.store.GetRun(context.Background(), "m", "c")
+		require.NoError(t, err)
+		seen = run.Steps[0]
+	}, 2500*time.Millisecond) // after the second failure, before the third attempt
+	f.event(time.Minute, "one", api.StepEventStatusSucceeded, nil)
+
+	run, _ := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, 4, calls)
+	require.Equal(t, 2, seen.Attempts)
+	require.Contains(t, seen.LastError, "503")
+	require.Equal(t, api.StepStatusInProgress, seen.Status)
+	// 1 s, then 2 s, then 4 s between attempts.
+	require.InDelta(t, time.Second, at[1].Sub(at[0]), float64(100*time.Millisecond))
+	require.InDelta(t, 2*time.Second, at[2].Sub(at[1]), float64(100*time.Millisecond))
+	require.InDelta(t, 4*time.Second, at[3].Sub(at[2]), float64(100*time.Millisecond))
+	require.Equal(t, api.StepStatusSucceeded, run.Steps[0].Status)
+	require.Empty(t, run.Steps[0].LastError)
+}
+
+func TestRejectedDispatchFailsStepUntilRetried(t *testing.T) {
+	f := newFixture(t, "one")
+	calls := 0
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(func(context.Context, execution.DispatchInput) error {
+		calls++
+		if calls == 1 {
+			return temporal.NewNonRetryableApplicationError("migrator at x answered 422: unknown step", "MigratorRejected", nil)
+		}
+		return nil
+	})
+	var failed api.StepState
+	f.env.RegisterDelayedCallback(func() {
+		run, _ := f.store.GetRun(context.Background(), "m", "c")
+		failed = run.Steps[0]
+	}, time.Hour)
+	// Events and retries for the wrong step are ignored while the step waits.
+	f.event(2*time.Hour, "one", api.StepEventStatusSucceeded, nil)
+	f.signalAt(3*time.Hour, migrations.SignalRetryStep, migrations.RetryRequest{StepName: "other"})
+	f.signalAt(4*time.Hour, migrations.SignalRetryStep, migrations.RetryRequest{StepName: "one"})
+	f.event(5*time.Hour, "one", api.StepEventStatusSucceeded, nil)
+
+	run, c := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, api.StepStatusFailed, failed.Status)
+	require.Contains(t, failed.LastError, "unknown step")
+	require.Equal(t, 2, calls, "no dispatch between the failure and the retry")
+	require.Equal(t, api.CandidateStatusCompleted, c.Status)
+	require.Equal(t, api.StepStatusSucceeded, run.Steps[0].Status)
+}
+
+func TestMigratorFailureKeepsMessageAndDuplicateDoesNotAdvanceTwice(t *testing.T) {
+	f := newFixture(t, "one", "two", "three")
+	var dispatched []string
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, in execution.DispatchInput) error {
+		dispatched = append(dispatched, in.Step.Name)
+		return nil
+	})
+	f.event(time.Second, "one", api.StepEventStatusFailed, map[string]string{"error": "tests are red"})
+	var failed api.StepState
+	f.env.RegisterDelayedCallback(func() {
+		run, _ := f.store.GetRun(context.Background(), "m", "c")
+		failed = run.Steps[0]
+	}, 2*time.Second)
+	f.signalAt(3*time.Second, migrations.SignalRetryStep, migrations.RetryRequest{StepName: "one"})
+	f.event(4*time.Second, "one", api.StepEventStatusSucceeded, nil)
+	f.event(5*time.Second, "one", api.StepEventStatusSucceeded, nil) // duplicate: must not end step two
+	var mid migrations.RunRecord
+	f.env.RegisterDelayedCallback(func() { mid, _ = f.store.GetRun(context.Background(), "m", "c") }, 6*time.Second)
+	f.event(7*time.Second, "two", api.StepEventStatusSucceeded, nil)
+	f.event(8*time.Second, "three", api.StepEventStatusSucceeded, nil)
+
+	run, _ := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, "tests are red", failed.LastError)
+	require.Equal(t, api.StepStatusFailed, failed.Status)
+	require.Len(t, mid.Steps, 2)
+	require.Equal(t, api.StepStatusInProgress, mid.Steps[1].Status)
+	require.Equal(t, []string{"one", "one", "two", "three"}, dispatched)
+	require.Equal(t, api.RunStatusCompleted, run.Status)
+}
+
+func TestCancelDuringBackoffResetsCandidate(t *testing.T) {
+	f := newFixture(t, "one", "two")
+	calls := 0
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(func(context.Context, execution.DispatchInput) error {
+		calls++
+		return errors.New("connection refused")
+	})
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 90*time.Second)
+
+	run, c := f.run(t)
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, f.env.GetWorkflowError(), &canceled)
+	require.Equal(t, api.RunStatusCancelled, run.Status)
+	require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+	require.False(t, run.FinishedAt.IsZero())
+	n := calls
+	require.GreaterOrEqual(t, n, 5) // 1+2+4+8+16+32 s of back-off fit before the cancel
+	require.Len(t, run.Steps, 1, "step two was never dispatched")
+}
