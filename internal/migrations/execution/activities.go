@@ -66,12 +66,28 @@ func (a *Activities) BeginRun(ctx context.Context, rec migrations.RunRecord) err
 
 // PutStep records one step's state in the read model.
 func (a *Activities) PutStep(ctx context.Context, in PutStepInput) error {
-	return a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Step)
+	return permanentIfMissing(a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Step))
 }
 
 // FinishRun records the end of a run and the candidate's resulting status.
+// A run cancelled before it could record its start has nothing to finish.
 func (a *Activities) FinishRun(ctx context.Context, in FinishInput) error {
-	return a.store.FinishRun(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Status, in.CandidateStatus, in.At)
+	err := a.store.FinishRun(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Status, in.CandidateStatus, in.At)
+	if errors.Is(err, migrations.ErrRunNotFound) {
+		return nil
+	}
+	return permanentIfMissing(err)
+}
+
+// permanentIfMissing stops retries of a write whose migration, candidate or run is gone:
+// retrying cannot bring them back. Other errors (the store being down) are retried.
+func permanentIfMissing(err error) error {
+	for _, gone := range []error{migrations.ErrMigrationNotFound, migrations.ErrCandidateNotFound, migrations.ErrRunNotFound} {
+		if errors.Is(err, gone) {
+			return temporal.NewNonRetryableApplicationError(err.Error(), "NotFound", err)
+		}
+	}
+	return err
 }
 
 // Dispatch sends one step to the migrator. It reads the migration and candidate at dispatch

@@ -72,7 +72,7 @@ func TestCallbackBeforeDispatchReturns(t *testing.T) {
 	f := newFixture(t, "one", "two")
 	var dispatched []string
 	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).
-		After(10*time.Second). // the migrator is slow to acknowledge...
+		After(10 * time.Second). // the migrator is slow to acknowledge...
 		Return(func(_ context.Context, in execution.DispatchInput) error {
 			dispatched = append(dispatched, in.Step.Name)
 			return nil

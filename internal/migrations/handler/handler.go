@@ -56,7 +56,6 @@ func New(svc Service, log *slog.Logger, extra func(*gin.Engine)) (http.Handler, 
 	h := &Handler{svc: svc, log: log}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
 	r.Use(h.recoverer, h.accessLog, limitBody, v.middleware)
 
 	r.POST("/registry/announce", h.announce)
@@ -90,7 +89,7 @@ func (h *Handler) announce(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
-	if err := h.svc.Announce(c, body); err != nil {
+	if err := h.svc.Announce(c.Request.Context(), body); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -110,7 +109,7 @@ func (h *Handler) listMigrations(c *gin.Context) {
 }
 
 func (h *Handler) getMigration(c *gin.Context) {
-	m, err := h.svc.GetMigration(c, c.Param("migrationId"))
+	m, err := h.svc.GetMigration(c.Request.Context(), c.Param("migrationId"))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -122,7 +121,7 @@ func (h *Handler) getMigration(c *gin.Context) {
 }
 
 func (h *Handler) listCandidates(c *gin.Context) {
-	cs, err := h.svc.ListCandidates(c, c.Param("migrationId"))
+	cs, err := h.svc.ListCandidates(c.Request.Context(), c.Param("migrationId"))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -138,7 +137,7 @@ func (h *Handler) submitCandidates(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
-	if err := h.svc.SubmitCandidates(c, c.Param("migrationId"), body.Candidates); err != nil {
+	if err := h.svc.SubmitCandidates(c.Request.Context(), c.Param("migrationId"), body.Candidates); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -150,7 +149,7 @@ func (h *Handler) dryRun(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
-	res, err := h.svc.DryRun(c, c.Param("migrationId"), body.Candidate.Id, body.Inputs)
+	res, err := h.svc.DryRun(c.Request.Context(), c.Param("migrationId"), body.Candidate.Id, body.Inputs)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -163,7 +162,7 @@ func (h *Handler) start(c *gin.Context) {
 	if !decode(c, &body, false) {
 		return
 	}
-	runID, err := h.svc.Start(c, c.Param("migrationId"), c.Param("candidateId"), body.Inputs)
+	runID, err := h.svc.Start(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), body.Inputs)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -172,7 +171,7 @@ func (h *Handler) start(c *gin.Context) {
 }
 
 func (h *Handler) cancel(c *gin.Context) {
-	done, err := h.svc.Cancel(c, c.Param("migrationId"), c.Param("candidateId"))
+	done, err := h.svc.Cancel(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -189,7 +188,7 @@ func (h *Handler) retryStep(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
-	if err := h.svc.RetryStep(c, c.Param("migrationId"), c.Param("candidateId"), body.StepName); err != nil {
+	if err := h.svc.RetryStep(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), body.StepName); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -201,7 +200,7 @@ func (h *Handler) updateInputs(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
-	if _, err := h.svc.UpdateInputs(c, c.Param("migrationId"), c.Param("candidateId"), body.Inputs); err != nil {
+	if _, err := h.svc.UpdateInputs(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), body.Inputs); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -209,7 +208,7 @@ func (h *Handler) updateInputs(c *gin.Context) {
 }
 
 func (h *Handler) getSteps(c *gin.Context) {
-	run, err := h.svc.GetSteps(c, c.Param("migrationId"), c.Param("candidateId"))
+	run, err := h.svc.GetSteps(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -228,7 +227,7 @@ func (h *Handler) event(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
-	dup, err := h.svc.HandleEvent(c, c.Param("runId"), body)
+	dup, err := h.svc.HandleEvent(c.Request.Context(), c.Param("runId"), body)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -241,7 +240,7 @@ func (h *Handler) event(c *gin.Context) {
 }
 
 func (h *Handler) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 3*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	status, code := api.ReadinessStatusReady, http.StatusOK
@@ -297,12 +296,12 @@ func (h *Handler) fail(c *gin.Context, err error) {
 	case errors.Is(err, migrations.ErrMigratorFailed):
 		abort(c, http.StatusBadGateway, err.Error(), "")
 	case errors.Is(err, migrations.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		h.log.WarnContext(c, "dependency unavailable", "path", c.FullPath(), "error", err)
+		h.log.WarnContext(c.Request.Context(), "dependency unavailable", "path", c.FullPath(), "error", err)
 		abort(c, http.StatusServiceUnavailable, err.Error(), "")
 	case errors.Is(err, context.Canceled):
 		abort(c, 499, "request cancelled", "")
 	default:
-		h.log.ErrorContext(c, "request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
+		h.log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
 		abort(c, http.StatusInternalServerError, "internal error: "+err.Error(), "")
 	}
 }
@@ -321,7 +320,7 @@ func limitBody(c *gin.Context) {
 func (h *Handler) recoverer(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
-			h.log.ErrorContext(c, "panic while serving a request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", r)
+			h.log.ErrorContext(c.Request.Context(), "panic while serving a request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", r)
 			abort(c, http.StatusInternalServerError, "internal error", "")
 		}
 	}()
@@ -335,6 +334,6 @@ func (h *Handler) accessLog(c *gin.Context) {
 	if c.Writer.Status() >= 500 {
 		level = slog.LevelWarn
 	}
-	h.log.Log(c, level, "http request", "method", c.Request.Method, "path", c.Request.URL.Path,
+	h.log.Log(c.Request.Context(), level, "http request", "method", c.Request.Method, "path", c.Request.URL.Path,
 		"status", c.Writer.Status(), "duration", time.Since(start))
 }

@@ -1,0 +1,210 @@
+// Package store holds the implementations of migrations.MigrationStore: RedisStore for
+// production (drover serve) and SQLiteStore, the embedded durable store of drover dev.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// Both stores keep times as Unix nanoseconds, with 0 standing for the zero time.
+
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// migrationTimes picks the UpdatedAt a save records (m.UpdatedAt, else m.CreatedAt, else now) and
+// the CreatedAt it records when the migration is new (m.CreatedAt, else that UpdatedAt).
+func migrationTimes(m api.Migration) (created, updated time.Time) {
+	updated = m.UpdatedAt
+	if updated.IsZero() {
+		updated = m.CreatedAt
+	}
+	if updated.IsZero() {
+		updated = time.Now()
+	}
+	created = m.CreatedAt
+	if created.IsZero() {
+		created = updated
+	}
+	return created, updated
+}
+
+// encodeMigrationDef serialises the definition part of a migration: everything but the fields
+// the store derives or keeps beside it (candidates, counts, timestamps).
+func encodeMigrationDef(m api.Migration) ([]byte, error) {
+	m.Candidates = nil
+	m.Counts = api.CandidateCounts{}
+	m.CreatedAt = time.Time{}
+	m.UpdatedAt = time.Time{}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode migration %s: %w", m.Id, err)
+	}
+	return b, nil
+}
+
+func decodeMigrationDef(id string, def []byte, created, updated int64) (api.Migration, error) {
+	var m api.Migration
+	if err := json.Unmarshal(def, &m); err != nil {
+		return api.Migration{}, fmt.Errorf("decode migration %s: %w", id, err)
+	}
+	m.Id = id
+	m.Candidates = nil
+	m.CreatedAt = fromNanos(created)
+	m.UpdatedAt = fromNanos(updated)
+	return m, nil
+}
+
+// encodeCandidateDef serialises what a migrator submitted about a candidate; its status is the
+// store's business and is dropped.
+func encodeCandidateDef(c api.CandidateInput) ([]byte, error) {
+	c.Status = ""
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode candidate %s: %w", c.Id, err)
+	}
+	return b, nil
+}
+
+// decodeCandidate assembles a candidate from its stored definition and state; inputs may be
+// empty (no inputs).
+func decodeCandidate(id string, def []byte, status string, updated int64, inputs []byte) (api.Candidate, error) {
+	var in api.CandidateInput
+	if err := json.Unmarshal(def, &in); err != nil {
+		return api.Candidate{}, fmt.Errorf("decode candidate %s: %w", id, err)
+	}
+	c := api.Candidate{
+		Id:        id,
+		Kind:      in.Kind,
+		Metadata:  in.Metadata,
+		Files:     in.Files,
+		Steps:     in.Steps,
+		Status:    api.CandidateStatus(status),
+		UpdatedAt: fromNanos(updated),
+	}
+	var err error
+	if c.Inputs, err = decodeInputs(inputs); err != nil {
+		return api.Candidate{}, fmt.Errorf("decode inputs of candidate %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// decodeInputs returns nil for no inputs, so that "none" looks the same in both stores.
+func decodeInputs(b []byte) (map[string]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+func sortCandidates(cs []api.Candidate) {
+	slices.SortFunc(cs, func(a, b api.Candidate) int { return strings.Compare(a.Id, b.Id) })
+}
+
+// sortMigrations orders migrations by CreatedAt, ties by id.
+func sortMigrations(ms []api.Migration) {
+	slices.SortFunc(ms, func(a, b api.Migration) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Id, b.Id)
+	})
+}
+
+// countStatus adds one candidate of the given status to counts.
+func countStatus(counts *api.CandidateCounts, status api.CandidateStatus, n int) {
+	switch status {
+	case api.CandidateStatusNotStarted:
+		counts.NotStarted += n
+	case api.CandidateStatusRunning:
+		counts.Running += n
+	case api.CandidateStatusCompleted:
+		counts.Completed += n
+	}
+}
+
+// orderSteps returns the step states in the run's step order; states of steps the run does not
+// name (which callers should not write) follow, by name.
+func orderSteps(names []string, states map[string]api.StepState) []api.StepState {
+	out := make([]api.StepState, 0, len(states))
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if st, ok := states[n]; ok && !seen[n] {
+			out = append(out, st)
+			seen[n] = true
+		}
+	}
+	if len(out) < len(states) {
+		var rest []string
+		for n := range states {
+			if !seen[n] {
+				rest = append(rest, n)
+			}
+		}
+		slices.Sort(rest)
+		for _, n := range rest {
+			out = append(out, states[n])
+		}
+	}
+	return out
+}
+
+func encodeJSON(what string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", what, err)
+	}
+	return string(b), nil
+}
+
+// backendError marks a failure of the database or of the connection to it as
+// migrations.ErrUnavailable, so the API can answer 503; a cancelled or expired context stays
+// as it is.
+func backendError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", migrations.ErrUnavailable, err)
+}
+
+// statusOrDefault returns s, or def when s is empty.
+func statusOrDefault[T ~string](s, def T) T {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// nonNil returns s, or an empty slice for nil so it encodes as [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,489 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// mergeChunk is how many candidates one merge script handles, so that a large submission does
+// not block Redis for long in a single script.
+const mergeChunk = 500
+
+// RedisStore is the production MigrationStore. Key layout, with P the prefix and {M} a
+// migration id (in braces, so that all of a migration's keys share a Redis Cluster slot):
+//
+//	P:migrations              ZSET  migration ids, scored by CreatedAt (Unix µs)
+//	P:{M}:migration           HASH  def (JSON), createdAt, updatedAt (Unix ns), count:<status>
+//	P:{M}:candidates:def      HASH  candidate id -> definition JSON (id, kind, metadata, files, steps)
+//	P:{M}:candidates:status   HASH  candidate id -> not_started | running | completed
+//	P:{M}:candidates:updated  HASH  candidate id -> updatedAt (Unix ns)
+//	P:{M}:candidates:inputs   HASH  candidate id -> operator inputs JSON
+//	P:{M}:run:<candidate>     HASH  runId, executionId, status, stepNames, startedAt, finishedAt,
+//	                                step:<name> -> StepState JSON
+//
+// Every status change runs in a Lua script that also moves the candidate between the
+// count:<status> counters, so counts never need a scan.
+type RedisStore struct {
+	client  redis.UniversalClient
+	prefix  string
+	scripts redisScripts
+}
+
+var _ migrations.MigrationStore = (*RedisStore)(nil)
+
+// NewRedisStore returns a store keeping its keys under prefix (e.g. "drover"). The store owns
+// client: Close closes it.
+func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
+	if prefix != "" && !strings.HasSuffix(prefix, ":") {
+		prefix += ":"
+	}
+	return &RedisStore{client: client, prefix: prefix, scripts: newRedisScripts()}
+}
+
+// redisKeys are the keys of one migration.
+type redisKeys struct {
+	base, meta, defs, status, updated, inputs string
+}
+
+func (s *RedisStore) indexKey() string { return s.prefix + "migrations" }
+
+func (s *RedisStore) keys(migrationID string) redisKeys {
+	base := s.prefix + "{" + migrationID + "}:"
+	return redisKeys{
+		base:    base,
+		meta:    base + "migration",
+		defs:    base + "candidates:def",
+		status:  base + "candidates:status",
+		updated: base + "candidates:updated",
+		inputs:  base + "candidates:inputs",
+	}
+}
+
+func (k redisKeys) run(candidateID string) string { return k.base + "run:" + candidateID }
+
+func nanosArg(t time.Time) string { return strconv.FormatInt(toNanos(t), 10) }
+
+// parseInt reads a number the store wrote; a missing field reads as 0.
+func parseInt(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// Ping reports whether Redis answers.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", backendError(err))
+	}
+	return nil
+}
+
+// Close closes the Redis client.
+func (s *RedisStore) Close() error {
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("close redis client: %w", err)
+	}
+	return nil
+}
+
+// SaveMigration creates or replaces a migration's definition, keeping the CreatedAt of an
+// existing one.
+func (s *RedisStore) SaveMigration(ctx context.Context, m api.Migration) error {
+	def, err := encodeMigrationDef(m)
+	if err != nil {
+		return err
+	}
+	created, updated := migrationTimes(m)
+	// The index entry goes first: readers treat an indexed id without a migration hash as absent,
+	// so a failure between the two writes leaves nothing half-visible.
+	if err := s.client.ZAddNX(ctx, s.indexKey(), redis.Z{Score: float64(created.UnixMicro()), Member: m.Id}).Err(); err != nil {
+		return fmt.Errorf("save migration %s: %w", m.Id, backendError(err))
+	}
+	k := s.keys(m.Id)
+	if err := s.scripts.saveMigration.Run(ctx, s.client, []string{k.meta}, string(def), nanosArg(created), nanosArg(updated)).Err(); err != nil {
+		return fmt.Errorf("save migration %s: %w", m.Id, backendError(err))
+	}
+	return nil
+}
+
+// GetMigration returns a migration's definition and counts.
+func (s *RedisStore) GetMigration(ctx context.Context, id string) (api.Migration, error) {
+	h, err := s.client.HGetAll(ctx, s.keys(id).meta).Result()
+	if err != nil {
+		return api.Migration{}, fmt.Errorf("get migration %s: %w", id, backendError(err))
+	}
+	if len(h) == 0 {
+		return api.Migration{}, fmt.Errorf("get migration %s: %w", id, migrations.ErrMigrationNotFound)
+	}
+	m, err := migrationFromHash(id, h)
+	if err != nil {
+		return api.Migration{}, fmt.Errorf("get migration %s: %w", id, err)
+	}
+	return m, nil
+}
+
+func migrationFromHash(id string, h map[string]string) (api.Migration, error) {
+	m, err := decodeMigrationDef(id, []byte(h[migFieldDef]), parseInt(h[migFieldCreatedAt]), parseInt(h[migFieldUpdatedAt]))
+	if err != nil {
+		return api.Migration{}, err
+	}
+	m.Counts = api.CandidateCounts{
+		NotStarted: int(parseInt(h[countField+string(api.CandidateStatusNotStarted)])),
+		Running:    int(parseInt(h[countField+string(api.CandidateStatusRunning)])),
+		Completed:  int(parseInt(h[countField+string(api.CandidateStatusCompleted)])),
+	}
+	return m, nil
+}
+
+// candidateHashes are the pipelined reads of a migration's candidate hashes.
+type candidateHashes struct {
+	defs, status, updated, inputs *redis.MapStringStringCmd
+}
+
+func (k redisKeys) readCandidates(ctx context.Context, p redis.Pipeliner) candidateHashes {
+	return candidateHashes{
+		defs:    p.HGetAll(ctx, k.defs),
+		status:  p.HGetAll(ctx, k.status),
+		updated: p.HGetAll(ctx, k.updated),
+		inputs:  p.HGetAll(ctx, k.inputs),
+	}
+}
+
+// candidates assembles the candidates read, ordered by id. The status hash is authoritative; a
+// candidate without a definition (impossible when read in one transaction) is skipped.
+func (c candidateHashes) candidates() ([]api.Candidate, error) {
+	status := c.status.Val()
+	defs, updated, inputs := c.defs.Val(), c.updated.Val(), c.inputs.Val()
+	out := make([]api.Candidate, 0, len(status))
+	for id, st := range status {
+		def, ok := defs[id]
+		if !ok {
+			continue
+		}
+		cand, err := decodeCandidate(id, []byte(def), st, parseInt(updated[id]), []byte(inputs[id]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cand)
+	}
+	sortCandidates(out)
+	return out, nil
+}
+
+// ListMigrations returns all migrations ordered by CreatedAt, in two round trips. With
+// candidates, each migration's counts are tallied from the candidates returned, so they agree.
+func (s *RedisStore) ListMigrations(ctx context.Context, withCandidates bool) ([]api.Migration, error) {
+	ids, err := s.client.ZRange(ctx, s.indexKey(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", backendError(err))
+	}
+	metas := make([]*redis.MapStringStringCmd, len(ids))
+	cands := make([]candidateHashes, len(ids))
+	// A plain pipeline: a transaction cannot span the Cluster slots of several migrations.
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			k := s.keys(id)
+			metas[i] = p.HGetAll(ctx, k.meta)
+			if withCandidates {
+				cands[i] = k.readCandidates(ctx, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", backendError(err))
+	}
+	out := make([]api.Migration, 0, len(ids))
+	for i, id := range ids {
+		h := metas[i].Val()
+		if len(h) == 0 {
+			continue
+		}
+		m, err := migrationFromHash(id, h)
+		if err != nil {
+			return nil, fmt.Errorf("list migrations: %w", err)
+		}
+		if withCandidates {
+			if m.Candidates, err = cands[i].candidates(); err != nil {
+				return nil, fmt.Errorf("list migrations: %s: %w", id, err)
+			}
+			m.Counts = api.CandidateCounts{}
+			for _, c := range m.Candidates {
+				countStatus(&m.Counts, c.Status, 1)
+			}
+		}
+		out = append(out, m)
+	}
+	sortMigrations(out)
+	return out, nil
+}
+
+// MergeCandidates merges a submission in chunks; each chunk is one script, so each candidate's
+// status check and write are atomic. Chunks after the first are pipelined.
+func (s *RedisStore) MergeCandidates(ctx context.Context, migrationID string, candidates []api.CandidateInput, at time.Time) error {
+	k := s.keys(migrationID)
+	keys := []string{k.meta, k.defs, k.status, k.updated}
+	var chunks [][]any
+	for start := 0; start < len(candidates) || start == 0; start += mergeChunk {
+		end := min(start+mergeChunk, len(candidates))
+		args := make([]any, 0, 1+2*(end-start))
+		args = append(args, nanosArg(at))
+		for _, c := range candidates[start:end] {
+			def, err := encodeCandidateDef(c)
+			if err != nil {
+				return fmt.Errorf("merge candidates of %s: %w", migrationID, err)
+			}
+			args = append(args, c.Id, string(def))
+		}
+		chunks = append(chunks, args)
+	}
+	check := func(code int64, err error) error {
+		switch {
+		case err != nil:
+			return fmt.Errorf("merge candidates of %s: %w", migrationID, backendError(err))
+		case code == codeNoMigration:
+			return fmt.Errorf("merge candidates of %s: %w", migrationID, migrations.ErrMigrationNotFound)
+		}
+		return nil
+	}
+	// The first chunk goes alone: it loads the script if Redis does not know it yet.
+	if err := check(s.scripts.mergeCandidates.Run(ctx, s.client, keys, chunks[0]...).Int64()); err != nil {
+		return err
+	}
+	if len(chunks) == 1 {
+		return nil
+	}
+	cmds := make([]*redis.Cmd, 0, len(chunks)-1)
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, args := range chunks[1:] {
+			cmds = append(cmds, s.scripts.mergeCandidates.EvalSha(ctx, p, keys, args...))
+		}
+		return nil
+	})
+	if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return fmt.Errorf("merge candidates of %s: %w", migrationID, backendError(err))
+	}
+	for i, cmd := range cmds {
+		code, err := cmd.Int64()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// The script cache was flushed meanwhile; merging a chunk again is harmless.
+			code, err = s.scripts.mergeCandidates.Run(ctx, s.client, keys, chunks[i+1]...).Int64()
+		}
+		if err := check(code, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListCandidates reads a migration's candidates in one transaction (one round trip).
+func (s *RedisStore) ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error) {
+	k := s.keys(migrationID)
+	var exists *redis.IntCmd
+	var hashes candidateHashes
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.Exists(ctx, k.meta)
+		hashes = k.readCandidates(ctx, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list candidates of %s: %w", migrationID, backendError(err))
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("list candidates of %s: %w", migrationID, migrations.ErrMigrationNotFound)
+	}
+	out, err := hashes.candidates()
+	if err != nil {
+		return nil, fmt.Errorf("list candidates of %s: %w", migrationID, err)
+	}
+	return out, nil
+}
+
+// GetCandidate reads one candidate in one transaction.
+func (s *RedisStore) GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error) {
+	k := s.keys(migrationID)
+	var exists *redis.IntCmd
+	var def, status, updated, inputs *redis.StringCmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.Exists(ctx, k.meta)
+		def = p.HGet(ctx, k.defs, candidateID)
+		status = p.HGet(ctx, k.status, candidateID)
+		updated = p.HGet(ctx, k.updated, candidateID)
+		inputs = p.HGet(ctx, k.inputs, candidateID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, backendError(err))
+	}
+	switch {
+	case exists.Val() == 0:
+		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, migrations.ErrMigrationNotFound)
+	case status.Err() != nil || def.Err() != nil:
+		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, migrations.ErrCandidateNotFound)
+	}
+	c, err := decodeCandidate(candidateID, []byte(def.Val()), status.Val(), parseInt(updated.Val()), []byte(inputs.Val()))
+	if err != nil {
+		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, err)
+	}
+	return c, nil
+}
+
+// MergeInputs sets the given inputs of a candidate in one script and returns all its inputs.
+func (s *RedisStore) MergeInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error) {
+	k := s.keys(migrationID)
+	args := make([]any, 0, 1+2*len(inputs))
+	args = append(args, candidateID)
+	for key, v := range inputs {
+		args = append(args, key, v)
+	}
+	res, err := s.scripts.mergeInputs.Run(ctx, s.client, []string{k.meta, k.status, k.inputs}, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("merge inputs of %s/%s: %w", migrationID, candidateID, backendError(err))
+	}
+	code, _ := res[0].(int64)
+	if err := codeError(code); err != nil {
+		return nil, fmt.Errorf("merge inputs of %s/%s: %w", migrationID, candidateID, err)
+	}
+	enc, _ := res[1].(string)
+	merged, err := decodeInputs([]byte(enc))
+	if err != nil {
+		return nil, fmt.Errorf("merge inputs of %s/%s: decode: %w", migrationID, candidateID, err)
+	}
+	return merged, nil
+}
+
+// codeError turns a script's not-found code into the sentinel error.
+func codeError(code int64) error {
+	switch code {
+	case codeNoMigration:
+		return migrations.ErrMigrationNotFound
+	case codeNoCandidate:
+		return migrations.ErrCandidateNotFound
+	}
+	return nil
+}
+
+// BeginRun makes the candidate running and replaces its run record, in one script.
+func (s *RedisStore) BeginRun(ctx context.Context, run migrations.RunRecord) error {
+	k := s.keys(run.MigrationID)
+	names, err := encodeJSON("step names", nonNil(run.StepNames))
+	if err != nil {
+		return fmt.Errorf("begin run of %s/%s: %w", run.MigrationID, run.CandidateID, err)
+	}
+	started := run.StartedAt
+	if started.IsZero() {
+		started = time.Now()
+	}
+	code, err := s.scripts.beginRun.Run(ctx, s.client,
+		[]string{k.meta, k.status, k.updated, k.run(run.CandidateID)},
+		run.CandidateID, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, nanosArg(started),
+	).Int64()
+	if err != nil {
+		return fmt.Errorf("begin run of %s/%s: %w", run.MigrationID, run.CandidateID, backendError(err))
+	}
+	if err := codeError(code); err != nil {
+		return fmt.Errorf("begin run of %s/%s: %w", run.MigrationID, run.CandidateID, err)
+	}
+	return nil
+}
+
+// PutStepState writes one step state if executionID is still the candidate's current run.
+func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState) error {
+	state, err := encodeJSON("step state", step)
+	if err != nil {
+		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
+	}
+	k := s.keys(migrationID)
+	code, err := s.scripts.putStepState.Run(ctx, s.client, []string{k.run(candidateID)}, executionID, runStepField+step.StepName, state).Int64()
+	if err != nil {
+		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, backendError(err))
+	}
+	if code == codeNoRun {
+		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
+	}
+	return nil
+}
+
+// FinishRun ends the current run and sets the candidate's status in one script.
+func (s *RedisStore) FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error {
+	k := s.keys(migrationID)
+	code, err := s.scripts.finishRun.Run(ctx, s.client,
+		[]string{k.meta, k.status, k.updated, k.run(candidateID)},
+		candidateID, executionID, string(status), nanosArg(at), string(candidateStatus),
+	).Int64()
+	if err != nil {
+		return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, backendError(err))
+	}
+	if code == codeNoRun {
+		return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
+	}
+	return nil
+}
+
+// GetRun reads the candidate's latest run with one HGETALL.
+func (s *RedisStore) GetRun(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error) {
+	k := s.keys(migrationID)
+	h, err := s.client.HGetAll(ctx, k.run(candidateID)).Result()
+	if err != nil {
+		return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: %w", migrationID, candidateID, backendError(err))
+	}
+	if len(h) == 0 {
+		return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: %w", migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
+	}
+	run := migrations.RunRecord{
+		RunID:       h[runFieldRunID],
+		ExecutionID: h[runFieldExecutionID],
+		MigrationID: migrationID,
+		CandidateID: candidateID,
+		Status:      api.RunStatus(h[runFieldStatus]),
+		StartedAt:   fromNanos(parseInt(h[runFieldStartedAt])),
+		FinishedAt:  fromNanos(parseInt(h[runFieldFinishedAt])),
+	}
+	if err := json.Unmarshal([]byte(h[runFieldStepNames]), &run.StepNames); err != nil {
+		return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: decode step names: %w", migrationID, candidateID, err)
+	}
+	states := make(map[string]api.StepState)
+	for field, v := range h {
+		name, ok := strings.CutPrefix(field, runStepField)
+		if !ok {
+			continue
+		}
+		var st api.StepState
+		if err := json.Unmarshal([]byte(v), &st); err != nil {
+			return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: decode step %s: %w", migrationID, candidateID, name, err)
+		}
+		states[name] = st
+	}
+	run.Steps = orderSteps(run.StepNames, states)
+	return run, nil
+}
+
+// whyNoRun tells apart, for a candidate without a run record, an unknown migration, an unknown
+// candidate and a candidate that never ran.
+func (s *RedisStore) whyNoRun(ctx context.Context, k redisKeys, candidateID string) error {
+	var exists *redis.IntCmd
+	var known *redis.BoolCmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.Exists(ctx, k.meta)
+		known = p.HExists(ctx, k.status, candidateID)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return backendError(err)
+	case exists.Val() == 0:
+		return migrations.ErrMigrationNotFound
+	case !known.Val():
+		return migrations.ErrCandidateNotFound
+	}
+	return migrations.ErrRunNotFound
+}

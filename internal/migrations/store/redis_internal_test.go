@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/internal/testsupport"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// roundTrips counts the commands and pipelines a client sends, each one network round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
+}
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() != "hello" && cmd.Name() != "client" { // connection set-up, not ours
+			r.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() != "hello" && cmds[0].Name() != "client" { // connection set-up
+			r.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// measure returns how many round trips fn made.
+func (r *roundTrips) measure(fn func()) int64 {
+	before := r.n.Load()
+	fn()
+	return r.n.Load() - before
+}
+
+func TestRedisRoundTripsAndKeyLayout(t *testing.T) {
+	ctx := context.Background()
+	client := testsupport.RedisClient(t)
+	counter := &roundTrips{}
+	client.AddHook(counter)
+	s := NewRedisStore(client, "drover")
+
+	const total = 10_000
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "big", Name: "Big", Steps: []api.StepDefinition{{Name: "one"}}, CreatedAt: time.Now()}))
+	cands := make([]api.CandidateInput, total)
+	for i := range cands {
+		cands[i] = api.CandidateInput{Id: fmt.Sprintf("c%05d", i), Kind: "service", Metadata: map[string]string{"i": fmt.Sprint(i)}}
+	}
+	require.NoError(t, s.MergeCandidates(ctx, "big", cands, time.Now()))
+	// With the script cached: one script for the first chunk, then one pipeline for the rest.
+	require.EqualValues(t, 2, counter.measure(func() {
+		require.NoError(t, s.MergeCandidates(ctx, "big", cands, time.Now()))
+	}))
+	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "big", CandidateID: "c00007", ExecutionID: "e", StepNames: []string{"one"}, StartedAt: time.Now()}))
+	require.NoError(t, s.PutStepState(ctx, "big", "c00007", "e", api.StepState{StepName: "one", Candidate: "c00007", Status: api.StepStatusPending}))
+
+	var list []api.Candidate
+	require.EqualValues(t, 1, counter.measure(func() {
+		var err error
+		list, err = s.ListCandidates(ctx, "big")
+		require.NoError(t, err)
+	}))
+	require.Len(t, list, total)
+	require.EqualValues(t, 1, counter.measure(func() {
+		_, err := s.GetMigration(ctx, "big")
+		require.NoError(t, err)
+	}))
+	require.EqualValues(t, 2, counter.measure(func() {
+		ms, err := s.ListMigrations(ctx, true)
+		require.NoError(t, err)
+		require.Len(t, ms[0].Candidates, total)
+	}))
+	require.EqualValues(t, 1, counter.measure(func() {
+		run, err := s.GetRun(ctx, "big", "c00007")
+		require.NoError(t, err)
+		require.Len(t, run.Steps, 1)
+	}))
+	require.EqualValues(t, 1, counter.measure(func() {
+		_, err := s.GetCandidate(ctx, "big", "c00007")
+		require.NoError(t, err)
+	}))
+
+	_, err := s.MergeInputs(ctx, "big", "c00008", map[string]string{"ticket": "T-1"})
+	require.NoError(t, err)
+	// A fixed set of keys per migration plus one per run: never one key per candidate.
+	keys, err := client.Keys(ctx, "drover:*").Result()
+	require.NoError(t, err)
+	slices.Sort(keys)
+	require.Equal(t, []string{
+		"drover:migrations",
+		"drover:{big}:candidates:def",
+		"drover:{big}:candidates:inputs",
+		"drover:{big}:candidates:status",
+		"drover:{big}:candidates:updated",
+		"drover:{big}:migration",
+		"drover:{big}:run:c00007",
+	}, keys)
+}
+
+func TestRedisMergeReloadsAFlushedScriptCache(t *testing.T) {
+	ctx := context.Background()
+	client := testsupport.RedisClient(t)
+	s := NewRedisStore(client, "p")
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", CreatedAt: time.Now()}))
+	cands := make([]api.CandidateInput, 3*mergeChunk)
+	for i := range cands {
+		cands[i] = api.CandidateInput{Id: fmt.Sprintf("c%05d", i), Kind: "service"}
+	}
+	require.NoError(t, s.MergeCandidates(ctx, "m", cands[:10], time.Now()))
+	// Flushed after the first chunk has loaded the script would be the worst case; flushing
+	// before the call exercises the same NOSCRIPT fallback for every path.
+	require.NoError(t, client.ScriptFlush(ctx).Err())
+	require.NoError(t, s.MergeCandidates(ctx, "m", cands, time.Now()))
+	require.NoError(t, client.ScriptFlush(ctx).Err())
+	_, err := s.MergeInputs(ctx, "m", "c00001", map[string]string{"k": "v"})
+	require.NoError(t, err)
+	list, err := s.ListCandidates(ctx, "m")
+	require.NoError(t, err)
+	require.Len(t, list, len(cands))
+	m, err := s.GetMigration(ctx, "m")
+	require.NoError(t, err)
+	require.Equal(t, api.CandidateCounts{NotStarted: len(cands)}, m.Counts)
+}
+
+func TestRedisPrefixesIsolateStores(t *testing.T) {
+	ctx := context.Background()
+	addr := testsupport.Redis(t)
+	a := NewRedisStore(redis.NewClient(&redis.Options{Addr: addr}), "a")
+	b := NewRedisStore(redis.NewClient(&redis.Options{Addr: addr}), "b:")
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	require.NoError(t, a.SaveMigration(ctx, api.Migration{Id: "m", CreatedAt: time.Now()}))
+	_, err := b.GetMigration(ctx, "m")
+	require.ErrorIs(t, err, migrations.ErrMigrationNotFound)
+	ms, err := b.ListMigrations(ctx, false)
+	require.NoError(t, err)
+	require.Empty(t, ms)
+}

@@ -1,0 +1,142 @@
+package store
+
+import "github.com/redis/go-redis/v9"
+
+// Result codes of the Lua scripts besides 1 (written) and 0 (a stale execution id: nothing
+// written).
+const (
+	codeNoMigration = -1 // the migration hash does not exist
+	codeNoCandidate = -2 // the candidate has no status
+	codeNoRun       = -3 // the candidate has no run record
+)
+
+// Run-hash fields; step states live in fields named runStepField + step name.
+const (
+	runFieldRunID       = "runId"
+	runFieldExecutionID = "executionId"
+	runFieldStatus      = "status"
+	runFieldStepNames   = "stepNames"
+	runFieldStartedAt   = "startedAt"
+	runFieldFinishedAt  = "finishedAt"
+	runStepField        = "step:"
+)
+
+// Migration-hash fields; the status counters are countField + status.
+const (
+	migFieldDef       = "def"
+	migFieldCreatedAt = "createdAt"
+	migFieldUpdatedAt = "updatedAt"
+	countField        = "count:"
+)
+
+// luaSetStatus is prepended to the scripts that change a candidate's status: it moves the
+// candidate between the per-migration counters in the same atomic step as the status write.
+const luaSetStatus = `
+local function setStatus(meta, statusKey, updatedKey, id, new, at)
+  local old = redis.call('HGET', statusKey, id)
+  if old ~= new then
+    if old then redis.call('HINCRBY', meta, 'count:' .. old, -1) end
+    redis.call('HINCRBY', meta, 'count:' .. new, 1)
+    redis.call('HSET', statusKey, id, new)
+  end
+  redis.call('HSET', updatedKey, id, at)
+end
+`
+
+// KEYS: migration hash. ARGV: definition JSON, createdAt, updatedAt.
+const luaSaveMigration = `
+redis.call('HSETNX', KEYS[1], 'createdAt', ARGV[2])
+redis.call('HSET', KEYS[1], 'def', ARGV[1], 'updatedAt', ARGV[3])
+return 1
+`
+
+// KEYS: migration hash, candidate definitions, statuses, updatedAts.
+// ARGV: updatedAt for new candidates, then id and definition JSON pairs.
+const luaMergeCandidates = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local added = 0
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  local st = redis.call('HGET', KEYS[3], id)
+  if not st then
+    redis.call('HSET', KEYS[2], id, ARGV[i + 1])
+    redis.call('HSET', KEYS[3], id, 'not_started')
+    redis.call('HSET', KEYS[4], id, ARGV[1])
+    added = added + 1
+  elseif st == 'not_started' then
+    redis.call('HSET', KEYS[2], id, ARGV[i + 1])
+  end
+end
+if added > 0 then redis.call('HINCRBY', KEYS[1], 'count:not_started', added) end
+return 1
+`
+
+// KEYS: migration hash, statuses, inputs. ARGV: candidate id, then key and value pairs.
+// Returns {code, inputs JSON or an empty string}.
+const luaMergeInputs = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return {-2, ''} end
+local cur = redis.call('HGET', KEYS[3], ARGV[1])
+if #ARGV < 3 then return {1, cur or ''} end
+local t = {}
+if cur then t = cjson.decode(cur) end
+for i = 2, #ARGV, 2 do t[ARGV[i]] = ARGV[i + 1] end
+local enc = cjson.encode(t)
+redis.call('HSET', KEYS[3], ARGV[1], enc)
+return {1, enc}
+`
+
+// KEYS: migration hash, statuses, updatedAts, run hash.
+// ARGV: candidate id, run id, execution id, run status, step names JSON, startedAt.
+const luaBeginRun = luaSetStatus + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
+setStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 'running', ARGV[6])
+redis.call('DEL', KEYS[4])
+redis.call('HSET', KEYS[4], 'runId', ARGV[2], 'executionId', ARGV[3], 'status', ARGV[4],
+  'stepNames', ARGV[5], 'startedAt', ARGV[6], 'finishedAt', '0')
+return 1
+`
+
+// KEYS: run hash. ARGV: execution id, step field, step state JSON.
+const luaPutStepState = `
+local cur = redis.call('HGET', KEYS[1], 'executionId')
+if not cur then return -3 end
+if cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return 1
+`
+
+// KEYS: migration hash, statuses, updatedAts, run hash.
+// ARGV: candidate id, execution id, run status, finishedAt, candidate status.
+const luaFinishRun = luaSetStatus + `
+local cur = redis.call('HGET', KEYS[4], 'executionId')
+if not cur then return -3 end
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4])
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  setStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[5], ARGV[4])
+end
+return 1
+`
+
+// redisScripts holds the store's check-and-write scripts; each caches its SHA.
+type redisScripts struct {
+	saveMigration   *redis.Script
+	mergeCandidates *redis.Script
+	mergeInputs     *redis.Script
+	beginRun        *redis.Script
+	putStepState    *redis.Script
+	finishRun       *redis.Script
+}
+
+func newRedisScripts() redisScripts {
+	return redisScripts{
+		saveMigration:   redis.NewScript(luaSaveMigration),
+		mergeCandidates: redis.NewScript(luaMergeCandidates),
+		mergeInputs:     redis.NewScript(luaMergeInputs),
+		beginRun:        redis.NewScript(luaBeginRun),
+		putStepState:    redis.NewScript(luaPutStepState),
+		finishRun:       redis.NewScript(luaFinishRun),
+	}
+}

@@ -1,0 +1,98 @@
+package store
+
+// sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
+// schema below changes.
+const sqliteSchemaVersion = 1
+
+// sqliteSchema creates version 1. Candidate definitions and candidate states are separate
+// tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
+// rewrite states. Times are Unix nanoseconds.
+const sqliteSchema = `
+CREATE TABLE migrations (
+	id         TEXT PRIMARY KEY,
+	definition TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX migrations_by_created ON migrations (created_at, id);
+
+CREATE TABLE candidates (
+	migration_id TEXT NOT NULL REFERENCES migrations (id) ON DELETE CASCADE,
+	id           TEXT NOT NULL,
+	definition   TEXT NOT NULL,
+	PRIMARY KEY (migration_id, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE candidate_states (
+	migration_id TEXT NOT NULL,
+	candidate_id TEXT NOT NULL,
+	status       TEXT NOT NULL CHECK (status IN ('not_started', 'running', 'completed')),
+	updated_at   INTEGER NOT NULL,
+	inputs       TEXT,
+	PRIMARY KEY (migration_id, candidate_id),
+	FOREIGN KEY (migration_id, candidate_id) REFERENCES candidates (migration_id, id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX candidate_states_by_status ON candidate_states (migration_id, status);
+
+CREATE TABLE runs (
+	migration_id TEXT NOT NULL,
+	candidate_id TEXT NOT NULL,
+	run_id       TEXT NOT NULL,
+	execution_id TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	step_names   TEXT NOT NULL,
+	started_at   INTEGER NOT NULL,
+	finished_at  INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (migration_id, candidate_id),
+	FOREIGN KEY (migration_id, candidate_id) REFERENCES candidates (migration_id, id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE run_steps (
+	migration_id TEXT NOT NULL,
+	candidate_id TEXT NOT NULL,
+	step_name    TEXT NOT NULL,
+	state        TEXT NOT NULL,
+	PRIMARY KEY (migration_id, candidate_id, step_name),
+	FOREIGN KEY (migration_id, candidate_id) REFERENCES runs (migration_id, candidate_id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+`
+
+// Queries shared by several methods (and checked for their plans in tests).
+const (
+	sqlListCandidates = `
+SELECT c.id, c.definition, s.status, s.updated_at, s.inputs
+FROM candidates c
+JOIN candidate_states s ON s.migration_id = c.migration_id AND s.candidate_id = c.id
+WHERE c.migration_id = ?
+ORDER BY c.id`
+
+	sqlListAllCandidates = `
+SELECT c.migration_id, c.id, c.definition, s.status, s.updated_at, s.inputs
+FROM candidates c
+JOIN candidate_states s ON s.migration_id = c.migration_id AND s.candidate_id = c.id
+ORDER BY c.migration_id, c.id`
+
+	sqlCountCandidates = `
+SELECT status, COUNT(*) FROM candidate_states WHERE migration_id = ? GROUP BY status`
+
+	sqlCountAllCandidates = `
+SELECT migration_id, status, COUNT(*) FROM candidate_states GROUP BY migration_id, status`
+
+	sqlGetRun = `
+SELECT r.run_id, r.execution_id, r.status, r.step_names, r.started_at, r.finished_at, s.step_name, s.state
+FROM runs r
+LEFT JOIN run_steps s ON s.migration_id = r.migration_id AND s.candidate_id = r.candidate_id
+WHERE r.migration_id = ? AND r.candidate_id = ?`
+
+	sqlMergeCandidate = `
+INSERT INTO candidates (migration_id, id, definition) VALUES (?, ?, ?)
+ON CONFLICT (migration_id, id) DO UPDATE SET definition = excluded.definition
+WHERE EXISTS (
+	SELECT 1 FROM candidate_states s
+	WHERE s.migration_id = candidates.migration_id AND s.candidate_id = candidates.id AND s.status = 'not_started'
+)`
+
+	sqlInsertCandidateState = `
+INSERT INTO candidate_states (migration_id, candidate_id, status, updated_at) VALUES (?, ?, 'not_started', ?)
+ON CONFLICT (migration_id, candidate_id) DO NOTHING`
+)
