@@ -302,7 +302,7 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 		return false, fmt.Errorf("run %s: %w", runID, ErrRunNotFound)
 	}
 	if err != nil {
-		return false, storeErr(fmt.Errorf("event for %s: %w", runID, err))
+		return false, s.notFoundOrUnavailable(fmt.Errorf("event for %s: %w", runID, err), migrationID, candidateID)
 	}
 	if !slices.Contains(run.StepNames, ev.StepName) {
 		return false, Invalid("stepName", "%q is not a step of run %s (steps: %s)", ev.StepName, runID, strings.Join(run.StepNames, ", "))

@@ -97,7 +97,7 @@ func (h *Handler) announce(c *gin.Context) {
 }
 
 func (h *Handler) listMigrations(c *gin.Context) {
-	ms, err := h.svc.ListMigrations(c)
+	ms, err := h.svc.ListMigrations(c.Request.Context())
 	if err != nil {
 		h.fail(c, err)
 		return

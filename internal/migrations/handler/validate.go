@@ -114,7 +114,15 @@ func schemaReason(e *openapi3.SchemaError) string {
 	s := e.Schema
 	switch e.SchemaField {
 	case "required":
-		return "is required" + strings.TrimPrefix(e.Reason, "property")
+		// kin-openapi puts the missing property in the JSON pointer (so in the field name
+		// already); its reason would repeat it.
+		return "is required"
+	case "nullable":
+		return "must not be null"
+	case "minLength":
+		if s != nil && s.MinLength == 1 {
+			return "must not be empty"
+		}
 	case "pattern":
 		if s != nil && s.Description != "" {
 			return fmt.Sprintf("%s is not valid: expected %s", quoteValue(e.Value), s.Description)

@@ -1,0 +1,948 @@
+package handler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/require"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/internal/migrations/handler"
+	"github.com/drover-dev/drover/internal/migrations/migrator"
+	"github.com/drover-dev/drover/internal/migrations/store"
+	"github.com/drover-dev/drover/internal/testsupport"
+	"github.com/drover-dev/drover/pkg/api"
+	"github.com/drover-dev/drover/schemas"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(m.Run())
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake of the execution engine port: records calls and answers as told.
+
+type signalCall struct {
+	RunID   string
+	Name    string
+	Payload any
+}
+
+type fakeEngine struct {
+	mu           sync.Mutex
+	open         map[string]bool // run ids with an open run
+	starts       []migrations.RunInput
+	signals      []signalCall
+	cancels      []string
+	startErr     error
+	signalErr    error
+	cancelErr    error
+	cancelStatus migrations.RunStatus
+	pingErr      error
+}
+
+var _ migrations.ExecutionEngine = (*fakeEngine)(nil)
+
+func newFakeEngine() *fakeEngine { return &fakeEngine{open: map[string]bool{}} }
+
+func (f *fakeEngine) StartRun(_ context.Context, in migrations.RunInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts = append(f.starts, in)
+	if f.startErr != nil {
+		return f.startErr
+	}
+	f.open[migrations.RunID(in.MigrationID, in.CandidateID)] = true
+	return nil
+}
+
+func (f *fakeEngine) CancelRun(_ context.Context, runID string) (migrations.RunStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancels = append(f.cancels, runID)
+	if f.cancelErr != nil {
+		return "", f.cancelErr
+	}
+	if !f.open[runID] {
+		return "", fmt.Errorf("run %s: %w", runID, migrations.ErrRunNotFound)
+	}
+	delete(f.open, runID)
+	if f.cancelStatus != "" {
+		return f.cancelStatus, nil
+	}
+	return migrations.RunCancelled, nil
+}
+
+func (f *fakeEngine) Signal(_ context.Context, runID, name string, payload any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signals = append(f.signals, signalCall{RunID: runID, Name: name, Payload: payload})
+	if f.signalErr != nil {
+		return f.signalErr
+	}
+	if !f.open[runID] {
+		return fmt.Errorf("run %s: %w", runID, migrations.ErrRunNotFound)
+	}
+	return nil
+}
+
+func (f *fakeEngine) Ping(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pingErr
+}
+
+// set changes the fake's behaviour under its lock.
+func (f *fakeEngine) set(fn func(f *fakeEngine)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeEngine) markOpen(runID string) { f.set(func(f *fakeEngine) { f.open[runID] = true }) }
+
+func (f *fakeEngine) Starts() []migrations.RunInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.starts)
+}
+
+func (f *fakeEngine) Signals() []signalCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.signals)
+}
+
+func (f *fakeEngine) Cancels() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.cancels)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test environment: real service, real SQLite store, real migrator client and HTTP
+// migrator, the handler over real HTTP; only the engine is fake.
+
+const mig = "topic-rename"
+
+var stepNames = []string{"open-pr", "merge-pr", "verify"}
+
+type env struct {
+	t        *testing.T
+	api      *testsupport.API
+	store    *store.SQLiteStore
+	engine   *fakeEngine
+	migrator *testsupport.Migrator
+	handler  http.Handler
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "drover.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	eng := newFakeEngine()
+	m := testsupport.NewMigrator(t)
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc := migrations.NewService(st, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
+	h, err := handler.New(svc, log, nil)
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, api: testsupport.NewAPI(srv.URL), store: st, engine: eng, migrator: m, handler: h}
+	r := e.api.Do(t, http.MethodPost, "/registry/announce", announcement(m.URL))
+	require.Equal(t, http.StatusOK, r.Status, "announce the fixture: %s", r.Body)
+	return e
+}
+
+// announcement is the fixture migration: three steps, one required input, and candidates
+// svc-a..svc-d (svc-meta carries the required input in its metadata).
+func announcement(migratorURL string) map[string]any {
+	steps := make([]any, 0, len(stepNames))
+	for _, s := range stepNames {
+		steps = append(steps, map[string]any{"name": s})
+	}
+	return map[string]any{
+		"id":          mig,
+		"name":        "Rename Kafka topics",
+		"description": "Moves every service to the new topic names",
+		"migratorUrl": migratorURL,
+		"requiredInputs": []any{
+			map[string]any{"name": "ticket", "label": "Change ticket"},
+		},
+		"steps": steps,
+		"candidates": []any{
+			map[string]any{"id": "svc-a", "kind": "service"},
+			map[string]any{"id": "svc-b", "kind": "service"},
+			map[string]any{"id": "svc-c", "kind": "service"},
+			map[string]any{"id": "svc-d", "kind": "service"},
+			map[string]any{"id": "svc-meta", "kind": "service", "metadata": map[string]any{"ticket": "T-1"}},
+		},
+	}
+}
+
+func execID(cid string) string { return "exec-" + cid }
+
+// beginRun records a running run of cid in the store, as the workflow's first activity does,
+// with the given step states, and tells the fake engine the run is open.
+func (e *env) beginRun(cid string, steps ...api.StepState) {
+	e.t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	require.NoError(e.t, e.store.BeginRun(ctx, migrations.RunRecord{
+		RunID:       migrations.RunID(mig, cid),
+		ExecutionID: execID(cid),
+		MigrationID: mig,
+		CandidateID: cid,
+		Status:      api.RunStatusRunning,
+		StepNames:   stepNames,
+		StartedAt:   now,
+	}))
+	for _, st := range steps {
+		st.Candidate = cid
+		st.StartedAt, st.UpdatedAt = now, now
+		require.NoError(e.t, e.store.PutStepState(ctx, mig, cid, execID(cid), st))
+	}
+	e.engine.markOpen(migrations.RunID(mig, cid))
+}
+
+// finishRun ends cid's run in the store, as the workflow's last activity does.
+func (e *env) finishRun(cid string, status api.RunStatus, candidate api.CandidateStatus) {
+	e.t.Helper()
+	require.NoError(e.t, e.store.FinishRun(context.Background(), mig, cid, execID(cid), status, candidate, time.Now().UTC()))
+	e.engine.set(func(f *fakeEngine) { delete(f.open, migrations.RunID(mig, cid)) })
+}
+
+func step(name string, status api.StepStatus) api.StepState {
+	return api.StepState{StepName: name, Status: status, Attempts: 1}
+}
+
+// requireError asserts the status code, that the body is a JSON error naming field (exactly;
+// "" for none), and that the message contains each of words (case-insensitively).
+func requireError(t *testing.T, r testsupport.Response, status int, field string, words ...string) {
+	t.Helper()
+	require.Equal(t, status, r.Status, "body: %s", r.Body)
+	var e api.Error
+	r.JSON(t, &e)
+	require.NotEmpty(t, e.Error, "the error message must not be empty: %s", r.Body)
+	require.Equal(t, field, e.Field, "field of error %q", e.Error)
+	msg := strings.ToLower(e.Error)
+	for _, w := range words {
+		require.Contains(t, msg, strings.ToLower(w), "error message %q should mention %q", e.Error, w)
+	}
+	require.NotContains(t, msg, "internal error")
+}
+
+type errCase struct {
+	name   string
+	method string
+	path   string
+	body   any // nil: no body; string: sent as is; anything else: JSON
+	status int
+	field  string
+	words  []string
+	exact  string // when set, the whole message
+}
+
+func runCases(t *testing.T, e *env, cases []errCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.api.Do(t, tc.method, tc.path, tc.body)
+			requireError(t, r, tc.status, tc.field, tc.words...)
+			if tc.exact != "" {
+				require.Equal(t, tc.exact, r.Error())
+			}
+		})
+	}
+}
+
+// without returns a copy of m without key.
+func without(m map[string]any, key string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// with returns a copy of m with key set to v.
+func with(m map[string]any, key string, v any) map[string]any {
+	out := without(m, key)
+	out[key] = v
+	return out
+}
+
+func candidatePath(cid, action string) string {
+	return fmt.Sprintf("/migrations/%s/candidates/%s/%s", mig, cid, action)
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /registry/announce
+
+func TestAnnounce(t *testing.T) {
+	e := newEnv(t)
+	good := announcement(e.migrator.URL)
+	good["id"] = "other-migration"
+
+	fourCandidates := []any{
+		map[string]any{"id": "c0", "kind": "service"},
+		map[string]any{"id": "c1", "kind": "service"},
+		map[string]any{"id": "c2", "kind": "service"},
+		map[string]any{"id": "bad__id", "kind": "service"},
+	}
+	const post, path = http.MethodPost, "/registry/announce"
+	cases := []errCase{
+		{name: "malformed JSON", body: `{"id": "x", `, status: 400, words: []string{"not valid JSON"}},
+		{name: "empty body", body: "", status: 400, words: []string{"request body", "required"}},
+		{name: "no body", body: nil, status: 400, words: []string{"request body", "required"}},
+		{name: "JSON array", body: `[]`, status: 400, words: []string{"object"}},
+		{name: "missing id", body: without(good, "id"), status: 400, field: "id", words: []string{"id", "required"}, exact: `field "id": is required`},
+		{name: "missing name", body: without(good, "name"), status: 400, field: "name", words: []string{"name", "required"}, exact: `field "name": is required`},
+		{name: "missing steps", body: without(good, "steps"), status: 400, field: "steps", words: []string{"steps", "required"}, exact: `field "steps": is required`},
+		{name: "missing migratorUrl", body: without(good, "migratorUrl"), status: 400, field: "migratorUrl", words: []string{"migratorUrl", "required"}, exact: `field "migratorUrl": is required`},
+		{name: "missing candidates", body: without(good, "candidates"), status: 400, field: "candidates", words: []string{"candidates", "required"}, exact: `field "candidates": is required`},
+		{name: "steps is a string", body: with(good, "steps", "open-pr"), status: 400, field: "steps", words: []string{"steps", "array"}},
+		{name: "name is a number", body: with(good, "name", 7), status: 400, field: "name", words: []string{"name", "string"}},
+		{name: "empty name", body: with(good, "name", ""), status: 400, field: "name", exact: `field "name": must not be empty`},
+		{name: "blank name", body: with(good, "name", "   "), status: 400, field: "name", words: []string{"must not be empty"}},
+		{name: "id with run-id separator", body: with(good, "id", "a__b"), status: 400, field: "id", words: []string{`"a__b"`, "not valid", "letters, digits"}},
+		{name: "id with a space", body: with(good, "id", "has space"), status: 400, field: "id", words: []string{`"has space"`, "not valid", "letters, digits"}},
+		{name: "id with leading underscore", body: with(good, "id", "_lead"), status: 400, field: "id", words: []string{`"_lead"`, "not valid", "starting with a letter or digit"}},
+		{name: "id of 65 characters", body: with(good, "id", strings.Repeat("a", 65)), status: 400, field: "id", words: []string{"too long", "at most 64 characters"}},
+		{name: "empty id", body: with(good, "id", ""), status: 400, field: "id", exact: `field "id": must not be empty`},
+		{name: "invalid candidate id at index 3", body: with(good, "candidates", fourCandidates), status: 400, field: "candidates[3].id", words: []string{`"bad__id"`, "not valid"}},
+		{name: "candidate without kind", body: with(good, "candidates", []any{map[string]any{"id": "c0"}}), status: 400, field: "candidates[0].kind", words: []string{"kind", "required"}, exact: `field "candidates[0].kind": is required`},
+		{name: "duplicate candidate ids", body: with(good, "candidates", []any{
+			map[string]any{"id": "c0", "kind": "service"},
+			map[string]any{"id": "c1", "kind": "service"},
+			map[string]any{"id": "c0", "kind": "repo"},
+		}), status: 400, field: "candidates[2].id", words: []string{`"c0"`, "listed twice"}},
+		{name: "duplicate step names", body: with(good, "steps", []any{
+			map[string]any{"name": "open-pr"},
+			map[string]any{"name": "open-pr"},
+		}), status: 400, field: "steps[1].name", words: []string{`"open-pr"`, "listed twice"}},
+		{name: "duplicate step names in a candidate override", body: with(good, "candidates", []any{
+			map[string]any{"id": "c0", "kind": "service", "steps": []any{map[string]any{"name": "x"}, map[string]any{"name": "x"}}},
+		}), status: 400, field: "candidates[0].steps[1].name", words: []string{`"x"`, "listed twice"}},
+		{name: "zero steps", body: with(good, "steps", []any{}), status: 400, field: "steps", words: []string{"steps", "1"}},
+		{name: "step without name", body: with(good, "steps", []any{map[string]any{"description": "x"}}), status: 400, field: "steps[0].name", words: []string{"name", "required"}, exact: `field "steps[0].name": is required`},
+		{name: "duplicate required inputs", body: with(good, "requiredInputs", []any{
+			map[string]any{"name": "ticket", "label": "Ticket"},
+			map[string]any{"name": "ticket", "label": "Ticket again"},
+		}), status: 400, field: "requiredInputs[1].name", words: []string{`"ticket"`, "listed twice"}},
+		{name: "migratorUrl ftp", body: with(good, "migratorUrl", "ftp://x"), status: 400, field: "migratorUrl", words: []string{`"ftp://x"`, "http or https URL"}},
+		{name: "migratorUrl not a URL", body: with(good, "migratorUrl", "not a url"), status: 400, field: "migratorUrl", words: []string{`"not a url"`, "http or https URL"}},
+		{name: "migratorUrl without host", body: with(good, "migratorUrl", "http://"), status: 400, field: "migratorUrl", words: []string{"http or https URL"}},
+	}
+	for i := range cases {
+		cases[i].method, cases[i].path = post, path
+	}
+	runCases(t, e, cases)
+
+	t.Run("nothing was stored by the rejected announcements", func(t *testing.T) {
+		var list api.MigrationList
+		r := e.api.Do(t, http.MethodGet, "/migrations", nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		r.JSON(t, &list)
+		require.Len(t, list.Migrations, 1)
+		require.Equal(t, mig, list.Migrations[0].Id)
+	})
+
+	t.Run("success", func(t *testing.T) {
+		r := e.api.Do(t, post, path, good)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		require.JSONEq(t, `{"status":"SUCCESS"}`, string(r.Body))
+		r = e.api.Do(t, http.MethodGet, "/migrations/other-migration", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /migrations/{id}/candidates
+
+func TestSubmitCandidates(t *testing.T) {
+	e := newEnv(t)
+	path := "/migrations/" + mig + "/candidates"
+	ok := map[string]any{"candidates": []any{map[string]any{"id": "svc-new", "kind": "service"}}}
+	runCases(t, e, []errCase{
+		{name: "unknown migration", method: "POST", path: "/migrations/no-such-migration/candidates", body: ok, status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "invalid migration id", method: "POST", path: "/migrations/bad__id/candidates", body: ok, status: 400, field: "migrationId", words: []string{"migrationId", `"bad__id"`, "not valid"}},
+		{name: "bad candidate id", method: "POST", path: path, body: map[string]any{"candidates": []any{map[string]any{"id": "has space", "kind": "service"}}}, status: 400, field: "candidates[0].id", words: []string{`"has space"`, "not valid"}},
+		{name: "missing kind", method: "POST", path: path, body: map[string]any{"candidates": []any{
+			map[string]any{"id": "svc-x", "kind": "service"},
+			map[string]any{"id": "svc-y"},
+		}}, status: 400, field: "candidates[1].kind", words: []string{"kind", "required"}, exact: `field "candidates[1].kind": is required`},
+		{name: "empty kind", method: "POST", path: path, body: map[string]any{"candidates": []any{map[string]any{"id": "svc-y", "kind": ""}}}, status: 400, field: "candidates[0].kind", exact: `field "candidates[0].kind": must not be empty`},
+		{name: "blank kind", method: "POST", path: path, body: map[string]any{"candidates": []any{map[string]any{"id": "svc-y", "kind": "  "}}}, status: 400, field: "candidates[0].kind", words: []string{"must not be empty"}},
+		{name: "missing candidates", method: "POST", path: path, body: map[string]any{}, status: 400, field: "candidates", words: []string{"candidates", "required"}, exact: `field "candidates": is required`},
+		{name: "candidates is an object", method: "POST", path: path, body: map[string]any{"candidates": map[string]any{}}, status: 400, field: "candidates", words: []string{"array"}},
+		{name: "malformed JSON", method: "POST", path: path, body: `{"candidates": [`, status: 400, words: []string{"not valid JSON"}},
+		{name: "duplicate ids", method: "POST", path: path, body: map[string]any{"candidates": []any{
+			map[string]any{"id": "svc-x", "kind": "service"},
+			map[string]any{"id": "svc-x", "kind": "service"},
+		}}, status: 400, field: "candidates[1].id", words: []string{"listed twice"}},
+	})
+
+	t.Run("success merges", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodPost, path, ok)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		var cs []api.Candidate
+		r = e.api.Do(t, http.MethodGet, path, nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		r.JSON(t, &cs)
+		ids := make([]string, 0, len(cs))
+		for _, c := range cs {
+			ids = append(ids, c.Id)
+		}
+		require.Contains(t, ids, "svc-new")
+		require.Contains(t, ids, "svc-a")
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /migrations, /migrations/{id}, /migrations/{id}/candidates
+
+func TestReadMigration(t *testing.T) {
+	e := newEnv(t)
+	runCases(t, e, []errCase{
+		{name: "get unknown migration", method: "GET", path: "/migrations/no-such-migration", status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "candidates of unknown migration", method: "GET", path: "/migrations/no-such-migration/candidates", status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "get invalid id", method: "GET", path: "/migrations/bad__id", status: 400, field: "migrationId", words: []string{"migrationId", `"bad__id"`, "not valid"}},
+		{name: "get id with a space", method: "GET", path: "/migrations/has%20space", status: 400, field: "migrationId", words: []string{"migrationId", "has", "space", "not valid"}},
+		{name: "get id too long", method: "GET", path: "/migrations/" + strings.Repeat("m", 65), status: 400, field: "migrationId", words: []string{"too long"}},
+		{name: "candidates of invalid id", method: "GET", path: "/migrations/_lead/candidates", status: 400, field: "migrationId", words: []string{`"_lead"`, "not valid"}},
+	})
+
+	t.Run("success", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodGet, "/migrations/"+mig, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		var m api.Migration
+		r.JSON(t, &m)
+		require.Equal(t, mig, m.Id)
+		require.Len(t, m.Candidates, 5)
+		require.Len(t, m.Steps, 3)
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST .../{cid}/start
+
+func TestStart(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusInProgress))
+	e.beginRun("svc-c", step("open-pr", api.StepStatusSucceeded), step("merge-pr", api.StepStatusMerged), step("verify", api.StepStatusSucceeded))
+	e.finishRun("svc-c", api.RunStatusCompleted, api.CandidateStatusCompleted)
+
+	ticket := map[string]any{"inputs": map[string]any{"ticket": "T-42"}}
+	runCases(t, e, []errCase{
+		{name: "unknown migration", method: "POST", path: "/migrations/no-such-migration/candidates/svc-a/start", body: ticket, status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "unknown candidate", method: "POST", path: candidatePath("svc-zzz", "start"), body: ticket, status: 404, words: []string{`"svc-zzz"`, "not found"}},
+		{name: "invalid candidate id", method: "POST", path: candidatePath("bad__cid", "start"), body: ticket, status: 400, field: "candidateId", words: []string{"candidateId", `"bad__cid"`, "not valid"}},
+		{name: "input key not in requiredInputs", method: "POST", path: candidatePath("svc-a", "start"), body: map[string]any{"inputs": map[string]any{"ticket": "T-1", "colour": "blue"}}, status: 400, field: "inputs.colour", words: []string{`"colour"`, "not an input", "ticket"}},
+		{name: "missing required input", method: "POST", path: candidatePath("svc-a", "start"), body: map[string]any{}, status: 400, field: "inputs", words: []string{"missing required input", "ticket", "Change ticket"}},
+		{name: "blank required input", method: "POST", path: candidatePath("svc-a", "start"), body: map[string]any{"inputs": map[string]any{"ticket": "  "}}, status: 400, field: "inputs", words: []string{"missing required input", "ticket"}},
+		{name: "already running", method: "POST", path: candidatePath("svc-b", "start"), body: ticket, status: 409, words: []string{"svc-b", "already running"}},
+		{name: "completed", method: "POST", path: candidatePath("svc-c", "start"), body: ticket, status: 409, words: []string{"svc-c", "already completed"}},
+		{name: "malformed JSON", method: "POST", path: candidatePath("svc-a", "start"), body: `{"inputs": {`, status: 400, words: []string{"not valid JSON"}},
+		{name: "inputs with a non-string value", method: "POST", path: candidatePath("svc-a", "start"), body: map[string]any{"inputs": map[string]any{"ticket": 5}}, status: 400, field: "inputs.ticket", words: []string{"inputs.ticket", "string"}},
+		{name: "inputs is a list", method: "POST", path: candidatePath("svc-a", "start"), body: map[string]any{"inputs": []any{"ticket"}}, status: 400, field: "inputs", words: []string{"inputs", "object"}},
+	})
+	require.Empty(t, e.engine.Starts(), "no rejected start may reach the engine")
+
+	t.Run("engine says already running", func(t *testing.T) {
+		e.engine.set(func(f *fakeEngine) {
+			f.startErr = migrations.Conflict(migrations.ErrCandidateRunning, "candidate svc-d of migration %s is already running", mig)
+		})
+		defer e.engine.set(func(f *fakeEngine) { f.startErr = nil })
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-d", "start"), ticket)
+		requireError(t, r, http.StatusConflict, "", "svc-d", "already running")
+	})
+
+	t.Run("engine says completed", func(t *testing.T) {
+		e.engine.set(func(f *fakeEngine) {
+			f.startErr = fmt.Errorf("start: %w", migrations.Conflict(migrations.ErrCandidateCompleted, "candidate svc-d has already completed"))
+		})
+		defer e.engine.set(func(f *fakeEngine) { f.startErr = nil })
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-d", "start"), ticket)
+		requireError(t, r, http.StatusConflict, "", "already completed")
+	})
+
+	t.Run("no body at all is accepted", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-meta", "start"), nil)
+		require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+		var acc api.RunAccepted
+		r.JSON(t, &acc)
+		require.Equal(t, "STARTED", acc.Status)
+		require.Equal(t, migrations.RunID(mig, "svc-meta"), acc.RunId)
+		starts := e.engine.Starts()
+		require.NotEmpty(t, starts)
+		last := starts[len(starts)-1]
+		require.Equal(t, "svc-meta", last.CandidateID)
+		require.Len(t, last.Steps, len(stepNames))
+	})
+
+	t.Run("success stores the inputs", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-a", "start"), ticket)
+		require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+		c, err := e.store.GetCandidate(context.Background(), mig, "svc-a")
+		require.NoError(t, err)
+		require.Equal(t, "T-42", c.Inputs["ticket"])
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST .../{cid}/cancel
+
+func TestCancel(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-c", step("open-pr", api.StepStatusSucceeded))
+	e.finishRun("svc-c", api.RunStatusCompleted, api.CandidateStatusCompleted)
+	runCases(t, e, []errCase{
+		{name: "not running", method: "POST", path: candidatePath("svc-a", "cancel"), status: 409, words: []string{"svc-a", "not running"}},
+		{name: "completed", method: "POST", path: candidatePath("svc-c", "cancel"), status: 409, words: []string{"svc-c", "not running", "completed"}},
+		{name: "unknown candidate", method: "POST", path: candidatePath("svc-zzz", "cancel"), status: 404, words: []string{`"svc-zzz"`, "not found"}},
+		{name: "unknown migration", method: "POST", path: "/migrations/no-such-migration/candidates/svc-a/cancel", status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "invalid candidate id", method: "POST", path: candidatePath("-x", "cancel"), status: 400, field: "candidateId", words: []string{`"-x"`, "not valid"}},
+	})
+
+	t.Run("run completed before the cancel", func(t *testing.T) {
+		e.beginRun("svc-d", step("open-pr", api.StepStatusInProgress))
+		e.engine.set(func(f *fakeEngine) { f.cancelStatus = migrations.RunCompleted })
+		defer e.engine.set(func(f *fakeEngine) { f.cancelStatus = "" })
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-d", "cancel"), nil)
+		requireError(t, r, http.StatusConflict, "", "completed before it could be cancelled")
+	})
+
+	t.Run("running candidate is cancelled", func(t *testing.T) {
+		e.beginRun("svc-b", step("open-pr", api.StepStatusInProgress))
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-b", "cancel"), nil)
+		require.Equal(t, http.StatusNoContent, r.Status, "%s", r.Body)
+		require.Contains(t, e.engine.Cancels(), migrations.RunID(mig, "svc-b"))
+	})
+
+	t.Run("running in the store without an open run is reset", func(t *testing.T) {
+		e.beginRun("svc-meta")
+		e.engine.set(func(f *fakeEngine) { delete(f.open, migrations.RunID(mig, "svc-meta")) })
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-meta", "cancel"), nil)
+		require.Equal(t, http.StatusNoContent, r.Status, "%s", r.Body)
+		c, err := e.store.GetCandidate(context.Background(), mig, "svc-meta")
+		require.NoError(t, err)
+		require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST .../{cid}/retry-step
+
+func TestRetryStep(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusSucceeded), step("merge-pr", api.StepStatusFailed))
+	e.beginRun("svc-c", step("open-pr", api.StepStatusPending))
+
+	runCases(t, e, []errCase{
+		{name: "missing stepName", method: "POST", path: candidatePath("svc-b", "retry-step"), body: map[string]any{}, status: 400, field: "stepName", words: []string{"stepName", "required"}, exact: `field "stepName": is required`},
+		{name: "empty stepName", method: "POST", path: candidatePath("svc-b", "retry-step"), body: map[string]any{"stepName": ""}, status: 400, field: "stepName", exact: `field "stepName": must not be empty`},
+		{name: "no body", method: "POST", path: candidatePath("svc-b", "retry-step"), body: nil, status: 400, words: []string{"request body", "required"}},
+		{name: "malformed JSON", method: "POST", path: candidatePath("svc-b", "retry-step"), body: `{"stepName":`, status: 400, words: []string{"not valid JSON"}},
+		{name: "unknown step name", method: "POST", path: candidatePath("svc-b", "retry-step"), body: map[string]any{"stepName": "deploy"}, status: 400, field: "stepName", words: []string{`"deploy"`, "not a step", "open-pr, merge-pr, verify"}},
+		{name: "step succeeded, not failed", method: "POST", path: candidatePath("svc-b", "retry-step"), body: map[string]any{"stepName": "open-pr"}, status: 409, words: []string{`"open-pr"`, "not failed"}},
+		{name: "step pending, not failed", method: "POST", path: candidatePath("svc-c", "retry-step"), body: map[string]any{"stepName": "open-pr"}, status: 409, words: []string{`"open-pr"`, "pending", "not failed"}},
+		{name: "step not started", method: "POST", path: candidatePath("svc-b", "retry-step"), body: map[string]any{"stepName": "verify"}, status: 409, words: []string{`"verify"`, "not started"}},
+		{name: "candidate not running", method: "POST", path: candidatePath("svc-a", "retry-step"), body: map[string]any{"stepName": "open-pr"}, status: 409, words: []string{"svc-a", "not running"}},
+		{name: "unknown candidate", method: "POST", path: candidatePath("svc-zzz", "retry-step"), body: map[string]any{"stepName": "open-pr"}, status: 404, words: []string{`"svc-zzz"`, "not found"}},
+	})
+	require.Empty(t, e.engine.Signals(), "no rejected retry may reach the engine")
+
+	t.Run("engine has no open run", func(t *testing.T) {
+		e.engine.set(func(f *fakeEngine) { f.signalErr = fmt.Errorf("signal: %w", migrations.ErrRunNotFound) })
+		defer e.engine.set(func(f *fakeEngine) { f.signalErr = nil })
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-b", "retry-step"), map[string]any{"stepName": "merge-pr"})
+		requireError(t, r, http.StatusConflict, "", "not running")
+	})
+
+	t.Run("failed step is retried", func(t *testing.T) {
+		before := len(e.engine.Signals())
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-b", "retry-step"), map[string]any{"stepName": "merge-pr"})
+		require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+		sigs := e.engine.Signals()
+		require.Len(t, sigs, before+1)
+		require.Equal(t, signalCall{RunID: migrations.RunID(mig, "svc-b"), Name: migrations.SignalRetryStep, Payload: migrations.RetryRequest{StepName: "merge-pr"}}, sigs[before])
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// PATCH .../{cid}/inputs
+
+func TestUpdateInputs(t *testing.T) {
+	e := newEnv(t)
+	runCases(t, e, []errCase{
+		{name: "unknown key", method: "PATCH", path: candidatePath("svc-a", "inputs"), body: map[string]any{"inputs": map[string]any{"colour": "blue"}}, status: 400, field: "inputs.colour", words: []string{`"colour"`, "not an input", "ticket"}},
+		{name: "missing inputs", method: "PATCH", path: candidatePath("svc-a", "inputs"), body: map[string]any{}, status: 400, field: "inputs", words: []string{"inputs", "required"}, exact: `field "inputs": is required`},
+		{name: "null inputs", method: "PATCH", path: candidatePath("svc-a", "inputs"), body: `{"inputs": null}`, status: 400, field: "inputs", exact: `field "inputs": must not be null`},
+		{name: "non-string value", method: "PATCH", path: candidatePath("svc-a", "inputs"), body: map[string]any{"inputs": map[string]any{"ticket": true}}, status: 400, field: "inputs.ticket", words: []string{"string"}},
+		{name: "no body", method: "PATCH", path: candidatePath("svc-a", "inputs"), body: nil, status: 400, words: []string{"request body", "required"}},
+		{name: "unknown candidate", method: "PATCH", path: candidatePath("svc-zzz", "inputs"), body: map[string]any{"inputs": map[string]any{"ticket": "T-1"}}, status: 404, words: []string{`"svc-zzz"`, "not found"}},
+		{name: "unknown migration", method: "PATCH", path: "/migrations/no-such-migration/candidates/svc-a/inputs", body: map[string]any{"inputs": map[string]any{"ticket": "T-1"}}, status: 404, words: []string{`"no-such-migration"`, "not found"}},
+	})
+
+	t.Run("success is visible in the candidates", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodPatch, candidatePath("svc-a", "inputs"), map[string]any{"inputs": map[string]any{"ticket": "T-77"}})
+		require.Equal(t, http.StatusNoContent, r.Status, "%s", r.Body)
+		require.Empty(t, r.Body)
+		var cs []api.Candidate
+		r = e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/candidates", nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		r.JSON(t, &cs)
+		i := slices.IndexFunc(cs, func(c api.Candidate) bool { return c.Id == "svc-a" })
+		require.GreaterOrEqual(t, i, 0)
+		require.Equal(t, map[string]string{"ticket": "T-77"}, cs[i].Inputs)
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET .../{cid}/steps
+
+func TestGetSteps(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusSucceeded), step("merge-pr", api.StepStatusPending))
+	runCases(t, e, []errCase{
+		{name: "never ran", method: "GET", path: candidatePath("svc-a", "steps"), status: 404, words: []string{"svc-a", "never run"}},
+		{name: "unknown candidate", method: "GET", path: candidatePath("svc-zzz", "steps"), status: 404, words: []string{`"svc-zzz"`, "not found"}},
+		{name: "unknown migration", method: "GET", path: "/migrations/no-such-migration/candidates/svc-a/steps", status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "invalid candidate id", method: "GET", path: candidatePath(strings.Repeat("c", 129), "steps"), status: 400, field: "candidateId", words: []string{"too long"}},
+	})
+
+	t.Run("success", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodGet, candidatePath("svc-b", "steps"), nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		var rs api.RunSteps
+		r.JSON(t, &rs)
+		require.Equal(t, api.RunStatusRunning, rs.Status)
+		require.Equal(t, migrations.RunID(mig, "svc-b"), rs.RunId)
+		require.Len(t, rs.Steps, 2)
+		require.Equal(t, "open-pr", rs.Steps[0].StepName)
+		require.Equal(t, api.StepStatusPending, rs.Steps[1].Status)
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /migrations/{id}/dry-run
+
+func TestDryRun(t *testing.T) {
+	e := newEnv(t)
+	path := "/migrations/" + mig + "/dry-run"
+	runCases(t, e, []errCase{
+		{name: "missing candidate", method: "POST", path: path, body: map[string]any{}, status: 400, field: "candidate", words: []string{"candidate", "required"}, exact: `field "candidate": is required`},
+		{name: "candidate without id", method: "POST", path: path, body: map[string]any{"candidate": map[string]any{}}, status: 400, field: "candidate.id", words: []string{"id", "required"}, exact: `field "candidate.id": is required`},
+		{name: "invalid candidate id", method: "POST", path: path, body: map[string]any{"candidate": map[string]any{"id": "a b"}}, status: 400, field: "candidate.id", words: []string{`"a b"`, "not valid"}},
+		{name: "unknown candidate", method: "POST", path: path, body: map[string]any{"candidate": map[string]any{"id": "svc-zzz"}}, status: 404, words: []string{`"svc-zzz"`, "not found"}},
+		{name: "unknown migration", method: "POST", path: "/migrations/no-such-migration/dry-run", body: map[string]any{"candidate": map[string]any{"id": "svc-a"}}, status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "unknown input", method: "POST", path: path, body: map[string]any{"candidate": map[string]any{"id": "svc-a"}, "inputs": map[string]any{"colour": "x"}}, status: 400, field: "inputs.colour", words: []string{`"colour"`, "not an input"}},
+		{name: "no body", method: "POST", path: path, body: nil, status: 400, words: []string{"request body", "required"}},
+	})
+	require.Empty(t, e.migrator.DryRuns(), "no rejected dry run may reach the migrator")
+
+	body := map[string]any{"candidate": map[string]any{"id": "svc-a"}, "inputs": map[string]any{"ticket": "T-9"}}
+
+	t.Run("success", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodPost, path, body)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		var res api.DryRunResult
+		r.JSON(t, &res)
+		require.Len(t, res.Steps, len(stepNames))
+		reqs := e.migrator.DryRuns()
+		require.Len(t, reqs, 1)
+		require.Equal(t, "svc-a", reqs[0].Candidate.Id)
+		require.Equal(t, "T-9", reqs[0].Candidate.Metadata["ticket"], "inputs reach the migrator in the candidate's metadata")
+	})
+
+	t.Run("migrator answers 500", func(t *testing.T) {
+		e.migrator.ReplyToDryRun(0, func(api.DryRunRequest) (int, any) {
+			return http.StatusInternalServerError, map[string]string{"error": "boom"}
+		})
+		defer e.migrator.ReplyToDryRun(0, nil)
+		r := e.api.Do(t, http.MethodPost, path, body)
+		requireError(t, r, http.StatusBadGateway, "", "boom", "500", "dry-run")
+	})
+
+	t.Run("migrator answers garbage", func(t *testing.T) {
+		e.migrator.ReplyToDryRun(0, func(api.DryRunRequest) (int, any) { return http.StatusOK, "not a result" })
+		defer e.migrator.ReplyToDryRun(0, nil)
+		r := e.api.Do(t, http.MethodPost, path, body)
+		requireError(t, r, http.StatusBadGateway, "", "not a dry-run result")
+	})
+
+	t.Run("migrator too slow", func(t *testing.T) {
+		e.migrator.ReplyToDryRun(time.Second, nil)
+		defer e.migrator.ReplyToDryRun(0, nil)
+		start := time.Now()
+		r := e.api.Do(t, http.MethodPost, path, body)
+		requireError(t, r, http.StatusGatewayTimeout, "", "did not answer in time")
+		require.Less(t, time.Since(start), 900*time.Millisecond, "the dry run should give up at its timeout")
+	})
+
+	t.Run("migrator unreachable", func(t *testing.T) {
+		dead := httptest.NewServer(http.NotFoundHandler())
+		deadURL := dead.URL
+		dead.Close()
+		a := announcement(deadURL)
+		r := e.api.Do(t, http.MethodPost, "/registry/announce", a)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		r = e.api.Do(t, http.MethodPost, path, body)
+		requireError(t, r, http.StatusBadGateway, "", "unreachable")
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /event/{runId}
+
+func TestEvent(t *testing.T) {
+	e := newEnv(t)
+	// svc-a never ran; svc-b waits on open-pr; svc-c has finished open-pr and waits on merge-pr;
+	// svc-d's open-pr failed.
+	e.beginRun("svc-b", step("open-pr", api.StepStatusInProgress))
+	e.beginRun("svc-c", step("open-pr", api.StepStatusSucceeded), step("merge-pr", api.StepStatusPending))
+	e.beginRun("svc-d", step("open-pr", api.StepStatusFailed))
+
+	ev := func(cid, stepName, status string) map[string]any {
+		return map[string]any{"stepName": stepName, "candidateId": cid, "status": status}
+	}
+	runPath := func(cid string) string { return "/event/" + migrations.RunID(mig, cid) }
+	runCases(t, e, []errCase{
+		{name: "runId without separator", method: "POST", path: "/event/" + mig + "-svc-b", body: ev("svc-b", "open-pr", "succeeded"), status: 400, field: "runId", words: []string{"not a run id", "migrationId__candidateId"}},
+		{name: "runId with invalid candidate", method: "POST", path: "/event/" + mig + "__-x", body: ev("svc-b", "open-pr", "succeeded"), status: 400, field: "runId", words: []string{`"-x"`, "must start with a letter or digit"}},
+		{name: "candidateId mismatch", method: "POST", path: runPath("svc-b"), body: ev("svc-c", "open-pr", "succeeded"), status: 400, field: "candidateId", words: []string{`"svc-c"`, "does not match", `"svc-b"`}},
+		{name: "unknown run", method: "POST", path: runPath("svc-a"), body: ev("svc-a", "open-pr", "succeeded"), status: 404, words: []string{migrations.RunID(mig, "svc-a"), "not found"}},
+		{name: "unknown candidate", method: "POST", path: runPath("svc-zzz"), body: ev("svc-zzz", "open-pr", "succeeded"), status: 404, exact: `candidate "svc-zzz" of migration "topic-rename": candidate not found`},
+		{name: "unknown migration", method: "POST", path: "/event/nope__svc-b", body: ev("svc-b", "open-pr", "succeeded"), status: 404, exact: `migration "nope": migration not found`},
+		{name: "status done", method: "POST", path: runPath("svc-b"), body: ev("svc-b", "open-pr", "done"), status: 400, field: "status", words: []string{`"done"`, "succeeded", "failed", "pending", "merged"}},
+		{name: "missing status", method: "POST", path: runPath("svc-b"), body: without(ev("svc-b", "open-pr", ""), "status"), status: 400, field: "status", words: []string{"status", "required"}, exact: `field "status": is required`},
+		{name: "missing stepName", method: "POST", path: runPath("svc-b"), body: without(ev("svc-b", "", "succeeded"), "stepName"), status: 400, field: "stepName", words: []string{"stepName", "required"}, exact: `field "stepName": is required`},
+		{name: "missing candidateId", method: "POST", path: runPath("svc-b"), body: without(ev("", "open-pr", "succeeded"), "candidateId"), status: 400, field: "candidateId", words: []string{"candidateId", "required"}, exact: `field "candidateId": is required`},
+		{name: "metadata with a non-string value", method: "POST", path: runPath("svc-b"), body: with(ev("svc-b", "open-pr", "pending"), "metadata", map[string]any{"prNumber": 12}), status: 400, field: "metadata.prNumber", words: []string{"string"}},
+		{name: "malformed JSON", method: "POST", path: runPath("svc-b"), body: `{"stepName": "open-pr",`, status: 400, words: []string{"not valid JSON"}},
+		{name: "unknown step", method: "POST", path: runPath("svc-b"), body: ev("svc-b", "deploy", "succeeded"), status: 400, field: "stepName", words: []string{`"deploy"`, "not a step", "open-pr, merge-pr, verify"}},
+		{name: "step not yet dispatched", method: "POST", path: runPath("svc-b"), body: ev("svc-b", "merge-pr", "succeeded"), status: 409, words: []string{`"merge-pr"`, "not been dispatched", `"open-pr"`}},
+		{name: "step already ended with another status", method: "POST", path: runPath("svc-c"), body: ev("svc-c", "open-pr", "failed"), status: 409, words: []string{`"open-pr"`, "already ended", "succeeded"}},
+		{name: "pending after the step ended", method: "POST", path: runPath("svc-c"), body: ev("svc-c", "open-pr", "pending"), status: 409, words: []string{`"open-pr"`, "already ended"}},
+		{name: "event for a failed step", method: "POST", path: runPath("svc-d"), body: ev("svc-d", "open-pr", "succeeded"), status: 409, words: []string{`"open-pr"`, "failed", "retry"}},
+	})
+	require.Empty(t, e.engine.Signals(), "no rejected event may reach the engine")
+
+	t.Run("duplicate terminal event has no effect", func(t *testing.T) {
+		for _, tc := range []struct{ cid, step, status string }{
+			{"svc-c", "open-pr", "succeeded"},
+			{"svc-d", "open-pr", "failed"},
+		} {
+			r := e.api.Do(t, http.MethodPost, runPath(tc.cid), ev(tc.cid, tc.step, tc.status))
+			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+			var sr api.StatusResponse
+			r.JSON(t, &sr)
+			require.Equal(t, "ACCEPTED", sr.Status)
+			require.Contains(t, sr.Message, "duplicate")
+		}
+		require.Empty(t, e.engine.Signals(), "a duplicate must not be signalled")
+	})
+
+	t.Run("event for a waiting step is signalled once", func(t *testing.T) {
+		body := with(ev("svc-c", "merge-pr", "merged"), "metadata", map[string]any{"prUrl": "https://git.example/pr/1"})
+		r := e.api.Do(t, http.MethodPost, runPath("svc-c"), body)
+		require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+		require.Equal(t, []signalCall{{
+			RunID: migrations.RunID(mig, "svc-c"), Name: migrations.SignalStepEvent,
+			Payload: migrations.StepEvent{StepName: "merge-pr", Status: api.StepEventStatusMerged, Metadata: map[string]string{"prUrl": "https://git.example/pr/1"}},
+		}}, e.engine.Signals())
+	})
+
+	t.Run("engine has no open run", func(t *testing.T) {
+		e.engine.set(func(f *fakeEngine) { delete(f.open, migrations.RunID(mig, "svc-b")) })
+		r := e.api.Do(t, http.MethodPost, runPath("svc-b"), ev("svc-b", "open-pr", "succeeded"))
+		requireError(t, r, http.StatusConflict, "", "not running")
+	})
+
+	t.Run("finished run takes no more events", func(t *testing.T) {
+		e.finishRun("svc-b", api.RunStatusCancelled, api.CandidateStatusNotStarted)
+		r := e.api.Do(t, http.MethodPost, runPath("svc-b"), ev("svc-b", "open-pr", "succeeded"))
+		requireError(t, r, http.StatusConflict, "", "cancelled", "no more events")
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing, health
+
+func TestUnknownRoutes(t *testing.T) {
+	e := newEnv(t)
+	runCases(t, e, []errCase{
+		{name: "unknown path", method: "GET", path: "/no/such/thing", status: 404, words: []string{"no such endpoint", "/no/such/thing"}},
+		{name: "unknown path under migrations", method: "GET", path: "/migrations/" + mig + "/candidates/svc-a/nope", status: 404, words: []string{"no such endpoint"}},
+		{name: "DELETE /migrations", method: "DELETE", path: "/migrations", status: 405, words: []string{"DELETE", "not allowed", "/migrations"}},
+		{name: "PUT announce", method: "PUT", path: "/registry/announce", body: map[string]any{}, status: 405, words: []string{"PUT", "not allowed"}},
+		{name: "GET start", method: "GET", path: candidatePath("svc-a", "start"), status: 405, words: []string{"GET", "not allowed"}},
+	})
+}
+
+func TestHealth(t *testing.T) {
+	e := newEnv(t)
+
+	r := e.api.Do(t, http.MethodGet, "/healthz", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.JSONEq(t, `{"status":"ok"}`, string(r.Body))
+
+	r = e.api.Do(t, http.MethodGet, "/readyz", nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	var ready api.Readiness
+	r.JSON(t, &ready)
+	require.Equal(t, api.ReadinessStatusReady, ready.Status)
+	require.Equal(t, map[string]string{"store": "ok", "temporal": "ok"}, ready.Checks)
+
+	e.engine.set(func(f *fakeEngine) { f.pingErr = errors.New("temporal frontend unreachable") })
+	r = e.api.Do(t, http.MethodGet, "/readyz", nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r.Body)
+	ready = api.Readiness{}
+	r.JSON(t, &ready)
+	require.Equal(t, api.ReadinessStatusUnavailable, ready.Status)
+	require.Equal(t, "ok", ready.Checks["store"])
+	require.Contains(t, ready.Checks["temporal"], "unreachable")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spec and the routes agree.
+
+type operation struct{ method, path string }
+
+func specOperations(t *testing.T) []operation {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(schemas.OpenAPI)
+	require.NoError(t, err)
+	var ops []operation
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			ops = append(ops, operation{method: strings.ToUpper(method), path: path})
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool {
+		if ops[i].path != ops[j].path {
+			return ops[i].path < ops[j].path
+		}
+		return ops[i].method < ops[j].method
+	})
+	require.NotEmpty(t, ops)
+	return ops
+}
+
+var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
+
+// concrete fills a spec path's parameters with the fixture's ids.
+func concrete(path string) string {
+	return pathParam.ReplaceAllStringFunc(path, func(p string) string {
+		switch p {
+		case "{migrationId}":
+			return mig
+		case "{candidateId}":
+			return "svc-a"
+		case "{runId}":
+			return migrations.RunID(mig, "svc-a")
+		}
+		return "x"
+	})
+}
+
+func TestEverySpecOperationIsRouted(t *testing.T) {
+	e := newEnv(t)
+	for _, op := range specOperations(t) {
+		t.Run(op.method+" "+op.path, func(t *testing.T) {
+			var body any
+			if op.method != http.MethodGet {
+				body = map[string]any{}
+			}
+			r := e.api.Do(t, op.method, concrete(op.path), body)
+			require.NotEqual(t, http.StatusMethodNotAllowed, r.Status, "%s", r.Body)
+			require.NotContains(t, r.Error(), "no such endpoint", "status %d", r.Status)
+			require.Less(t, r.Status, 500, "%s", r.Body)
+		})
+	}
+}
+
+func TestEveryRouteIsInTheSpec(t *testing.T) {
+	e := newEnv(t)
+	engine, ok := e.handler.(*gin.Engine)
+	require.True(t, ok, "handler.New is expected to return a *gin.Engine, got %T", e.handler)
+	ginParam := regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+	var routes []operation
+	for _, ri := range engine.Routes() {
+		routes = append(routes, operation{method: ri.Method, path: ginParam.ReplaceAllString(ri.Path, "{$1}")})
+	}
+	sort.Slice(routes, func(i, j int) bool {
+		if routes[i].path != routes[j].path {
+			return routes[i].path < routes[j].path
+		}
+		return routes[i].method < routes[j].method
+	})
+	require.Equal(t, specOperations(t), routes)
+}
+
+// TestNoServerErrorForBadInput throws malformed bodies and odd path values at every operation:
+// each must be answered with a JSON error below 500.
+func TestNoServerErrorForBadInput(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusFailed))
+	bodies := []string{"", "null", "[]", `"x"`, "42", "true", "{", "{}", `{"candidates": null}`, `{"candidates": [null]}`,
+		`{"inputs": null}`, `{"inputs": {"": ""}}`, `{"stepName": null}`, `{"candidate": null}`, `{"candidate": {"id": null}}`,
+		`{"steps": [null]}`, `{"status": null, "stepName": "open-pr", "candidateId": "svc-b"}`, "\x00\x01", `{"a":1}{"b":2}`}
+	idValues := map[string][]string{
+		"{migrationId}": {mig, "no-such", "a__b", "%2e%2e", "x%00"},
+		"{candidateId}": {"svc-b", "no-such", "_x"},
+		"{runId}":       {mig + "__svc-b", "a__", "__b", "no__such", "a__b__c"},
+	}
+	for _, op := range specOperations(t) {
+		paths := []string{op.path}
+		for param, values := range idValues {
+			var next []string
+			for _, p := range paths {
+				if !strings.Contains(p, param) {
+					next = append(next, p)
+					continue
+				}
+				for _, v := range values {
+					next = append(next, strings.ReplaceAll(p, param, v))
+				}
+			}
+			paths = next
+		}
+		for _, p := range paths {
+			for _, b := range bodies {
+				var body any = b
+				if op.method == http.MethodGet {
+					body = nil
+				}
+				r := e.api.Do(t, op.method, p, body)
+				require.Less(t, r.Status, 500, "%s %s %q: %s", op.method, p, b, r.Body)
+				if r.Status >= 400 {
+					require.NotEmpty(t, r.Error(), "%s %s %q: error body %q", op.method, p, b, r.Body)
+				}
+				if op.method == http.MethodGet {
+					break
+				}
+			}
+		}
+	}
+}
