@@ -50,7 +50,7 @@ func DroverBinary(t testing.TB) string {
 	return binaries.path
 }
 
-// DevProcess is a `drover dev` process started by a test.
+// DevProcess is a `drover dev` or `drover serve` process started by a test.
 type DevProcess struct {
 	// URL is Drover's API; TemporalHostPort its embedded Temporal frontend.
 	URL              string
@@ -65,16 +65,22 @@ type DevProcess struct {
 // The process is killed when the test ends, if it still runs.
 func StartDev(t testing.TB, dataDir string, args ...string) *DevProcess {
 	t.Helper()
+	return StartDrover(t, append([]string{"dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--temporal-port", "0"}, args...)...)
+}
+
+// StartDrover runs the drover binary with args (a command and its flags; logs are switched to
+// JSON) and waits until it serves. The process is killed when the test ends, if it still runs.
+func StartDrover(t testing.TB, args ...string) *DevProcess {
+	t.Helper()
 	bin := DroverBinary(t)
-	all := append([]string{"dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--temporal-port", "0", "--log-format", "json"}, args...)
-	cmd := exec.Command(bin, all...)
+	cmd := exec.Command(bin, append(args, "--log-format", "json")...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &DevProcess{cmd: cmd, exited: make(chan struct{}), logs: &lockedBuffer{}}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start drover dev: %v", err)
+		t.Fatalf("start drover %s: %v", args[0], err)
 	}
 	t.Cleanup(p.Kill)
 	ready := make(chan struct{})
@@ -83,9 +89,9 @@ func StartDev(t testing.TB, dataDir string, args ...string) *DevProcess {
 	select {
 	case <-ready:
 	case <-p.exited:
-		t.Fatalf("drover dev exited before serving:\n%s", p.logs.String())
+		t.Fatalf("drover %s exited before serving:\n%s", args[0], p.logs.String())
 	case <-time.After(90 * time.Second):
-		t.Fatalf("drover dev did not serve within 90s:\n%s", p.logs.String())
+		t.Fatalf("drover %s did not serve within 90s:\n%s", args[0], p.logs.String())
 	}
 	return p
 }
