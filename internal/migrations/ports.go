@@ -45,8 +45,21 @@ type MigrationStore interface {
 	// when the candidate never ran.
 	GetRun(ctx context.Context, migrationID, candidateID string) (RunRecord, error)
 
+	// MigrationVersion returns a counter that grows with every change to the migration's
+	// definition or to its candidates' definitions, statuses or inputs (not with step states),
+	// atomically with the change; read caches key on it.
+	MigrationVersion(ctx context.Context, id string) (int64, error)
+	// MigrationVersions returns every migration's id and version, in ListMigrations order.
+	MigrationVersions(ctx context.Context) ([]MigrationVersion, error)
+
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
+}
+
+// MigrationVersion is a migration's id and change counter.
+type MigrationVersion struct {
+	ID      string
+	Version int64
 }
 
 // RunRecord is the read model of one run of a candidate.

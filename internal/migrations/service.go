@@ -24,6 +24,7 @@ type Service struct {
 	dryRun DryRunner
 	now    func() time.Time
 	log    *slog.Logger
+	cache  *readCache
 }
 
 // NewService wires the use cases to their ports; now may be nil (time.Now).
@@ -34,7 +35,7 @@ func NewService(store MigrationStore, engine ExecutionEngine, dryRun DryRunner, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, engine: engine, dryRun: dryRun, now: now, log: log}
+	return &Service{store: store, engine: engine, dryRun: dryRun, now: now, log: log, cache: newReadCache()}
 }
 
 // Announce creates or replaces a migration's definition and merges its candidates.

@@ -28,9 +28,9 @@ const MaxBodyBytes = 64 << 20
 type Service interface {
 	Announce(ctx context.Context, a api.MigrationAnnouncement) error
 	SubmitCandidates(ctx context.Context, migrationID string, candidates []api.CandidateInput) error
-	ListMigrations(ctx context.Context) ([]api.Migration, error)
-	GetMigration(ctx context.Context, id string) (api.Migration, error)
-	ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error)
+	ListMigrationsJSON(ctx context.Context) ([]byte, error)
+	GetMigrationJSON(ctx context.Context, id string) ([]byte, error)
+	ListCandidatesJSON(ctx context.Context, migrationID string) ([]byte, error)
 	Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error)
 	Cancel(ctx context.Context, migrationID, candidateID string) (bool, error)
 	RetryStep(ctx context.Context, migrationID, candidateID, stepName string) error
@@ -97,39 +97,27 @@ func (h *Handler) announce(c *gin.Context) {
 }
 
 func (h *Handler) listMigrations(c *gin.Context) {
-	ms, err := h.svc.ListMigrations(c.Request.Context())
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	if ms == nil {
-		ms = []api.Migration{}
-	}
-	c.JSON(http.StatusOK, api.MigrationList{Migrations: ms})
+	h.rawJSON(c, func(ctx context.Context) ([]byte, error) { return h.svc.ListMigrationsJSON(ctx) })
 }
 
 func (h *Handler) getMigration(c *gin.Context) {
-	m, err := h.svc.GetMigration(c.Request.Context(), c.Param("migrationId"))
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	if m.Candidates == nil {
-		m.Candidates = []api.Candidate{}
-	}
-	c.JSON(http.StatusOK, m)
+	h.rawJSON(c, func(ctx context.Context) ([]byte, error) { return h.svc.GetMigrationJSON(ctx, c.Param("migrationId")) })
 }
 
 func (h *Handler) listCandidates(c *gin.Context) {
-	cs, err := h.svc.ListCandidates(c.Request.Context(), c.Param("migrationId"))
+	h.rawJSON(c, func(ctx context.Context) ([]byte, error) {
+		return h.svc.ListCandidatesJSON(ctx, c.Param("migrationId"))
+	})
+}
+
+// rawJSON answers 200 with a body the service has already encoded (and may have cached).
+func (h *Handler) rawJSON(c *gin.Context, read func(context.Context) ([]byte, error)) {
+	body, err := read(c.Request.Context())
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	if cs == nil {
-		cs = []api.Candidate{}
-	}
-	c.JSON(http.StatusOK, cs)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 func (h *Handler) submitCandidates(c *gin.Context) {

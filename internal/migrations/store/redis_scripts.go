@@ -26,6 +26,7 @@ const (
 	migFieldDef       = "def"
 	migFieldCreatedAt = "createdAt"
 	migFieldUpdatedAt = "updatedAt"
+	migFieldVersion   = "version" // grows with every change to the migration or its candidates
 	countField        = "count:"
 )
 
@@ -40,6 +41,7 @@ local function setStatus(meta, statusKey, updatedKey, id, new, at)
     redis.call('HSET', statusKey, id, new)
   end
   redis.call('HSET', updatedKey, id, at)
+  redis.call('HINCRBY', meta, 'version', 1)
 end
 `
 
@@ -47,6 +49,7 @@ end
 const luaSaveMigration = `
 redis.call('HSETNX', KEYS[1], 'createdAt', ARGV[2])
 redis.call('HSET', KEYS[1], 'def', ARGV[1], 'updatedAt', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
 return 1
 `
 
@@ -68,6 +71,7 @@ for i = 2, #ARGV, 2 do
   end
 end
 if added > 0 then redis.call('HINCRBY', KEYS[1], 'count:not_started', added) end
+redis.call('HINCRBY', KEYS[1], 'version', 1)
 return 1
 `
 
@@ -83,6 +87,7 @@ if cur then t = cjson.decode(cur) end
 for i = 2, #ARGV, 2 do t[ARGV[i]] = ARGV[i + 1] end
 local enc = cjson.encode(t)
 redis.call('HSET', KEYS[3], ARGV[1], enc)
+redis.call('HINCRBY', KEYS[1], 'version', 1)
 return {1, enc}
 `
 

@@ -70,8 +70,8 @@ func OpenSQLite(path string) (*SQLiteStore, error) {
 	return &SQLiteStore{w: w, r: r}, nil
 }
 
-// migrateSQLite creates the schema in an empty database and refuses one written by a newer
-// version of Drover.
+// migrateSQLite creates the schema in an empty database, upgrades an older one, and refuses one
+// written by a newer version of Drover.
 func migrateSQLite(w *sql.DB) error {
 	ctx := context.Background()
 	tx, err := w.BeginTx(ctx, nil)
@@ -89,10 +89,19 @@ func migrateSQLite(w *sql.DB) error {
 	case version > sqliteSchemaVersion:
 		return fmt.Errorf("database schema version %d is newer than this build supports (%d); use a newer drover or another data directory", version, sqliteSchemaVersion)
 	case version != 0:
-		return fmt.Errorf("database schema version %d has no upgrade path to %d", version, sqliteSchemaVersion)
-	}
-	if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
-		return fmt.Errorf("create schema: %w", err)
+		for v := version; v < sqliteSchemaVersion; v++ {
+			up, ok := sqliteUpgrades[v]
+			if !ok {
+				return fmt.Errorf("database schema version %d has no upgrade path to %d", v, sqliteSchemaVersion)
+			}
+			if _, err := tx.ExecContext(ctx, up); err != nil {
+				return fmt.Errorf("upgrade schema from version %d: %w", v, err)
+			}
+		}
+	default:
+		if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", sqliteSchemaVersion)); err != nil {
 		return fmt.Errorf("set schema version: %w", err)
@@ -188,7 +197,7 @@ func (s *SQLiteStore) SaveMigration(ctx context.Context, m api.Migration) error 
 	created, updated := migrationTimes(m)
 	_, err = s.w.ExecContext(ctx, `
 INSERT INTO migrations (id, definition, created_at, updated_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at`,
+ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at, version = version + 1`,
 		m.Id, string(def), toNanos(created), toNanos(updated))
 	if err != nil {
 		return fmt.Errorf("save migration %s: %w", m.Id, backendError(err))
@@ -372,7 +381,8 @@ func (s *SQLiteStore) MergeCandidates(ctx context.Context, migrationID string, c
 				return backendError(err)
 			}
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, sqlBumpVersion, migrationID)
+		return backendErrorOrNil(err)
 	})
 	if err != nil {
 		return fmt.Errorf("merge candidates of %s: %w", migrationID, err)
@@ -467,8 +477,11 @@ func (s *SQLiteStore) MergeInputs(ctx context.Context, migrationID, candidateID 
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE candidate_states SET inputs = ? WHERE migration_id = ? AND candidate_id = ?`,
-			enc, migrationID, candidateID)
+		if _, err = tx.ExecContext(ctx, `UPDATE candidate_states SET inputs = ? WHERE migration_id = ? AND candidate_id = ?`,
+			enc, migrationID, candidateID); err != nil {
+			return backendError(err)
+		}
+		_, err = tx.ExecContext(ctx, sqlBumpVersion, migrationID)
 		return backendErrorOrNil(err)
 	})
 	if err != nil {
@@ -501,6 +514,9 @@ func (s *SQLiteStore) BeginRun(ctx context.Context, run migrations.RunRecord) er
 			return missing(ctx, tx, mid, cid, migrations.ErrCandidateNotFound)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM run_steps WHERE migration_id = ? AND candidate_id = ?`, mid, cid); err != nil {
+			return backendError(err)
+		}
+		if _, err := tx.ExecContext(ctx, sqlBumpVersion, mid); err != nil {
 			return backendError(err)
 		}
 		_, err = tx.ExecContext(ctx, `
@@ -564,8 +580,11 @@ func (s *SQLiteStore) FinishRun(ctx context.Context, migrationID, candidateID, e
 			string(status), toNanos(at), migrationID, candidateID); err != nil {
 			return backendError(err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE candidate_states SET status = ?, updated_at = ? WHERE migration_id = ? AND candidate_id = ?`,
-			string(candidateStatus), toNanos(at), migrationID, candidateID)
+		if _, err = tx.ExecContext(ctx, `UPDATE candidate_states SET status = ?, updated_at = ? WHERE migration_id = ? AND candidate_id = ?`,
+			string(candidateStatus), toNanos(at), migrationID, candidateID); err != nil {
+			return backendError(err)
+		}
+		_, err = tx.ExecContext(ctx, sqlBumpVersion, migrationID)
 		return backendErrorOrNil(err)
 	})
 	if err != nil {
@@ -635,4 +654,38 @@ func backendErrorOrNil(err error) error {
 func isDomainError(err error) bool {
 	return errors.Is(err, migrations.ErrMigrationNotFound) || errors.Is(err, migrations.ErrCandidateNotFound) ||
 		errors.Is(err, migrations.ErrRunNotFound) || errors.Is(err, migrations.ErrUnavailable)
+}
+
+// MigrationVersion returns the migration's change counter.
+func (s *SQLiteStore) MigrationVersion(ctx context.Context, id string) (int64, error) {
+	var v int64
+	err := s.r.QueryRowContext(ctx, `SELECT version FROM migrations WHERE id = ?`, id).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("version of migration %s: %w", id, migrations.ErrMigrationNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("version of migration %s: %w", id, backendError(err))
+	}
+	return v, nil
+}
+
+// MigrationVersions returns every migration's id and change counter in ListMigrations order.
+func (s *SQLiteStore) MigrationVersions(ctx context.Context) ([]migrations.MigrationVersion, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, version FROM migrations ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("migration versions: %w", backendError(err))
+	}
+	defer rows.Close()
+	var out []migrations.MigrationVersion
+	for rows.Next() {
+		var mv migrations.MigrationVersion
+		if err := rows.Scan(&mv.ID, &mv.Version); err != nil {
+			return nil, fmt.Errorf("migration versions: %w", backendError(err))
+		}
+		out = append(out, mv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("migration versions: %w", backendError(err))
+	}
+	return out, nil
 }

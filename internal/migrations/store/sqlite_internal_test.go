@@ -99,3 +99,32 @@ func TestSQLiteQueryPlans(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteUpgradesVersion1: a database written before migrations had a version column opens,
+// keeps its data and gains the column.
+func TestSQLiteUpgradesVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", CreatedAt: time.Unix(100, 0)}))
+	// Turn it back into a version-1 database.
+	_, err = s.w.ExecContext(ctx, `ALTER TABLE migrations DROP COLUMN version`)
+	require.NoError(t, err)
+	_, err = s.w.ExecContext(ctx, `PRAGMA user_version = 1`)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, err = OpenSQLite(path)
+	require.NoError(t, err)
+	defer s.Close()
+	m, err := s.GetMigration(ctx, "m")
+	require.NoError(t, err)
+	require.Equal(t, "M", m.Name)
+	v0, err := s.MigrationVersion(ctx, "m")
+	require.NoError(t, err)
+	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "a", Kind: "service"}}, time.Unix(101, 0)))
+	v1, err := s.MigrationVersion(ctx, "m")
+	require.NoError(t, err)
+	require.Greater(t, v1, v0)
+}

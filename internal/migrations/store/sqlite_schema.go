@@ -2,9 +2,9 @@ package store
 
 // sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
 // schema below changes.
-const sqliteSchemaVersion = 1
+const sqliteSchemaVersion = 2
 
-// sqliteSchema creates version 1. Candidate definitions and candidate states are separate
+// sqliteSchema creates the current version. Candidate definitions and candidate states are separate
 // tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
 // rewrite states. Times are Unix nanoseconds.
 const sqliteSchema = `
@@ -12,7 +12,8 @@ CREATE TABLE migrations (
 	id         TEXT PRIMARY KEY,
 	definition TEXT NOT NULL,
 	created_at INTEGER NOT NULL,
-	updated_at INTEGER NOT NULL
+	updated_at INTEGER NOT NULL,
+	version    INTEGER NOT NULL DEFAULT 0 -- grows with every change to the migration or its candidates
 ) STRICT;
 CREATE INDEX migrations_by_created ON migrations (created_at, id);
 
@@ -56,6 +57,14 @@ CREATE TABLE run_steps (
 	FOREIGN KEY (migration_id, candidate_id) REFERENCES runs (migration_id, candidate_id) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
 `
+
+// sqliteUpgrades[v] upgrades a database of schema version v to v+1.
+var sqliteUpgrades = map[int]string{
+	1: `ALTER TABLE migrations ADD COLUMN version INTEGER NOT NULL DEFAULT 0`,
+}
+
+// sqlBumpVersion marks a change to a migration or its candidates, for readers' caches.
+const sqlBumpVersion = `UPDATE migrations SET version = version + 1 WHERE id = ?`
 
 // Queries shared by several methods (and checked for their plans in tests).
 const (

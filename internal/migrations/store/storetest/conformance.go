@@ -30,6 +30,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("ConcurrentMergeAndRuns", func(t *testing.T) { testConcurrentMergeAndRuns(t, newStore(t)) })
 	t.Run("ConcurrentMergeInputs", func(t *testing.T) { testConcurrentMergeInputs(t, newStore(t)) })
 	t.Run("LargeCandidateList", func(t *testing.T) { testLargeCandidateList(t, newStore(t)) })
+	t.Run("Versions", func(t *testing.T) { testVersions(t, newStore(t)) })
 }
 
 func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
@@ -780,4 +781,50 @@ func largeCandidate(i int) api.CandidateInput {
 		Metadata: map[string]string{"team": fmt.Sprintf("team-%d", i%40), "tier": fmt.Sprint(i % 3), "owner": id + "@example.com"},
 		Files:    []api.FileGroup{{Repo: "github.com/acme/" + id, Files: []string{"Dockerfile", "deploy/values.yaml"}}},
 	}
+}
+
+// testVersions: every change a candidate list or a migration shows bumps the migration's version
+// (and only that migration's); step states do not.
+func testVersions(t *testing.T, s migrations.MigrationStore) {
+	ctx := context.Background()
+	_, err := s.MigrationVersion(ctx, "absent")
+	require.ErrorIs(t, err, migrations.ErrMigrationNotFound)
+
+	require.NoError(t, s.SaveMigration(ctx, migration("va", at(0))))
+	require.NoError(t, s.SaveMigration(ctx, migration("vb", at(1))))
+	version := func(id string) int64 {
+		v, err := s.MigrationVersion(ctx, id)
+		require.NoError(t, err)
+		return v
+	}
+	last := version("va")
+	other := version("vb")
+	bumped := func(what string, change func()) {
+		t.Helper()
+		change()
+		v := version("va")
+		require.Greater(t, v, last, "%s must bump the version", what)
+		last = v
+	}
+	bumped("merging candidates", func() {
+		require.NoError(t, s.MergeCandidates(ctx, "va", []api.CandidateInput{candidate("a", "service"), candidate("b", "service")}, at(2)))
+	})
+	bumped("re-announcing", func() { require.NoError(t, s.SaveMigration(ctx, migration("va", at(0)))) })
+	bumped("merging inputs", func() {
+		_, err := s.MergeInputs(ctx, "va", "a", map[string]string{"ticket": "T-1"})
+		require.NoError(t, err)
+	})
+	bumped("beginning a run", func() {
+		require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "va", CandidateID: "a", ExecutionID: "e1", StepNames: []string{"open-pr"}, StartedAt: at(3)}))
+	})
+	require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Candidate: "a", Status: api.StepStatusPending}))
+	require.Equal(t, last, version("va"), "a step state does not change any list")
+	bumped("finishing a run", func() {
+		require.NoError(t, s.FinishRun(ctx, "va", "a", "e1", api.RunStatusCompleted, api.CandidateStatusCompleted, at(4)))
+	})
+	require.Equal(t, other, version("vb"), "another migration's changes leave it alone")
+
+	vs, err := s.MigrationVersions(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []migrations.MigrationVersion{{ID: "va", Version: last}, {ID: "vb", Version: other}}, vs)
 }
