@@ -16,7 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/drover-dev/drover/internal/app"
-	"github.com/drover-dev/drover/internal/app/dev"
 )
 
 type common struct {
@@ -42,16 +41,9 @@ type serveCmd struct {
 	NoWorker        bool   `help:"Serve the API only; run no Temporal worker in this process." env:"DROVER_NO_WORKER"`
 }
 
-type devCmd struct {
-	common
-	Addr         string `help:"HTTP listen address." default:"127.0.0.1:8080" env:"DROVER_ADDR"`
-	DataDir      string `help:"Directory for the embedded Temporal server's and the store's databases." default:".drover" env:"DROVER_DATA_DIR" type:"path"`
-	TemporalPort int    `help:"Port of the embedded Temporal frontend (0 picks a free one)." default:"7233" env:"DROVER_TEMPORAL_PORT"`
-}
-
 type cli struct {
-	Serve serveCmd `cmd:"" help:"Run against an external Temporal cluster and Redis (production)."`
-	Dev   devCmd   `cmd:"" help:"Run everything in one process: embedded Temporal and store under --data-dir."`
+	Serve    serveCmd `cmd:"" help:"Run against an external Temporal cluster and Redis (production)."`
+	embedded `embed:""`
 }
 
 func main() {
@@ -80,12 +72,6 @@ func (cmd *serveCmd) Run() error {
 	}
 	cfg.NoWorker = cmd.NoWorker
 	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return app.StartServe(ctx, cfg) })
-}
-
-func (cmd *devCmd) Run() error {
-	log := cmd.logger()
-	cfg := dev.Config{Config: cmd.config(cmd.Addr, log), DataDir: cmd.DataDir, TemporalPort: cmd.TemporalPort}
-	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return dev.Start(ctx, cfg) })
 }
 
 // run starts Drover and stops it gracefully on SIGINT or SIGTERM.

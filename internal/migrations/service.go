@@ -252,15 +252,21 @@ func (s *Service) UpdateInputs(ctx context.Context, migrationID, candidateID str
 }
 
 // GetSteps returns the candidate's latest run with its step states.
+// It is one store read: the console polls it for every run it shows.
 func (s *Service) GetSteps(ctx context.Context, migrationID, candidateID string) (RunRecord, error) {
-	if _, _, err := s.candidate(ctx, migrationID, candidateID); err != nil {
+	if err := ValidateMigrationID("migrationId", migrationID); err != nil {
+		return RunRecord{}, err
+	}
+	if err := ValidateCandidateID("candidateId", candidateID); err != nil {
 		return RunRecord{}, err
 	}
 	run, err := s.store.GetRun(ctx, migrationID, candidateID)
-	if errors.Is(err, ErrRunNotFound) {
+	switch {
+	case errors.Is(err, ErrMigrationNotFound), errors.Is(err, ErrCandidateNotFound):
+		return RunRecord{}, s.notFoundOrUnavailable(err, migrationID, candidateID)
+	case errors.Is(err, ErrRunNotFound):
 		return RunRecord{}, fmt.Errorf("candidate %s of migration %s has never run: %w", candidateID, migrationID, ErrRunNotFound)
-	}
-	if err != nil {
+	case err != nil:
 		return RunRecord{}, storeErr(fmt.Errorf("get steps of %s: %w", RunID(migrationID, candidateID), err))
 	}
 	return run, nil

@@ -1,0 +1,89 @@
+//go:build !serveonly
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/drover-dev/drover/internal/app"
+	"github.com/drover-dev/drover/internal/app/dev"
+	"github.com/drover-dev/drover/internal/bench"
+)
+
+// embedded holds the commands that link the Temporal server; a build with -tags serveonly
+// leaves them out, for a smaller production binary that uses less memory.
+type embedded struct {
+	Dev   devCmd   `cmd:"" help:"Run everything in one process: embedded Temporal and store under --data-dir."`
+	Bench benchCmd `cmd:"" help:"Measure run throughput against raw Temporal, read latency at scale and memory; prints a table."`
+}
+
+type devCmd struct {
+	common
+	Addr         string `help:"HTTP listen address." default:"127.0.0.1:8080" env:"DROVER_ADDR"`
+	DataDir      string `help:"Directory for the embedded Temporal server's and the store's databases." default:".drover" env:"DROVER_DATA_DIR" type:"path"`
+	TemporalPort int    `help:"Port of the embedded Temporal frontend (0 picks a free one)." default:"7233" env:"DROVER_TEMPORAL_PORT"`
+}
+
+type benchCmd struct {
+	Candidates       int           `help:"Runs started at once in the throughput phase." default:"1000"`
+	Steps            int           `help:"Steps per run." default:"3"`
+	StartConcurrency int           `help:"Start requests in flight at once." default:"64"`
+	Redis            string        `help:"Redis host:port; when set the Redis store is measured too, and drover serve's memory." env:"DROVER_BENCH_REDIS"`
+	ReadCandidates   int           `help:"Candidates of the big migration in the read phase." default:"10000"`
+	ReadRunning      int           `help:"Of those, candidates with a run and step history." default:"1000"`
+	ReadMigrations   int           `help:"Migrations in all in the read phase." default:"100"`
+	ReadClients      int           `help:"Concurrent clients per read endpoint." default:"8"`
+	ReadDuration     time.Duration `help:"Load time per read endpoint." default:"10s"`
+	SkipThroughput   bool          `help:"Skip the throughput phases."`
+	SkipReads        bool          `help:"Skip the read and memory phases."`
+	ServeBinary      string        `help:"The drover binary whose serve command the memory phase measures (default: this one; a -tags serveonly build is the production binary)." type:"path"`
+	JSON             bool          `help:"Print machine-readable results." name:"json"`
+	Verbose          bool          `help:"Log progress to stderr." short:"v"`
+}
+
+func (cmd *devCmd) Run() error {
+	log := cmd.logger()
+	cfg := dev.Config{Config: cmd.config(cmd.Addr, log), DataDir: cmd.DataDir, TemporalPort: cmd.TemporalPort}
+	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return dev.Start(ctx, cfg) })
+}
+
+func (cmd *benchCmd) Run() error {
+	gin.SetMode(gin.ReleaseMode)
+	level := slog.LevelWarn
+	if cmd.Verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	self := cmd.ServeBinary
+	if self == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the drover binary: %w", err)
+		}
+		self = exe
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := bench.Run(ctx, bench.Config{
+		Candidates: cmd.Candidates, Steps: cmd.Steps, StartConcurrency: cmd.StartConcurrency, RedisAddr: cmd.Redis,
+		ReadCandidates: cmd.ReadCandidates, ReadRunning: cmd.ReadRunning, ReadMigrations: cmd.ReadMigrations,
+		ReadClients: cmd.ReadClients, ReadDuration: cmd.ReadDuration, SkipThroughput: cmd.SkipThroughput,
+		SkipReads: cmd.SkipReads, ServeBinary: self, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if cmd.JSON {
+		return res.JSON(os.Stdout)
+	}
+	res.Print(os.Stdout)
+	return nil
+}

@@ -1,0 +1,234 @@
+// Package bench measures Drover against the raw-Temporal limit in one process: run throughput
+// (with a baseline workflow doing the same activity + signal pairs on the same server), read
+// latency at 10,000 candidates for each store, and the memory of `drover serve`.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/drover-dev/drover/internal/platform/temporal/devserver"
+)
+
+// Config selects what to measure and at which size.
+type Config struct {
+	Candidates       int           // runs started at once in the throughput phase
+	Steps            int           // steps per run
+	StartConcurrency int           // start requests in flight at once
+	RedisAddr        string        // when set, the Redis store is measured too (and drover serve's memory)
+	ReadCandidates   int           // candidates of the big migration in the read phase
+	ReadRunning      int           // of those, how many have a run with step history
+	ReadMigrations   int           // migrations in all in the read phase
+	ReadClients      int           // concurrent clients per read endpoint
+	ReadDuration     time.Duration // load time per read endpoint
+	SkipThroughput   bool
+	SkipReads        bool
+	ServeBinary      string // the drover binary, for the memory phase; empty skips it
+	Logger           *slog.Logger
+}
+
+// Results is everything a bench run measured; it is also the --json output.
+type Results struct {
+	Machine    string           `json:"machine"`
+	Throughput *Throughput      `json:"throughput,omitempty"`
+	Baseline   *Throughput      `json:"baseline,omitempty"`
+	Ratio      float64          `json:"ratio,omitempty"` // Drover steps/s ÷ baseline pairs/s
+	Reads      []ReadResult     `json:"reads,omitempty"`
+	Memory     *MemoryResult    `json:"memory,omitempty"`
+	Notes      []string         `json:"notes,omitempty"`
+	Config     map[string]any   `json:"config"`
+	Errors     map[string]int64 `json:"errors"`
+}
+
+// Throughput is one throughput phase's outcome.
+type Throughput struct {
+	Runs        int           `json:"runs"`
+	Steps       int           `json:"steps"`
+	Seconds     float64       `json:"seconds"`
+	StepsPerSec float64       `json:"stepsPerSec"`
+	RunsPerSec  float64       `json:"runsPerSec"`
+	StepP50     time.Duration `json:"stepP50Ns"` // a step's dispatch to the next step's dispatch
+	StepP95     time.Duration `json:"stepP95Ns"`
+	StepP99     time.Duration `json:"stepP99Ns"`
+	Errors      int64         `json:"errors"`
+	PeakRSSMB   float64       `json:"peakRssMb"`
+}
+
+// ReadResult is one endpoint under read load.
+type ReadResult struct {
+	Store    string        `json:"store"`
+	Endpoint string        `json:"endpoint"`
+	Requests int           `json:"requests"`
+	Errors   int64         `json:"errors"`
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"p50Ns"`
+	P99      time.Duration `json:"p99Ns"`
+	Bytes    int           `json:"bytesPerResponse"`
+}
+
+// MemoryResult is drover serve's resident memory holding the read data set.
+type MemoryResult struct {
+	IdleMB float64 `json:"idleRssMb"`
+	LoadMB float64 `json:"loadRssMb"` // the highest RSS seen under read load
+}
+
+// Run runs the selected phases and returns their results.
+func Run(ctx context.Context, cfg Config) (*Results, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	res := &Results{Machine: machine(), Errors: map[string]int64{}, Config: map[string]any{
+		"candidates": cfg.Candidates, "steps": cfg.Steps, "readCandidates": cfg.ReadCandidates,
+		"readRunning": cfg.ReadRunning, "readMigrations": cfg.ReadMigrations, "readClients": cfg.ReadClients,
+		"readDuration": cfg.ReadDuration.String(), "redis": cfg.RedisAddr != "",
+	}}
+	dir, err := os.MkdirTemp("", "drover-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ts, err := devserver.Start(devserver.Config{DatabasePath: filepath.Join(dir, "temporal.db"), Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = ts.Stop() }()
+	env := &env{cfg: cfg, dir: dir, temporal: ts.HostPort(), log: cfg.Logger}
+
+	if !cfg.SkipThroughput {
+		cfg.Logger.Info("baseline: raw Temporal workflows", "workflows", cfg.Candidates, "pairs", cfg.Candidates*cfg.Steps)
+		if res.Baseline, err = env.baseline(ctx); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		cfg.Logger.Info("throughput: Drover runs", "runs", cfg.Candidates, "steps", cfg.Candidates*cfg.Steps)
+		if res.Throughput, err = env.throughput(ctx); err != nil {
+			return nil, fmt.Errorf("throughput: %w", err)
+		}
+		res.Errors["throughput"] = res.Throughput.Errors
+		res.Errors["baseline"] = res.Baseline.Errors
+		if res.Baseline.StepsPerSec > 0 {
+			res.Ratio = res.Throughput.StepsPerSec / res.Baseline.StepsPerSec
+		}
+	}
+	if !cfg.SkipReads {
+		stores := []string{"sqlite"}
+		if cfg.RedisAddr != "" {
+			stores = append(stores, "redis")
+		} else {
+			res.Notes = append(res.Notes, "reads: Redis store not measured (no --redis)")
+		}
+		for _, kind := range stores {
+			cfg.Logger.Info("reads", "store", kind, "candidates", cfg.ReadCandidates, "migrations", cfg.ReadMigrations)
+			rr, mem, err := env.reads(ctx, kind)
+			if err != nil {
+				return nil, fmt.Errorf("reads on %s: %w", kind, err)
+			}
+			for _, r := range rr {
+				res.Errors["reads/"+kind+"/"+r.Endpoint] = r.Errors
+			}
+			res.Reads = append(res.Reads, rr...)
+			if mem != nil {
+				res.Memory = mem
+			}
+		}
+		switch {
+		case cfg.RedisAddr == "":
+			res.Notes = append(res.Notes, "memory: drover serve not measured (it needs --redis)")
+		case cfg.ServeBinary == "":
+			res.Notes = append(res.Notes, "memory: drover serve not measured (no binary)")
+		}
+	}
+	return res, nil
+}
+
+type env struct {
+	cfg      Config
+	dir      string
+	temporal string
+	log      *slog.Logger
+}
+
+// Print writes the results as tables.
+func (r *Results) Print(w io.Writer) {
+	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if r.Throughput != nil && r.Baseline != nil {
+		fmt.Fprintln(tw, "run throughput\truns\tsteps\tseconds\tsteps/s\truns/s\tstep p50\tstep p95\tstep p99\terrors\tpeak RSS\t")
+		for _, row := range []struct {
+			name string
+			t    *Throughput
+		}{{"raw Temporal (activity + signal)", r.Baseline}, {"Drover", r.Throughput}} {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%d\t%.0f MB\t\n", row.name, row.t.Runs, row.t.Steps, row.t.Seconds,
+				row.t.StepsPerSec, row.t.RunsPerSec, ms(row.t.StepP50), ms(row.t.StepP95), ms(row.t.StepP99), row.t.Errors, row.t.PeakRSSMB)
+		}
+		_ = tw.Flush()
+		fmt.Fprintf(w, "\nDrover / raw Temporal: %.2f\n\n", r.Ratio)
+	}
+	if len(r.Reads) > 0 {
+		fmt.Fprintln(tw, "reads\tstore\trequests\trequests/s\tp50\tp99\tbytes\terrors\t")
+		for _, rr := range r.Reads {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t\n", rr.Endpoint, rr.Store, rr.Requests, rr.RPS, ms(rr.P50), ms(rr.P99), rr.Bytes, rr.Errors)
+		}
+		_ = tw.Flush()
+		fmt.Fprintln(w)
+	}
+	if r.Memory != nil {
+		fmt.Fprintf(w, "drover serve RSS with the read data set: idle %.0f MB, under read load %.0f MB\n\n", r.Memory.IdleMB, r.Memory.LoadMB)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+// JSON writes the results as indented JSON.
+func (r *Results) JSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
+}
+
+// percentile returns the p-th percentile (0..100) of ds, sorting ds in place.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	i := int(float64(len(ds)-1) * p / 100)
+	return ds[i]
+}
+
+// rssMB reads a process's resident set (field VmRSS, or VmHWM for the peak) from /proc.
+func rssMB(pid, field string) float64 {
+	raw, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+func machine() string {
+	return fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
