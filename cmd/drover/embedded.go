@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ type benchCmd struct {
 	SkipReads        bool          `help:"Skip the read and memory phases."`
 	ServeBinary      string        `help:"The drover binary whose serve command the memory phase measures (default: this one; a -tags serveonly build is the production binary)." type:"path"`
 	JSON             bool          `help:"Print machine-readable results." name:"json"`
+	CPUProfile       string        `name:"cpuprofile" help:"Write a CPU profile of the whole run (Drover, Temporal and the load) to this file, for go tool pprof." type:"path"`
 	Verbose          bool          `help:"Log progress to stderr." short:"v"`
 }
 
@@ -72,6 +74,17 @@ func (cmd *benchCmd) Run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cmd.CPUProfile != "" {
+		f, err := os.Create(cmd.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("create CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.Run(ctx, bench.Config{
 		Candidates: cmd.Candidates, Steps: cmd.Steps, StartConcurrency: cmd.StartConcurrency, RedisAddr: cmd.Redis,
 		ReadCandidates: cmd.ReadCandidates, ReadRunning: cmd.ReadRunning, ReadMigrations: cmd.ReadMigrations,

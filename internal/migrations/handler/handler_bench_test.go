@@ -1,0 +1,104 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/internal/migrations/handler"
+	"github.com/drover-dev/drover/internal/migrations/store"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// benchEnv serves the handler over a SQLite store holding one migration of n candidates, one of
+// which (c00000) is running its first step.
+func benchEnv(b *testing.B, n int) (http.Handler, *store.SQLiteStore) {
+	b.Helper()
+	ctx := context.Background()
+	st, err := store.OpenSQLite(filepath.Join(b.TempDir(), "drover.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	eng := newFakeEngine()
+	eng.markOpen("big__c00000")
+	svc := migrations.NewService(st, eng, nil, nil, slog.New(slog.DiscardHandler))
+	ann := api.MigrationAnnouncement{Id: "big", Name: "Big", MigratorUrl: "http://127.0.0.1:1",
+		Steps: []api.StepDefinition{{Name: "one"}, {Name: "two"}}, RequiredInputs: []api.RequiredInput{{Name: "team", Label: "Team"}}}
+	for i := range n {
+		ann.Candidates = append(ann.Candidates, api.CandidateInput{Id: fmt.Sprintf("c%05d", i), Kind: "service",
+			Metadata: map[string]string{"repo": fmt.Sprintf("acme/svc-%05d", i), "team": "payments"}})
+	}
+	if err := svc.Announce(ctx, ann); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.BeginRun(ctx, migrations.RunRecord{RunID: "big__c00000", ExecutionID: "e", MigrationID: "big", CandidateID: "c00000",
+		StepNames: []string{"one", "two"}, StartedAt: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.PutStepState(ctx, "big", "c00000", "e", api.StepState{StepName: "one", Candidate: "c00000", Status: api.StepStatusInProgress}); err != nil {
+		b.Fatal(err)
+	}
+	h, err := handler.New(svc, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h, st
+}
+
+func serve(b *testing.B, h http.Handler, method, path string, body []byte, want int) {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s %s answered %d: %s", method, path, rec.Code, rec.Body.String())
+	}
+}
+
+func BenchmarkHandlers(b *testing.B) {
+	h, st := benchEnv(b, 10000)
+	ctx := context.Background()
+	b.Run("ListCandidates/10000/cached", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, h, http.MethodGet, "/migrations/big/candidates", nil, http.StatusOK)
+		}
+	})
+	b.Run("ListCandidates/10000/afterChange", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			i++
+			if _, err := st.MergeInputs(ctx, "big", "c00001", map[string]string{"team": fmt.Sprint(i)}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			serve(b, h, http.MethodGet, "/migrations/big/candidates", nil, http.StatusOK)
+		}
+	})
+	b.Run("GetSteps", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, h, http.MethodGet, "/migrations/big/candidates/c00000/steps", nil, http.StatusOK)
+		}
+	})
+	event := []byte(`{"stepName":"one","candidateId":"c00000","status":"pending","metadata":{"prUrl":"https://git.example/pr/1"}}`)
+	b.Run("PostEvent", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, h, http.MethodPost, "/event/big__c00000", event, http.StatusAccepted)
+		}
+	})
+	b.Run("Start/409", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, h, http.MethodPost, "/migrations/big/candidates/c00000/start", nil, http.StatusConflict)
+		}
+	})
+}
