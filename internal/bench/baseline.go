@@ -67,7 +67,7 @@ func (e *env) baseline(ctx context.Context) (*Throughput, error) {
 	}
 	defer c.Close()
 	acts := &baselineActivities{client: c, timings: newTimings()}
-	w := worker.New(c, baselineQueue, worker.Options{})
+	w := worker.New(c, baselineQueue, worker.Options{}) // the SDK's defaults, as Drover's worker uses
 	w.RegisterWorkflowWithOptions(baselineRun, workflow.RegisterOptions{Name: baselineWorkflow})
 	w.RegisterActivityWithOptions(acts.dispatch, activity.RegisterOptions{Name: baselineActivityName})
 	if err := w.Start(); err != nil {
@@ -104,5 +104,6 @@ func (e *env) baseline(ctx context.Context) (*Throughput, error) {
 	t := summarize(n, steps, elapsed, acts.timings)
 	t.Errors = failed.Load() + acts.errors.Load()
 	t.PeakRSSMB = peak()
+	t.Events = historyEvents(ctx, c, fmt.Sprintf("baseline-%d-0", start.UnixNano()))
 	return t, nil
 }

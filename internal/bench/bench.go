@@ -18,6 +18,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
 	"github.com/drover-dev/drover/internal/platform/temporal/devserver"
 )
 
@@ -33,6 +36,7 @@ type Config struct {
 	ReadClients      int           // concurrent clients per read endpoint
 	ReadDuration     time.Duration // load time per read endpoint
 	SkipThroughput   bool
+	SkipBaseline     bool // measure Drover alone, e.g. to profile it
 	SkipReads        bool
 	ServeBinary      string // the drover binary, for the memory phase; empty skips it
 	Logger           *slog.Logger
@@ -63,6 +67,8 @@ type Throughput struct {
 	StepP99     time.Duration `json:"stepP99Ns"`
 	Errors      int64         `json:"errors"`
 	PeakRSSMB   float64       `json:"peakRssMb"`
+	// Events is the history of one run by event type: what each step costs Temporal.
+	Events map[string]int `json:"historyEvents,omitempty"`
 }
 
 // ReadResult is one endpoint under read load.
@@ -106,17 +112,19 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	env := &env{cfg: cfg, dir: dir, temporal: ts.HostPort(), log: cfg.Logger}
 
 	if !cfg.SkipThroughput {
-		cfg.Logger.Info("baseline: raw Temporal workflows", "workflows", cfg.Candidates, "pairs", cfg.Candidates*cfg.Steps)
-		if res.Baseline, err = env.baseline(ctx); err != nil {
-			return nil, fmt.Errorf("baseline: %w", err)
+		if !cfg.SkipBaseline {
+			cfg.Logger.Info("baseline: raw Temporal workflows", "workflows", cfg.Candidates, "pairs", cfg.Candidates*cfg.Steps)
+			if res.Baseline, err = env.baseline(ctx); err != nil {
+				return nil, fmt.Errorf("baseline: %w", err)
+			}
+			res.Errors["baseline"] = res.Baseline.Errors
 		}
 		cfg.Logger.Info("throughput: Drover runs", "runs", cfg.Candidates, "steps", cfg.Candidates*cfg.Steps)
 		if res.Throughput, err = env.throughput(ctx); err != nil {
 			return nil, fmt.Errorf("throughput: %w", err)
 		}
 		res.Errors["throughput"] = res.Throughput.Errors
-		res.Errors["baseline"] = res.Baseline.Errors
-		if res.Baseline.StepsPerSec > 0 {
+		if res.Baseline != nil && res.Baseline.StepsPerSec > 0 {
 			res.Ratio = res.Throughput.StepsPerSec / res.Baseline.StepsPerSec
 		}
 	}
@@ -162,17 +170,23 @@ type env struct {
 func (r *Results) Print(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	if r.Throughput != nil && r.Baseline != nil {
+	if r.Throughput != nil {
 		fmt.Fprintln(tw, "run throughput\truns\tsteps\tseconds\tsteps/s\truns/s\tstep p50\tstep p95\tstep p99\terrors\tpeak RSS\t")
 		for _, row := range []struct {
 			name string
 			t    *Throughput
 		}{{"raw Temporal (activity + signal)", r.Baseline}, {"Drover", r.Throughput}} {
+			if row.t == nil {
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%d\t%.0f MB\t\n", row.name, row.t.Runs, row.t.Steps, row.t.Seconds,
 				row.t.StepsPerSec, row.t.RunsPerSec, ms(row.t.StepP50), ms(row.t.StepP95), ms(row.t.StepP99), row.t.Errors, row.t.PeakRSSMB)
 		}
 		_ = tw.Flush()
-		fmt.Fprintf(w, "\nDrover / raw Temporal: %.2f\n\n", r.Ratio)
+		if r.Baseline != nil {
+			fmt.Fprintf(w, "\nDrover / raw Temporal: %.2f\n", r.Ratio)
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Reads) > 0 {
 		fmt.Fprintln(tw, "reads\tstore\trequests\trequests/s\tp50\tp99\tbytes\terrors\t")
@@ -184,6 +198,19 @@ func (r *Results) Print(w io.Writer) {
 	}
 	if r.Memory != nil {
 		fmt.Fprintf(w, "drover serve RSS with the read data set: idle %.0f MB, under read load %.0f MB\n\n", r.Memory.IdleMB, r.Memory.LoadMB)
+	}
+	for _, row := range []struct {
+		name string
+		t    *Throughput
+	}{{"raw Temporal", r.Baseline}, {"Drover", r.Throughput}} {
+		if row.t == nil || len(row.t.Events) == 0 {
+			continue
+		}
+		total := 0
+		for _, n := range row.t.Events {
+			total += n
+		}
+		fmt.Fprintf(w, "history of one %s run: %d events %v\n", row.name, total, row.t.Events)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
@@ -231,4 +258,18 @@ func rssMB(pid, field string) float64 {
 
 func machine() string {
 	return fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// historyEvents counts one workflow's history events by type.
+func historyEvents(ctx context.Context, c client.Client, workflowID string) map[string]int {
+	out := map[string]int{}
+	it := c.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return out
+		}
+		out[strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_")]++
+	}
+	return out
 }

@@ -165,6 +165,7 @@ func (e *env) throughput(ctx context.Context) (*Throughput, error) {
 	t := summarize(n, steps, elapsed, stub.timings)
 	t.Errors = startErrors.Load() + stub.errors.Load() + int64(n-done)
 	t.PeakRSSMB = peak()
+	t.Events = historyEvents(ctx, c, migrations.RunID(throughputMigration, "c00000"))
 	return t, nil
 }
 

@@ -37,7 +37,7 @@ type PutStepInput struct {
 	MigrationID string
 	CandidateID string
 	ExecutionID string
-	Step        api.StepState
+	Steps       []api.StepState // written in order
 }
 
 // FinishInput is the input of FinishRun.
@@ -48,6 +48,7 @@ type FinishInput struct {
 	Status          api.RunStatus
 	CandidateStatus api.CandidateStatus
 	At              time.Time
+	LastStep        api.StepState // the last step's final state, written first; empty when none
 }
 
 // DispatchInput is the input of Dispatch.
@@ -64,14 +65,24 @@ func (a *Activities) BeginRun(ctx context.Context, rec migrations.RunRecord) err
 	return a.store.BeginRun(ctx, rec)
 }
 
-// PutStep records one step's state in the read model.
+// PutStep records step states in the read model.
 func (a *Activities) PutStep(ctx context.Context, in PutStepInput) error {
-	return permanentIfMissing(a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Step))
+	for _, st := range in.Steps {
+		if err := a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, st); err != nil {
+			return permanentIfMissing(err)
+		}
+	}
+	return nil
 }
 
 // FinishRun records the end of a run and the candidate's resulting status.
 // A run cancelled before it could record its start has nothing to finish.
 func (a *Activities) FinishRun(ctx context.Context, in FinishInput) error {
+	if in.LastStep.StepName != "" {
+		if err := a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.LastStep); err != nil {
+			return permanentIfMissing(err)
+		}
+	}
 	err := a.store.FinishRun(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Status, in.CandidateStatus, in.At)
 	if errors.Is(err, migrations.ErrRunNotFound) {
 		return nil

@@ -43,14 +43,19 @@ func Run(ctx workflow.Context, in migrations.RunInput) error {
 		log:     workflow.GetLogger(ctx),
 	}
 	if err := r.begin(ctx); err != nil {
-		return r.end(ctx, err)
+		return r.end(ctx, err, nil)
 	}
+	// A finished step's state is written together with the next step's start (or the end of
+	// the run): one local activity instead of two, at no delay, since nothing waits in between.
+	var finished *api.StepState
 	for _, step := range in.Steps {
-		if err := r.runStep(ctx, step); err != nil {
-			return r.end(ctx, err)
+		st, err := r.runStep(ctx, step, finished)
+		if err != nil {
+			return r.end(ctx, err, nil)
 		}
+		finished = &st
 	}
-	return r.end(ctx, nil)
+	return r.end(ctx, nil, finished)
 }
 
 type runner struct {
@@ -94,8 +99,12 @@ func (r *runner) begin(ctx workflow.Context) error {
 
 // end records how the run ended. A cancelled run returns its candidate to not_started, using a
 // disconnected context so the clean-up runs although the workflow's context is cancelled.
-func (r *runner) end(ctx workflow.Context, err error) error {
+func (r *runner) end(ctx workflow.Context, err error, last *api.StepState) error {
 	in := FinishInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID}
+	if last != nil {
+		in.LastStep = *last
+		in.LastStep.UpdatedAt = workflow.Now(ctx).UTC()
+	}
 	switch {
 	case err == nil:
 		in.Status, in.CandidateStatus = api.RunStatusCompleted, api.CandidateStatusCompleted
@@ -115,33 +124,41 @@ func (r *runner) end(ctx workflow.Context, err error) error {
 	return err
 }
 
-func (r *runner) put(ctx workflow.Context, st api.StepState) error {
-	st.UpdatedAt = workflow.Now(ctx).UTC()
-	in := PutStepInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID, Step: st}
+// put writes step states, in order, in one local activity.
+func (r *runner) put(ctx workflow.Context, states ...api.StepState) error {
+	now := workflow.Now(ctx).UTC()
+	in := PutStepInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID, Steps: states}
+	for i := range in.Steps {
+		in.Steps[i].UpdatedAt = now
+	}
 	return workflow.ExecuteLocalActivity(localCtx(ctx), r.acts.PutStep, in).Get(ctx, nil)
 }
 
 // runStep dispatches one step and waits until the migrator reports it succeeded or merged,
-// handling pending updates, dispatch retries, failure and the operator's retry meanwhile.
-func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition) error {
+// handling pending updates, dispatch retries, failure and the operator's retry meanwhile. It
+// records the previous step's final state (when given) with this step's start, and returns its
+// own final state unwritten.
+func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous *api.StepState) (api.StepState, error) {
 	now := workflow.Now(ctx).UTC()
 	st := api.StepState{StepName: step.Name, Candidate: r.in.CandidateID, Status: api.StepStatusInProgress, StartedAt: now}
-	if err := r.put(ctx, st); err != nil {
-		return err
+	states := []api.StepState{st}
+	if previous != nil {
+		states = []api.StepState{*previous, st}
+	}
+	if err := r.put(ctx, states...); err != nil {
+		return st, err
 	}
 
 	var (
-		dispatchCtx    workflow.Context
-		cancelDispatch workflow.CancelFunc = func() {}
-		dispatch       workflow.Future     // the dispatch in flight, nil when none
-		retryTimer     workflow.Future     // the back-off before the next dispatch, nil when none
-		attempt        int
-		done           bool
+		dispatch    workflow.Future     // the dispatch in flight, nil when none
+		retryTimer  workflow.Future     // the back-off before the next dispatch, nil when none
+		cancelTimer workflow.CancelFunc = func() {}
+		attempt     int
+		done        bool
 	)
 	startDispatch := func() {
 		attempt++
-		dispatchCtx, cancelDispatch = workflow.WithCancel(ctx)
-		actx := workflow.WithActivityOptions(dispatchCtx, workflow.ActivityOptions{
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: dispatchTimeout,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1}, // the loop below retries, recording each attempt
 		})
@@ -150,8 +167,11 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition) error {
 		})
 		retryTimer = nil
 	}
+	// stopDispatch stops waiting for the dispatch and cancels a pending back-off. A dispatch
+	// still in flight is left to finish (the migrator has called back, so it has the request):
+	// cancelling it would only cost history events. Cancelling the run cancels it with ctx.
 	stopDispatch := func() {
-		cancelDispatch()
+		cancelTimer()
 		dispatch, retryTimer = nil, nil
 	}
 	startDispatch()
@@ -177,7 +197,9 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition) error {
 					return
 				}
 				err = r.put(ctx, st)
-				retryTimer = workflow.NewTimer(dispatchCtx, backoff(attempt))
+				var tctx workflow.Context
+				tctx, cancelTimer = workflow.WithCancel(ctx)
+				retryTimer = workflow.NewTimer(tctx, backoff(attempt))
 			})
 		}
 		if retryTimer != nil {
@@ -208,6 +230,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition) error {
 				st.LastError = ""
 				stopDispatch()
 				done = true
+				return // written with the next step's start, or the end of the run
 			case api.StepEventStatusFailed:
 				st.Status = api.StepStatusFailed
 				st.LastError = migrations.FailureMessage(ev.Metadata)
@@ -235,13 +258,13 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition) error {
 		})
 		sel.Select(ctx)
 		if ctx.Err() != nil {
-			return temporal.NewCanceledError()
+			return st, temporal.NewCanceledError()
 		}
 		if err != nil {
-			return err
+			return st, err
 		}
 	}
-	return nil
+	return st, nil
 }
 
 func backoff(attempt int) time.Duration {
