@@ -225,26 +225,10 @@ func (e *env) memory(ctx context.Context, prefix string, running []string) (*Mem
 	}
 	time.Sleep(3 * time.Second)
 	res := &MemoryResult{IdleMB: rssMB(pid, "VmRSS")}
-	stop := make(chan struct{})
-	peak := make(chan float64)
-	go func() {
-		p := 0.0
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				peak <- p
-				return
-			case <-t.C:
-				p = max(p, rssMB(pid, "VmRSS"))
-			}
-		}
-	}()
+	peak := watchRSSOf(pid)
 	for _, ep := range endpoints(running, e.cfg.ReadCandidates) {
 		load(ctx, base, ep, e.cfg.ReadClients, e.cfg.ReadDuration/2)
 	}
-	close(stop)
-	res.LoadMB = <-peak
+	res.LoadMB = peak()
 	return res, nil
 }

@@ -55,11 +55,14 @@ func summarize(runs, steps int, elapsed time.Duration, t *timings) *Throughput {
 
 // watchRSS samples this process's resident memory every 50 ms until the returned function is
 // called, which returns the highest sample in MB.
-func watchRSS() func() float64 {
+func watchRSS() func() float64 { return watchRSSOf("self") }
+
+// watchRSSOf is watchRSS for the process pid ("self" for this one).
+func watchRSSOf(pid string) func() float64 {
 	stop := make(chan struct{})
 	done := make(chan float64)
 	go func() {
-		peak := rssMB("self", "VmRSS")
+		peak := rssMB(pid, "VmRSS")
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -68,7 +71,7 @@ func watchRSS() func() float64 {
 				done <- peak
 				return
 			case <-tick.C:
-				peak = max(peak, rssMB("self", "VmRSS"))
+				peak = max(peak, rssMB(pid, "VmRSS"))
 			}
 		}
 	}()
