@@ -3,3 +3,4 @@
 package api
 
 //go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../schemas/openapi.yaml
+//go:generate go tool oapi-codegen -config wire-codegen.yaml ../../schemas/openapi.yaml

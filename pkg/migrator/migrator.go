@@ -1,0 +1,344 @@
+// Package migrator is the SDK for writing Drover migrators. An author declares the migration,
+// a discovery function and a handler per step; the SDK serves /dispatch-step and /dry-run,
+// answers dispatches at once and runs the handlers asynchronously with bounded concurrency,
+// delivers callbacks to Drover with retry, announces the migration (retrying until Drover
+// answers), re-runs discovery on an interval, ignores repeated dispatches of a step that is
+// running or done, and shuts down gracefully.
+//
+// A step either finishes in its handler (Succeeded, Merged, Failed) or reports Pending and is
+// finished later, e.g. when a pull request merges, with Migrator.Complete.
+package migrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover/pkg/migrator/wire"
+)
+
+// Definition describes the migration a migrator announces.
+type Definition struct {
+	ID, Name, Description string
+	Overview              []wire.OverviewPhase
+	RequiredInputs        []wire.RequiredInput
+	Steps                 []wire.StepDefinition
+}
+
+// StepRequest is one dispatched step, as the handler sees it.
+type StepRequest struct {
+	RunID       string // the run to report to (Drover's callbackId)
+	MigrationID string
+	StepName    string
+	Type        string
+	Config      map[string]any
+	// Candidate carries the candidate's metadata merged with the operator's inputs.
+	Candidate wire.Candidate
+	// Report sends a progress update (status pending) with metadata, e.g. a PR URL; it returns
+	// once Drover has accepted it.
+	Report func(ctx context.Context, metadata map[string]string) error
+}
+
+// Result is how a step ended, or Pending when it will be completed later.
+type Result struct {
+	Status   wire.StepEventStatus
+	Metadata map[string]string
+}
+
+// Succeeded, Merged, Pending and Failed build Results; metadata may be nil.
+func Succeeded(metadata map[string]string) Result {
+	return Result{Status: wire.StepEventStatusSucceeded, Metadata: metadata}
+}
+
+// Merged reports a step whose change was merged.
+func Merged(metadata map[string]string) Result {
+	return Result{Status: wire.StepEventStatusMerged, Metadata: metadata}
+}
+
+// Pending reports a step that goes on outside the handler; finish it with Migrator.Complete.
+func Pending(metadata map[string]string) Result {
+	return Result{Status: wire.StepEventStatusPending, Metadata: metadata}
+}
+
+// Failed reports a failed step; err's text is shown to operators.
+func Failed(err error, metadata map[string]string) Result {
+	md := map[string]string{}
+	for k, v := range metadata {
+		md[k] = v
+	}
+	if err != nil {
+		md["error"] = err.Error()
+	}
+	return Result{Status: wire.StepEventStatusFailed, Metadata: md}
+}
+
+// StepFunc does one step. Returning an error is the same as returning Failed(err, nil).
+type StepFunc func(ctx context.Context, req StepRequest) (Result, error)
+
+// DryRunFunc previews a candidate's steps without changing anything.
+type DryRunFunc func(ctx context.Context, req wire.DryRunRequest) (wire.DryRunResult, error)
+
+// Config is everything a migrator is made of.
+type Config struct {
+	// Drover is Drover's base URL, e.g. http://127.0.0.1:8080.
+	Drover string
+	// URL is this migrator's base URL as Drover reaches it (announced as migratorUrl).
+	URL        string
+	Definition Definition
+	// Discover returns the current candidates; it runs at start and every DiscoverEvery.
+	Discover      func(ctx context.Context) ([]wire.CandidateInput, error)
+	DiscoverEvery time.Duration
+	// Steps maps a step's type (or, when a step has no type, its name) to its handler.
+	Steps  map[string]StepFunc
+	DryRun DryRunFunc // optional: without it every step is reported skipped
+	// Concurrency bounds the handlers running at once (default 8); Queue bounds the dispatches
+	// waiting for a slot (default 64), beyond which dispatches are answered 503 and Drover
+	// retries them later.
+	Concurrency int
+	Queue       int
+	HTTPClient  *http.Client
+	Logger      *slog.Logger
+	// RetryMax caps the back-off between callback or announce attempts (default 30 s).
+	RetryMax time.Duration
+}
+
+// Migrator serves a migration to Drover.
+type Migrator struct {
+	cfg   Config
+	log   *slog.Logger
+	http  *http.Client
+	slots chan struct{}
+	queue chan struct{}
+
+	mu       sync.Mutex
+	steps    map[stepKey]stepState // dispatches seen, for de-duplication
+	closing  bool
+	inFlight sync.WaitGroup
+	stopCtx  context.Context // cancelled when Shutdown's deadline passes
+	stop     context.CancelFunc
+}
+
+type stepKey struct{ run, step string }
+
+type stepState int
+
+const (
+	stepRunning stepState = iota + 1 // the handler runs
+	stepPending                      // reported pending, to be completed later
+	stepDone                         // succeeded or merged
+	stepFailed                       // failed: a new dispatch (the operator's retry) runs again
+)
+
+// New checks cfg and returns a Migrator; nothing runs until Start or Run.
+func New(cfg Config) (*Migrator, error) {
+	switch {
+	case cfg.Drover == "":
+		return nil, errors.New("migrator: Config.Drover (Drover's base URL) is required")
+	case cfg.URL == "":
+		return nil, errors.New("migrator: Config.URL (this migrator's base URL) is required")
+	case cfg.Definition.ID == "" || len(cfg.Definition.Steps) == 0:
+		return nil, errors.New("migrator: Config.Definition needs an ID and at least one step")
+	}
+	for _, s := range cfg.Definition.Steps {
+		if _, ok := cfg.Steps[stepHandlerKey(s)]; !ok {
+			return nil, fmt.Errorf("migrator: no handler in Config.Steps for step %q (key %q)", s.Name, stepHandlerKey(s))
+		}
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 64
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	return &Migrator{
+		cfg: cfg, log: cfg.Logger.With("migration", cfg.Definition.ID), http: cfg.HTTPClient,
+		slots: make(chan struct{}, cfg.Concurrency), queue: make(chan struct{}, cfg.Concurrency+cfg.Queue),
+		steps: map[stepKey]stepState{}, stopCtx: ctx, stop: stop,
+	}, nil
+}
+
+func stepHandlerKey(s wire.StepDefinition) string {
+	if s.Type != "" {
+		return s.Type
+	}
+	return s.Name
+}
+
+// Handler serves /dispatch-step and /dry-run; mount it at the migrator's base URL.
+func (m *Migrator) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /dispatch-step", m.dispatch)
+	mux.HandleFunc("POST /dry-run", m.dryRun)
+	return mux
+}
+
+func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
+	var req wire.DispatchStepRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "dispatch body is not a DispatchStepRequest: "+err.Error())
+		return
+	}
+	if req.CallbackId == "" || req.StepName == "" {
+		writeError(w, http.StatusBadRequest, "dispatch needs callbackId and stepName")
+		return
+	}
+	handler, ok := m.cfg.Steps[stepHandlerKey(wire.StepDefinition{Name: req.StepName, Type: req.Type})]
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("this migrator has no handler for step %q", req.StepName))
+		return
+	}
+	key := stepKey{req.CallbackId, req.StepName}
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "migrator is shutting down; dispatch again later")
+		return
+	}
+	switch m.steps[key] {
+	case stepRunning, stepPending, stepDone:
+		m.mu.Unlock()
+		m.log.Info("ignoring a repeated dispatch", "run", req.CallbackId, "step", req.StepName)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	select {
+	case m.queue <- struct{}{}:
+	default:
+		m.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "migrator is busy; dispatch again later")
+		return
+	}
+	m.steps[key] = stepRunning
+	m.inFlight.Add(1)
+	m.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
+	go m.run(key, handler, req)
+}
+
+// run executes a handler when a slot is free and delivers its result.
+func (m *Migrator) run(key stepKey, handler StepFunc, req wire.DispatchStepRequest) {
+	defer m.inFlight.Done()
+	defer func() { <-m.queue }()
+	select {
+	case m.slots <- struct{}{}:
+	case <-m.stopCtx.Done():
+		m.setState(key, 0) // handed back: Drover will dispatch it again
+		return
+	}
+	defer func() { <-m.slots }()
+	ctx := m.stopCtx
+	sreq := StepRequest{
+		RunID: req.CallbackId, MigrationID: req.MigrationId, StepName: req.StepName, Type: req.Type,
+		Config: req.Config, Candidate: req.Candidate,
+		Report: func(ctx context.Context, md map[string]string) error {
+			return m.deliver(ctx, key, Result{Status: wire.StepEventStatusPending, Metadata: md})
+		},
+	}
+	res, err := safeCall(ctx, handler, sreq)
+	if err != nil {
+		res = Failed(err, res.Metadata)
+	}
+	if ctx.Err() != nil && res.Status == wire.StepEventStatusFailed {
+		m.setState(key, 0) // interrupted by shutdown: let Drover dispatch it again
+		return
+	}
+	if err := m.deliver(context.Background(), key, res); err != nil {
+		m.log.Error("could not report a step's result", "run", key.run, "step", key.step, "status", res.Status, "error", err)
+	}
+}
+
+func safeCall(ctx context.Context, f StepFunc, req StepRequest) (res Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("step handler panicked: %v", p)
+		}
+	}()
+	return f(ctx, req)
+}
+
+// Complete finishes a step that reported Pending (or reports more progress with Pending).
+func (m *Migrator) Complete(ctx context.Context, runID, stepName string, res Result) error {
+	return m.deliver(ctx, stepKey{runID, stepName}, res)
+}
+
+// deliver records the step's state and posts the event to Drover until it is accepted.
+func (m *Migrator) deliver(ctx context.Context, key stepKey, res Result) error {
+	_, candidateID, ok := cutRunID(key.run)
+	if !ok {
+		return fmt.Errorf("%q is not a Drover run id", key.run)
+	}
+	// The state changes before the event is sent: Drover may re-dispatch a failed step (the
+	// operator's retry) as soon as it has the event, and that dispatch must run.
+	switch res.Status {
+	case wire.StepEventStatusPending:
+		m.setState(key, stepPending)
+	case wire.StepEventStatusFailed:
+		m.setState(key, stepFailed)
+	default:
+		m.setState(key, stepDone)
+	}
+	ev := wire.StepStatusEvent{StepName: key.step, CandidateId: candidateID, Status: res.Status, Metadata: res.Metadata}
+	return m.postWithRetry(ctx, "/event/"+key.run, ev)
+}
+
+func (m *Migrator) setState(key stepKey, s stepState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s == 0 {
+		delete(m.steps, key)
+		return
+	}
+	m.steps[key] = s
+}
+
+func cutRunID(runID string) (string, string, bool) {
+	for i := 0; i+1 < len(runID); i++ {
+		if runID[i] == '_' && runID[i+1] == '_' {
+			return runID[:i], runID[i+2:], true
+		}
+	}
+	return "", "", false
+}
+
+func (m *Migrator) dryRun(w http.ResponseWriter, r *http.Request) {
+	var req wire.DryRunRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "dry-run body is not a DryRunRequest: "+err.Error())
+		return
+	}
+	res := wire.DryRunResult{Steps: []wire.StepDryRun{}}
+	if m.cfg.DryRun == nil {
+		for _, s := range req.Steps {
+			res.Steps = append(res.Steps, wire.StepDryRun{StepName: s.Name, Skipped: true})
+		}
+	} else {
+		var err error
+		if res, err = m.cfg.DryRun(r.Context(), req); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(res)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(wire.Error{Error: msg})
+}

@@ -1,0 +1,345 @@
+package migrator_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/pkg/migrator"
+	"github.com/drover-dev/drover/pkg/migrator/migratortest"
+	"github.com/drover-dev/drover/pkg/migrator/wire"
+)
+
+const wait = 5 * time.Second
+
+// fixture is a migrator with one step ("change") whose handler the test supplies, served over
+// real HTTP and talking to a fake Drover.
+type fixture struct {
+	drover *migratortest.Server
+	m      *migrator.Migrator
+	url    string
+}
+
+func newFixture(t *testing.T, handler migrator.StepFunc, mutate ...func(*migrator.Config)) *fixture {
+	t.Helper()
+	drover := migratortest.NewServer(t)
+	f := &fixture{drover: drover}
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := migrator.Config{
+		Drover: drover.URL, URL: "http://" + srv.Listener.Addr().String(),
+		Definition: migrator.Definition{ID: "m", Name: "M", Steps: []wire.StepDefinition{{Name: "change"}}},
+		Steps:      map[string]migrator.StepFunc{"change": handler},
+		RetryMax:   50 * time.Millisecond,
+		Logger:     slog.New(slog.DiscardHandler),
+	}
+	for _, fn := range mutate {
+		fn(&cfg)
+	}
+	m, err := migrator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = m.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	f.m, f.url = m, srv.URL
+	return f
+}
+
+func (f *fixture) dispatch(t *testing.T, candidate string) int {
+	t.Helper()
+	return f.drover.Dispatch(t, f.url, "m", "change", wire.Candidate{Id: candidate, Kind: "service"})
+}
+
+func statuses(evs []migratortest.Event) []wire.StepEventStatus {
+	out := make([]wire.StepEventStatus, len(evs))
+	for i, e := range evs {
+		out[i] = e.Status
+	}
+	return out
+}
+
+func TestDispatchIsAnsweredAtOnceAndRunsAsynchronously(t *testing.T) {
+	release := make(chan struct{})
+	f := newFixture(t, func(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		if err := req.Report(ctx, map[string]string{"prUrl": "https://git.example/pr/1"}); err != nil {
+			return migrator.Result{}, err
+		}
+		<-release
+		return migrator.Merged(map[string]string{"sha": req.Candidate.Id}), nil
+	})
+	start := time.Now()
+	if code := f.dispatch(t, "a"); code != http.StatusAccepted {
+		t.Fatalf("dispatch answered %d", code)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("dispatch took %s: the handler ran synchronously", d)
+	}
+	pending := f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusPending, wait)
+	if pending.Metadata["prUrl"] != "https://git.example/pr/1" || pending.CandidateId != "a" {
+		t.Fatalf("pending event %+v", pending)
+	}
+	close(release)
+	merged := f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusMerged, wait)
+	if merged.Metadata["sha"] != "a" {
+		t.Fatalf("merged event %+v", merged)
+	}
+	if got := statuses(f.drover.Events()); len(got) != 2 || got[0] != wire.StepEventStatusPending {
+		t.Fatalf("events out of order: %v", got)
+	}
+}
+
+func TestCallbacksAreRetriedWhileDroverIsDown(t *testing.T) {
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		return migrator.Succeeded(nil), nil
+	})
+	f.drover.FailNext(503, 502, 500)
+	f.dispatch(t, "a")
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusSucceeded, wait)
+	if n := len(f.drover.Events()); n != 1 {
+		t.Fatalf("%d events recorded, want exactly 1", n)
+	}
+}
+
+func TestRefusedCallbackIsNotRetried(t *testing.T) {
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		return migrator.Succeeded(nil), nil
+	})
+	f.drover.FailNext(409)
+	f.dispatch(t, "a")
+	time.Sleep(500 * time.Millisecond) // ten times the retry back-off
+	if evs := f.drover.Events(); len(evs) != 0 {
+		t.Fatalf("a 4xx answer was retried: %+v", evs)
+	}
+}
+
+func TestHandlerErrorAndPanicFailTheStep(t *testing.T) {
+	f := newFixture(t, func(_ context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		if req.Candidate.Id == "boom" {
+			panic("nil map")
+		}
+		return migrator.Result{}, errors.New("tests are red")
+	})
+	f.dispatch(t, "a")
+	f.dispatch(t, "boom")
+	ev := f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusFailed, wait)
+	if ev.Metadata["error"] != "tests are red" {
+		t.Fatalf("failed event %+v", ev)
+	}
+	ev = f.drover.WaitEvent(t, "m__boom", "change", wire.StepEventStatusFailed, wait)
+	if ev.Metadata["error"] == "" {
+		t.Fatalf("a panic must fail the step with a message: %+v", ev)
+	}
+}
+
+func TestRepeatedDispatchIsIgnoredUntilTheStepFails(t *testing.T) {
+	var calls atomic.Int32
+	release := make(chan struct{})
+	f := newFixture(t, func(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		n := calls.Add(1)
+		<-release
+		if n == 1 {
+			return migrator.Failed(errors.New("first try fails"), nil), nil
+		}
+		return migrator.Succeeded(nil), nil
+	})
+	for range 3 { // Drover dispatches at least once
+		if code := f.dispatch(t, "a"); code != http.StatusAccepted {
+			t.Fatalf("dispatch answered %d", code)
+		}
+	}
+	close(release)
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusFailed, wait)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times for one step", n)
+	}
+	f.dispatch(t, "a") // the operator's retry after the failure runs again
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusSucceeded, wait)
+	f.dispatch(t, "a") // and a repeat after success does not
+	time.Sleep(200 * time.Millisecond)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("handler ran %d times, want 2", n)
+	}
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	var running, peak atomic.Int32
+	release := make(chan struct{})
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		running.Add(-1)
+		return migrator.Succeeded(nil), nil
+	}, func(c *migrator.Config) { c.Concurrency, c.Queue = 2, 1 })
+	codes := map[int]int{}
+	for _, c := range []string{"a", "b", "c", "d"} {
+		codes[f.dispatch(t, c)]++
+	}
+	if codes[http.StatusAccepted] != 3 || codes[http.StatusServiceUnavailable] != 1 {
+		t.Fatalf("with 2 slots and a queue of 1, 4 dispatches answered %v", codes)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	for _, c := range []string{"a", "b", "c"} {
+		f.drover.WaitEvent(t, "m__"+c, "change", wire.StepEventStatusSucceeded, wait)
+	}
+	if p := peak.Load(); p != 2 {
+		t.Fatalf("%d handlers ran at once, want 2", p)
+	}
+}
+
+func TestPendingStepCompletedLater(t *testing.T) {
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		return migrator.Pending(map[string]string{"instructions": "review the change, then mark it done"}), nil
+	})
+	f.dispatch(t, "a")
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusPending, wait)
+	f.dispatch(t, "a") // a repeated dispatch of a pending step is ignored
+	if err := f.m.Complete(context.Background(), "m__a", "change", migrator.Merged(nil)); err != nil {
+		t.Fatal(err)
+	}
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusMerged, wait)
+	if got := statuses(f.drover.Events()); len(got) != 2 {
+		t.Fatalf("events %v, want pending then merged", got)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	started := make(chan string, 4)
+	release := make(chan struct{})
+	f := newFixture(t, func(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		started <- req.Candidate.Id
+		if req.Candidate.Id == "stuck" {
+			<-ctx.Done() // only stops when shutdown gives up
+			return migrator.Result{}, ctx.Err()
+		}
+		<-release
+		return migrator.Succeeded(nil), nil
+	})
+	f.dispatch(t, "a")
+	<-started
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		done <- f.m.Shutdown(ctx)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if code := f.dispatch(t, "b"); code != http.StatusServiceUnavailable {
+		t.Fatalf("a dispatch during shutdown answered %d, want 503 so that Drover dispatches it again", code)
+	}
+	select {
+	case <-done:
+		t.Fatal("shutdown returned while a step was still running")
+	default:
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusSucceeded, wait)
+
+	// A step that outlives the deadline is handed back, not reported failed.
+	g := newFixture(t, func(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		<-ctx.Done()
+		return migrator.Result{}, ctx.Err()
+	})
+	g.dispatch(t, "stuck")
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := g.m.Shutdown(ctx); err == nil {
+		t.Fatal("shutdown past its deadline must say so")
+	}
+	if evs := g.drover.Events(); len(evs) != 0 {
+		t.Fatalf("a handed-back step was reported: %+v", evs)
+	}
+}
+
+func TestAnnounceRetriesAndRediscovers(t *testing.T) {
+	var mu sync.Mutex
+	round := 0
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		return migrator.Succeeded(nil), nil
+	}, func(c *migrator.Config) {
+		c.Discover = func(context.Context) ([]wire.CandidateInput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			round++
+			out := []wire.CandidateInput{{Id: "a", Kind: "service"}}
+			if round > 1 {
+				out = append(out, wire.CandidateInput{Id: "b", Kind: "service"})
+			}
+			return out, nil
+		}
+		c.DiscoverEvery = 50 * time.Millisecond
+	})
+	f.drover.FailNext(503, 503) // Drover is still starting
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := f.m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	anns := f.drover.Announcements()
+	if len(anns) != 1 || len(anns[0].Candidates) != 1 || anns[0].MigratorUrl != f.url || anns[0].Steps[0].Name != "change" {
+		t.Fatalf("announcements %+v", anns)
+	}
+	deadline := time.Now().Add(wait)
+	for len(f.drover.Submissions()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no re-discovery was submitted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := f.drover.Submissions()[0].Candidates; len(got) != 2 {
+		t.Fatalf("re-discovery submitted %+v", got)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		return migrator.Succeeded(nil), nil
+	})
+	req := wire.DryRunRequest{MigrationId: "m", Candidate: wire.Candidate{Id: "a", Kind: "service", Status: wire.CandidateStatusNotStarted},
+		Steps: []wire.StepDefinition{{Name: "change"}}}
+	res := f.drover.DryRun(t, f.url, req)
+	if len(res.Steps) != 1 || !res.Steps[0].Skipped {
+		t.Fatalf("without a dry-run function every step is skipped: %+v", res)
+	}
+	g := newFixture(t, nil, func(c *migrator.Config) {
+		c.Steps["change"] = func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+			return migrator.Succeeded(nil), nil
+		}
+		c.DryRun = func(_ context.Context, req wire.DryRunRequest) (wire.DryRunResult, error) {
+			return wire.DryRunResult{Steps: []wire.StepDryRun{{StepName: "change", Files: []wire.FileDiff{
+				{Repo: req.Candidate.Id, Path: "go.mod", Before: "go 1.21\n", After: "go 1.26\n", Status: wire.Modified}}}}}, nil
+		}
+	})
+	res = g.drover.DryRun(t, g.url, req)
+	if len(res.Steps) != 1 || res.Steps[0].Files[0].After != "go 1.26\n" {
+		t.Fatalf("dry run %+v", res)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	_, err := migrator.New(migrator.Config{Drover: "http://x", URL: "http://y",
+		Definition: migrator.Definition{ID: "m", Steps: []wire.StepDefinition{{Name: "a"}}}})
+	if err == nil {
+		t.Fatal("a step without a handler must be refused")
+	}
+	if _, err := migrator.New(migrator.Config{URL: "http://y"}); err == nil {
+		t.Fatal("a config without Drover's URL must be refused")
+	}
+}
