@@ -31,6 +31,7 @@ type devCmd struct {
 	Addr         string `help:"HTTP listen address." default:"127.0.0.1:8080" env:"DROVER_ADDR"`
 	DataDir      string `help:"Directory for the embedded Temporal server's and the store's databases." default:".drover" env:"DROVER_DATA_DIR" type:"path"`
 	TemporalPort int    `help:"Port of the embedded Temporal frontend (0 picks a free one)." default:"7233" env:"DROVER_TEMPORAL_PORT"`
+	NoDemo       bool   `help:"Do not run the demo migrator (a workspace of demo git repositories under --data-dir/demo)." env:"DROVER_NO_DEMO"`
 }
 
 type benchCmd struct {
@@ -54,7 +55,7 @@ type benchCmd struct {
 
 func (cmd *devCmd) Run() error {
 	log := cmd.logger()
-	cfg := dev.Config{Config: cmd.config(cmd.Addr, log), DataDir: cmd.DataDir, TemporalPort: cmd.TemporalPort}
+	cfg := dev.Config{Config: cmd.config(cmd.Addr, log), DataDir: cmd.DataDir, TemporalPort: cmd.TemporalPort, Demo: !cmd.NoDemo}
 	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return dev.Start(ctx, cfg) })
 }
 

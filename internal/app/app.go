@@ -62,11 +62,12 @@ type Running struct {
 	Service *migrations.Service
 	Client  client.Client
 
-	http    *http.Server
-	worker  worker.Worker
-	log     *slog.Logger
-	served  chan error
-	closers []func() error
+	http       *http.Server
+	worker     worker.Worker
+	log        *slog.Logger
+	served     chan error
+	closers    []func() error
+	beforeStop []func() error
 }
 
 // Start wires the service to store and to the Temporal client c, starts the worker (unless
@@ -112,13 +113,21 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	return r, nil
 }
 
+// OnStop registers f to run first when Drover stops, while the API still serves (e.g. to let
+// an in-process migrator deliver its last callbacks).
+func (r *Running) OnStop(f func() error) { r.beforeStop = append(r.beforeStop, f) }
+
 // Done reports the HTTP server's end (an error when it failed rather than stopped).
 func (r *Running) Done() <-chan error { return r.served }
 
 // Stop stops accepting requests, lets those in flight finish (until ctx ends), stops the
 // worker and closes the dependencies.
 func (r *Running) Stop(ctx context.Context) error {
-	err := r.http.Shutdown(ctx)
+	var errs []error
+	for _, f := range r.beforeStop {
+		errs = append(errs, f())
+	}
+	err := errors.Join(append(errs, r.http.Shutdown(ctx))...)
 	r.stopWorker()
 	if cerr := r.closeAll(); err == nil {
 		err = cerr

@@ -65,7 +65,7 @@ type DevProcess struct {
 // The process is killed when the test ends, if it still runs.
 func StartDev(t testing.TB, dataDir string, args ...string) *DevProcess {
 	t.Helper()
-	return StartDrover(t, append([]string{"dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--temporal-port", "0"}, args...)...)
+	return StartDrover(t, append([]string{"dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--temporal-port", "0", "--no-demo"}, args...)...)
 }
 
 // StartDrover runs the drover binary with args (a command and its flags; logs are switched to

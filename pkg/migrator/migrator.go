@@ -257,7 +257,9 @@ func (m *Migrator) run(key stepKey, handler StepFunc, req wire.DispatchStepReque
 		m.setState(key, 0) // interrupted by shutdown: let Drover dispatch it again
 		return
 	}
-	if err := m.deliver(context.Background(), key, res); err != nil {
+	// Delivery retries until Drover accepts or shutdown gives up (the result is then lost: the
+	// step stays in progress in Drover until an operator retries or cancels it).
+	if err := m.deliver(m.stopCtx, key, res); err != nil {
 		m.log.Error("could not report a step's result", "run", key.run, "step", key.step, "status", res.Status, "error", err)
 	}
 }

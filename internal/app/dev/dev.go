@@ -5,9 +5,14 @@ package dev
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/drover-dev/drover/examples/gobump"
 	"github.com/drover-dev/drover/internal/app"
 	"github.com/drover-dev/drover/internal/migrations/store"
 	"github.com/drover-dev/drover/internal/platform/temporal/devserver"
@@ -20,6 +25,9 @@ type Config struct {
 	DataDir string
 	// TemporalPort is the embedded Temporal frontend's port; 0 picks a free one.
 	TemporalPort int
+	// Demo runs the example migrator (examples/gobump) in process over a workspace of demo git
+	// repositories under DataDir/demo, so a live migration is there from the first start.
+	Demo bool
 }
 
 // Start starts the embedded Temporal server and store, then Drover on top of them.
@@ -53,5 +61,49 @@ func Start(ctx context.Context, cfg Config) (*app.Running, error) {
 		return nil, err
 	}
 	cfg.Logger.Info("embedded Temporal is up", "hostPort", ts.HostPort(), "dataDir", dir)
-	return app.Start(cfg.Config, st, c, ts.Stop, st.Close, func() error { c.Close(); return nil })
+	r, err := app.Start(cfg.Config, st, c, ts.Stop, st.Close, func() error { c.Close(); return nil })
+	if err != nil || !cfg.Demo {
+		return r, err
+	}
+	if err := startDemo(ctx, r, filepath.Join(dir, "demo"), cfg.Logger); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Stop(sctx)
+		return nil, fmt.Errorf("demo migrator: %w (start with --no-demo to skip it)", err)
+	}
+	return r, nil
+}
+
+// startDemo creates the demo workspace if needed and serves the example migrator on loopback;
+// it announces itself in the background and stops with Drover.
+func startDemo(ctx context.Context, r *app.Running, workspace string, log *slog.Logger) error {
+	if err := gobump.CreateDemoWorkspace(ctx, workspace); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b, err := gobump.New(gobump.Options{Workspace: workspace, Drover: r.URL, URL: "http://" + ln.Addr().String(), Logger: log.With("component", "demo-migrator")})
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: b.Migrator().Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	demoCtx, cancel := context.WithCancel(context.Background())
+	go func() {
+		if err := b.Start(demoCtx); err != nil && demoCtx.Err() == nil {
+			log.Warn("demo migrator could not announce itself", "error", err)
+		}
+	}()
+	r.OnStop(func() error {
+		cancel()
+		sctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		_ = b.Migrator().Shutdown(sctx)
+		return srv.Shutdown(sctx)
+	})
+	log.Info("demo migrator is serving", "workspace", workspace, "migration", gobump.MigrationID)
+	return nil
 }
