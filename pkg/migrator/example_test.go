@@ -2,9 +2,14 @@ package migrator_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/drover-dev/drover/pkg/migrator"
@@ -53,4 +58,40 @@ func ExampleMigrator_Complete() {
 		return m.Complete(ctx, runID, "pull-request", migrator.Merged(map[string]string{"sha": "4f2a9c1"}))
 	}
 	_ = onMerged
+}
+
+// Serving a migrator inside your own HTTP server: a dispatch is answered at once and the step's
+// outcome reaches Drover as a callback. Here a stand-in for Drover prints what it receives.
+func ExampleMigrator_Handler() {
+	events := make(chan wire.StepStatusEvent, 1)
+	drover := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev wire.StepStatusEvent
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		w.WriteHeader(http.StatusAccepted)
+		events <- ev
+	}))
+	defer drover.Close()
+
+	m, _ := migrator.New(migrator.Config{
+		Drover: drover.URL, URL: "http://migrator.internal",
+		Definition: migrator.Definition{ID: "rename", Steps: []wire.StepDefinition{{Name: "edit"}}},
+		Steps: map[string]migrator.StepFunc{"edit": func(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
+			return migrator.Succeeded(map[string]string{"files": "1"}), nil
+		}},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/rename/", http.StripPrefix("/rename", m.Handler()))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	body := `{"migrationId":"rename","stepName":"edit","callbackId":"rename__billing","eventName":"edit",` +
+		`"migratorApp":"rename","migratorUrl":"x","candidate":{"id":"billing","kind":"service","status":"running"}}`
+	resp, _ := http.Post(srv.URL+"/rename/dispatch-step", "application/json", strings.NewReader(body))
+	fmt.Println("dispatch answered", resp.StatusCode)
+	ev := <-events
+	fmt.Println(ev.CandidateId, ev.StepName, ev.Status, ev.Metadata["files"])
+	// Output:
+	// dispatch answered 202
+	// billing edit succeeded 1
 }
