@@ -66,10 +66,8 @@ func Start(ctx context.Context, cfg Config) (*app.Running, error) {
 		return r, err
 	}
 	if err := startDemo(ctx, r, filepath.Join(dir, "demo"), cfg.Logger); err != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Stop(sctx)
-		return nil, fmt.Errorf("demo migrator: %w (start with --no-demo to skip it)", err)
+		// Drover itself works without the demo; say why it is missing and carry on.
+		cfg.Logger.Warn("the demo migrator is not running (start with --no-demo to silence this)", "error", err)
 	}
 	return r, nil
 }
