@@ -53,3 +53,15 @@ func (e *StateError) Unwrap() error { return e.Kind }
 func Conflict(kind error, format string, args ...any) error {
 	return &StateError{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
+
+// RunClosedError says a run is no longer open: it ended with Status. ExecutionID names that
+// run, so that a read-model repair touches only that run.
+type RunClosedError struct {
+	RunID       string
+	ExecutionID string
+	Status      RunStatus
+}
+
+func (e *RunClosedError) Error() string {
+	return fmt.Sprintf("run %s has ended (%s)", e.RunID, e.Status)
+}

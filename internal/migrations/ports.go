@@ -91,8 +91,8 @@ type ExecutionEngine interface {
 	// ErrCandidateRunning or ErrCandidateCompleted when such a run exists.
 	StartRun(ctx context.Context, in RunInput) error
 	// CancelRun asks the open run to cancel and waits a bounded time for it to close. It returns
-	// the run's final status, or RunRunning when it has not closed yet; ErrRunNotFound when no run
-	// is open.
+	// the run's final status, or RunRunning when it has not closed yet; a *RunClosedError when
+	// the latest run had already ended; ErrRunNotFound when the candidate has no run at all.
 	CancelRun(ctx context.Context, runID string) (RunStatus, error)
 	// Signal delivers a signal to the open run; ErrRunNotFound when no run is open.
 	Signal(ctx context.Context, runID, name string, payload any) error

@@ -158,12 +158,30 @@ func (s *Service) Cancel(ctx context.Context, migrationID, candidateID string) (
 	}
 	runID := RunID(migrationID, candidateID)
 	status, err := s.engine.CancelRun(ctx, runID)
+	var closed *RunClosedError
 	switch {
+	case errors.As(err, &closed):
+		switch closed.Status {
+		case RunCompleted:
+			// Possibly a moment ago, racing this request: the read model says so by now.
+			return false, Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is not running: its run has completed", candidateID, migrationID)
+		case RunCancelled:
+			return false, Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is not running (its last run was cancelled)", candidateID, migrationID)
+		}
+		// The run was ended outside Drover (terminated, failed): put the read model of that
+		// run, and only that run, back in line with the engine.
+		if err := s.reconcile(ctx, migrationID, candidateID, closed.ExecutionID); err != nil {
+			return false, err
+		}
+		return true, nil
 	case errors.Is(err, ErrRunNotFound):
 		if c.Status == api.CandidateStatusRunning {
-			// The store says running but no run is open: the run was ended outside Drover
-			// (terminated, or failed). Put the read model back in line with the engine.
-			if err := s.reconcile(ctx, migrationID, candidateID); err != nil {
+			// The store says running but the engine has no run at all (its history is gone).
+			run, gerr := s.store.GetRun(ctx, migrationID, candidateID)
+			if gerr != nil && !errors.Is(gerr, ErrRunNotFound) {
+				return false, storeErr(fmt.Errorf("cancel %s: %w", runID, gerr))
+			}
+			if err := s.reconcile(ctx, migrationID, candidateID, run.ExecutionID); err != nil {
 				return false, err
 			}
 			return true, nil
@@ -179,7 +197,11 @@ func (s *Service) Cancel(ctx context.Context, migrationID, candidateID string) (
 	case RunCompleted:
 		return false, Conflict(ErrRunCompletedBeforeCancel, "run %s completed before it could be cancelled", runID)
 	case RunFailed:
-		if err := s.reconcile(ctx, migrationID, candidateID); err != nil {
+		run, err := s.store.GetRun(ctx, migrationID, candidateID)
+		if err != nil {
+			return false, storeErr(fmt.Errorf("cancel %s: %w", runID, err))
+		}
+		if err := s.reconcile(ctx, migrationID, candidateID, run.ExecutionID); err != nil {
 			return false, err
 		}
 		return true, nil
@@ -188,12 +210,10 @@ func (s *Service) Cancel(ctx context.Context, migrationID, candidateID string) (
 	}
 }
 
-func (s *Service) reconcile(ctx context.Context, migrationID, candidateID string) error {
-	run, err := s.store.GetRun(ctx, migrationID, candidateID)
-	if err != nil && !errors.Is(err, ErrRunNotFound) {
-		return storeErr(fmt.Errorf("reconcile %s: %w", RunID(migrationID, candidateID), err))
-	}
-	if err := s.store.FinishRun(ctx, migrationID, candidateID, run.ExecutionID, api.RunStatusCancelled, api.CandidateStatusNotStarted, s.now().UTC()); err != nil {
+// reconcile ends the read model's run executionID as cancelled and returns its candidate to
+// not_started; a no-op when another run has begun since.
+func (s *Service) reconcile(ctx context.Context, migrationID, candidateID, executionID string) error {
+	if err := s.store.FinishRun(ctx, migrationID, candidateID, executionID, api.RunStatusCancelled, api.CandidateStatusNotStarted, s.now().UTC()); err != nil && !errors.Is(err, ErrRunNotFound) {
 		return storeErr(fmt.Errorf("reconcile %s: %w", RunID(migrationID, candidateID), err))
 	}
 	s.log.WarnContext(ctx, "candidate was running without an open run; reset to not_started", "run", RunID(migrationID, candidateID))

@@ -68,10 +68,16 @@ func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunSta
 		return "", classify(fmt.Errorf("describe %s: %w", runID, err))
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return "", fmt.Errorf("run %s is %s: %w", runID, info.GetStatus(), migrations.ErrRunNotFound)
-	}
 	execID := info.GetExecution().GetRunId()
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "", &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunCompleted}
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "", &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunCancelled}
+	default: // failed, terminated, timed out, continued as new
+		return "", &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunFailed}
+	}
 	if err := e.client.CancelWorkflow(ctx, runID, execID); err != nil {
 		return "", classify(fmt.Errorf("cancel %s: %w", runID, err))
 	}
