@@ -101,8 +101,11 @@ type Config struct {
 	// retries them later.
 	Concurrency int
 	Queue       int
-	HTTPClient  *http.Client
-	Logger      *slog.Logger
+	// Remember is how many ended steps are remembered to ignore their repeated dispatches
+	// (default 10,000); older ones are forgotten so that memory stays bounded.
+	Remember   int
+	HTTPClient *http.Client
+	Logger     *slog.Logger
 	// RetryMax caps the back-off between callback or announce attempts (default 30 s).
 	RetryMax time.Duration
 }
@@ -117,6 +120,7 @@ type Migrator struct {
 
 	mu       sync.Mutex
 	steps    map[stepKey]stepState // dispatches seen, for de-duplication
+	finished []stepKey             // steps that ended, oldest first, to forget beyond Remember
 	closing  bool
 	inFlight sync.WaitGroup
 	stopCtx  context.Context // cancelled when Shutdown's deadline passes
@@ -154,6 +158,9 @@ func New(cfg Config) (*Migrator, error) {
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 64
+	}
+	if cfg.Remember <= 0 {
+		cfg.Remember = 10000
 	}
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Second
@@ -306,6 +313,17 @@ func (m *Migrator) setState(key stepKey, s stepState) {
 		return
 	}
 	m.steps[key] = s
+	if s != stepDone && s != stepFailed {
+		return
+	}
+	m.finished = append(m.finished, key)
+	for len(m.finished) > m.cfg.Remember {
+		old := m.finished[0]
+		m.finished = m.finished[1:]
+		if st := m.steps[old]; st == stepDone || st == stepFailed {
+			delete(m.steps, old)
+		}
+	}
 }
 
 func cutRunID(runID string) (string, string, bool) {

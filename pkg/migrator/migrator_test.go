@@ -343,3 +343,35 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal("a config without Drover's URL must be refused")
 	}
 }
+
+func TestEndedStepsAreForgottenBeyondRemember(t *testing.T) {
+	var calls sync.Map
+	f := newFixture(t, func(_ context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		n, _ := calls.LoadOrStore(req.Candidate.Id, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+		return migrator.Succeeded(nil), nil
+	}, func(c *migrator.Config) { c.Remember = 2 })
+	for _, c := range []string{"a", "b", "c"} {
+		f.dispatch(t, c)
+		f.drover.WaitEvent(t, "m__"+c, "change", wire.StepEventStatusSucceeded, wait)
+	}
+	f.dispatch(t, "c") // remembered: ignored
+	f.dispatch(t, "a") // forgotten: runs again
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusSucceeded, wait)
+	deadline := time.Now().Add(wait)
+	for count(&calls, "a") != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if count(&calls, "a") != 2 || count(&calls, "c") != 1 {
+		t.Fatalf("handler runs: a=%d c=%d, want 2 and 1", count(&calls, "a"), count(&calls, "c"))
+	}
+}
+
+func count(m *sync.Map, k string) int32 {
+	v, ok := m.Load(k)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int32).Load()
+}
