@@ -204,6 +204,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 		}
 		if retryTimer != nil {
 			sel.AddFuture(retryTimer, func(f workflow.Future) {
+				retryTimer = nil // fired or cancelled: never select it again
 				if f.Get(ctx, nil) == nil && st.Status == api.StepStatusInProgress {
 					startDispatch()
 				}
@@ -224,6 +225,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 			switch ev.Status {
 			case api.StepEventStatusPending:
 				st.Status = api.StepStatusPending
+				stopDispatch() // the migrator has the step: no more dispatch attempts
 			case api.StepEventStatusSucceeded, api.StepEventStatusMerged:
 				st.Status = api.StepStatus(ev.Status)
 				st.FinishedAt = workflow.Now(ctx).UTC()

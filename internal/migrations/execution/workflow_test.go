@@ -205,3 +205,27 @@ func TestCancelDuringBackoffResetsCandidate(t *testing.T) {
 	require.GreaterOrEqual(t, n, 5) // 1+2+4+8+16+32 s of back-off fit before the cancel
 	require.Len(t, run.Steps, 1, "step two was never dispatched")
 }
+
+// TestPendingDuringBackoff: a dispatch that failed although the migrator got it, then the
+// migrator's pending during the back-off: no further dispatch, and the run goes on normally.
+func TestPendingDuringBackoff(t *testing.T) {
+	f := newFixture(t, "one", "two")
+	calls := map[string]int{}
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, in execution.DispatchInput) error {
+		calls[in.Step.Name]++
+		if in.Step.Name == "one" && calls["one"] == 1 {
+			return temporal.NewApplicationError("dispatch did not answer in time", "DispatchFailed")
+		}
+		return nil
+	})
+	f.event(500*time.Millisecond, "one", api.StepEventStatusPending, map[string]string{"prUrl": "u"})
+	f.event(time.Minute, "one", api.StepEventStatusMerged, nil)
+	f.event(2*time.Minute, "two", api.StepEventStatusSucceeded, nil)
+
+	run, c := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, api.CandidateStatusCompleted, c.Status)
+	require.Equal(t, 1, calls["one"], "no dispatch after the migrator reported pending")
+	require.Equal(t, api.StepStatusMerged, run.Steps[0].Status)
+	require.Equal(t, "u", run.Steps[0].Metadata["prUrl"])
+}
