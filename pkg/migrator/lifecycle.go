@@ -102,7 +102,8 @@ func (m *Migrator) Run(ctx context.Context, addr string, grace time.Duration) er
 
 // Shutdown stops taking dispatches (they are answered 503, so Drover dispatches them again
 // later) and waits for the running handlers and their callbacks. When ctx ends first, the
-// handlers' contexts are cancelled and the steps they could not finish are handed back.
+// handlers' contexts are cancelled and the steps they could not finish are reported failed
+// ("interrupted"), for an operator to retry.
 func (m *Migrator) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
@@ -115,7 +116,7 @@ func (m *Migrator) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		m.stop()
 		<-done
-		return fmt.Errorf("shutdown: steps still running at the deadline were handed back: %w", ctx.Err())
+		return fmt.Errorf("shutdown: steps still running at the deadline were reported failed (interrupted): %w", ctx.Err())
 	}
 }
 

@@ -121,13 +121,16 @@ type Migrator struct {
 	mu       sync.Mutex
 	steps    map[stepKey]stepState // dispatches seen, for de-duplication
 	finished []stepKey             // steps that ended, oldest first, to forget beyond Remember
+	latest   map[[2]string]string  // run and step -> the dispatch id last seen, for Complete
 	closing  bool
 	inFlight sync.WaitGroup
 	stopCtx  context.Context // cancelled when Shutdown's deadline passes
 	stop     context.CancelFunc
 }
 
-type stepKey struct{ run, step string }
+// stepKey names one dispatch: a run's step and Drover's dispatch id (empty from servers that
+// send none, in which case a failed step's next dispatch is taken as the operator's retry).
+type stepKey struct{ run, step, dispatch string }
 
 type stepState int
 
@@ -175,7 +178,7 @@ func New(cfg Config) (*Migrator, error) {
 	return &Migrator{
 		cfg: cfg, log: cfg.Logger.With("migration", cfg.Definition.ID), http: cfg.HTTPClient,
 		slots: make(chan struct{}, cfg.Concurrency), queue: make(chan struct{}, cfg.Concurrency+cfg.Queue),
-		steps: map[stepKey]stepState{}, stopCtx: ctx, stop: stop,
+		steps: map[stepKey]stepState{}, latest: map[[2]string]string{}, stopCtx: ctx, stop: stop,
 	}, nil
 }
 
@@ -209,20 +212,21 @@ func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("this migrator has no handler for step %q", req.StepName))
 		return
 	}
-	key := stepKey{req.CallbackId, req.StepName}
+	key := stepKey{req.CallbackId, req.StepName, req.DispatchId}
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
 		writeError(w, http.StatusServiceUnavailable, "migrator is shutting down; dispatch again later")
 		return
 	}
-	switch m.steps[key] {
-	case stepRunning, stepPending, stepDone:
+	state := m.steps[key]
+	if state == stepRunning || state == stepPending || state == stepDone || (state == stepFailed && key.dispatch != "") {
 		m.mu.Unlock()
-		m.log.Info("ignoring a repeated dispatch", "run", req.CallbackId, "step", req.StepName)
+		m.log.Info("ignoring a repeated dispatch", "run", req.CallbackId, "step", req.StepName, "dispatch", req.DispatchId)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	m.latest[[2]string{key.run, key.step}] = key.dispatch
 	select {
 	case m.queue <- struct{}{}:
 	default:
@@ -244,7 +248,7 @@ func (m *Migrator) run(key stepKey, handler StepFunc, req wire.DispatchStepReque
 	select {
 	case m.slots <- struct{}{}:
 	case <-m.stopCtx.Done():
-		m.setState(key, 0) // handed back: Drover will dispatch it again
+		m.interrupted(key)
 		return
 	}
 	defer func() { <-m.slots }()
@@ -261,13 +265,24 @@ func (m *Migrator) run(key stepKey, handler StepFunc, req wire.DispatchStepReque
 		res = Failed(err, res.Metadata)
 	}
 	if ctx.Err() != nil && res.Status == wire.StepEventStatusFailed {
-		m.setState(key, 0) // interrupted by shutdown: let Drover dispatch it again
+		m.interrupted(key)
 		return
 	}
 	// Delivery retries until Drover accepts or shutdown gives up (the result is then lost: the
-	// step stays in progress in Drover until an operator retries or cancels it).
+	// step stays in progress in Drover until an operator cancels the run).
 	if err := m.deliver(m.stopCtx, key, res); err != nil {
 		m.log.Error("could not report a step's result", "run", key.run, "step", key.step, "status", res.Status, "error", err)
+	}
+}
+
+// interrupted reports a step that shutdown stopped as failed, so that an operator can retry it
+// (Drover does not dispatch an acknowledged step again by itself). Best effort: a few seconds.
+func (m *Migrator) interrupted(key stepKey) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := Failed(errors.New("interrupted: the migrator shut down before the step finished; retry it"), nil)
+	if err := m.deliver(ctx, key, res); err != nil {
+		m.log.Error("could not report an interrupted step", "run", key.run, "step", key.step, "error", err)
 	}
 }
 
@@ -282,7 +297,10 @@ func safeCall(ctx context.Context, f StepFunc, req StepRequest) (res Result, err
 
 // Complete finishes a step that reported Pending (or reports more progress with Pending).
 func (m *Migrator) Complete(ctx context.Context, runID, stepName string, res Result) error {
-	return m.deliver(ctx, stepKey{runID, stepName}, res)
+	m.mu.Lock()
+	key := stepKey{runID, stepName, m.latest[[2]string{runID, stepName}]}
+	m.mu.Unlock()
+	return m.deliver(ctx, key, res)
 }
 
 // deliver records the step's state and posts the event to Drover until it is accepted.
@@ -322,6 +340,9 @@ func (m *Migrator) setState(key stepKey, s stepState) {
 		m.finished = m.finished[1:]
 		if st := m.steps[old]; st == stepDone || st == stepFailed {
 			delete(m.steps, old)
+			if m.latest[[2]string{old.run, old.step}] == old.dispatch {
+				delete(m.latest, [2]string{old.run, old.step})
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,7 +252,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusSucceeded, wait)
 
-	// A step that outlives the deadline is handed back, not reported failed.
+	// A step that outlives the deadline is reported failed as interrupted, for an operator to retry.
 	g := newFixture(t, func(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
 		<-ctx.Done()
 		return migrator.Result{}, ctx.Err()
@@ -263,8 +264,9 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := g.m.Shutdown(ctx); err == nil {
 		t.Fatal("shutdown past its deadline must say so")
 	}
-	if evs := g.drover.Events(); len(evs) != 0 {
-		t.Fatalf("a handed-back step was reported: %+v", evs)
+	ev := g.drover.WaitEvent(t, "m__stuck", "change", wire.StepEventStatusFailed, wait)
+	if !strings.Contains(ev.Metadata["error"], "interrupted") {
+		t.Fatalf("interrupted step reported as %+v", ev)
 	}
 }
 
@@ -374,4 +376,30 @@ func count(m *sync.Map, k string) int32 {
 		return 0
 	}
 	return v.(*atomic.Int32).Load()
+}
+
+// TestDispatchIDsTellRunsApart: Drover gives every dispatch an id; a repeated delivery of one id
+// is ignored, while a new run of the same candidate (same run id, new dispatch id) runs.
+func TestDispatchIDsTellRunsApart(t *testing.T) {
+	var calls atomic.Int32
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		calls.Add(1)
+		return migrator.Succeeded(nil), nil
+	})
+	req := func(id string) wire.DispatchStepRequest {
+		return wire.DispatchStepRequest{MigrationId: "m", StepName: "change", CallbackId: "m__a", EventName: "change",
+			Candidate: wire.Candidate{Id: "a", Kind: "service", Status: wire.CandidateStatusRunning}, DispatchId: id}
+	}
+	f.drover.DispatchRequest(t, f.url, req("exec-1/change/1"))
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusSucceeded, wait)
+	f.drover.DispatchRequest(t, f.url, req("exec-1/change/1")) // a repeated delivery
+	f.drover.DispatchRequest(t, f.url, req("exec-2/change/1")) // the candidate's next run
+	deadline := time.Now().Add(wait)
+	for calls.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("handler ran %d times, want 2 (once per dispatch id)", n)
+	}
 }

@@ -58,6 +58,7 @@ type DispatchInput struct {
 	RunID       string
 	Step        api.StepDefinition
 	Attempt     int
+	DispatchID  string // the same for every attempt of one dispatch
 }
 
 // BeginRun records the start of a run in the read model.
@@ -123,6 +124,7 @@ func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 		EventName:   in.Step.Name,
 		MigratorApp: m.Id,
 		MigratorUrl: m.MigratorUrl,
+		DispatchId:  in.DispatchID,
 	}
 	err = a.notifier.DispatchStep(ctx, m.MigratorUrl, req)
 	var mf migrations.MigratorFailure

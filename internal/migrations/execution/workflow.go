@@ -154,6 +154,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 		retryTimer  workflow.Future     // the back-off before the next dispatch, nil when none
 		cancelTimer workflow.CancelFunc = func() {}
 		attempt     int
+		try         = 1 // the operator's retries start a new try, with a new dispatch id
 		done        bool
 	)
 	startDispatch := func() {
@@ -164,6 +165,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 		})
 		dispatch = workflow.ExecuteActivity(actx, r.acts.Dispatch, DispatchInput{
 			MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, RunID: r.runID, Step: step, Attempt: attempt,
+			DispatchID: fmt.Sprintf("%s/%s/%d", r.execID, step.Name, try),
 		})
 		retryTimer = nil
 	}
@@ -254,6 +256,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 			st.Status = api.StepStatusInProgress
 			st.Attempts, st.LastError, st.FinishedAt = 0, "", time.Time{}
 			attempt = 0
+			try++
 			if err = r.put(ctx, st); err == nil {
 				startDispatch()
 			}

@@ -160,6 +160,12 @@ func (s *Server) Dispatch(t testing.TB, migratorURL, migrationID, step string, c
 	}
 	req := wire.DispatchStepRequest{MigrationId: migrationID, StepName: step, Candidate: candidate, CallbackId: runID,
 		EventName: step, MigratorApp: migrationID, MigratorUrl: migratorURL}
+	return s.DispatchRequest(t, migratorURL, req)
+}
+
+// DispatchRequest sends req to the migrator's /dispatch-step and returns the HTTP status.
+func (s *Server) DispatchRequest(t testing.TB, migratorURL string, req wire.DispatchStepRequest) int {
+	t.Helper()
 	code, _ := post(t, strings.TrimRight(migratorURL, "/")+"/dispatch-step", req)
 	return code
 }

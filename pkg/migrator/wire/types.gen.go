@@ -204,6 +204,9 @@ type DispatchStepRequest struct {
 	Candidate  Candidate              `json:"candidate"`
 	Config     map[string]interface{} `json:"config,omitempty,omitzero"`
 
+	// DispatchId Identifies this dispatch. A repeated delivery of the same dispatch carries the same id; a new run of the candidate, or the operator's retry of the step, gets a new one. Migrators use it to ignore duplicates.
+	DispatchId string `json:"dispatchId,omitempty,omitzero"`
+
 	// EventName The step name to report in the callback's `stepName`.
 	EventName   string `json:"eventName"`
 	MigrationId string `json:"migrationId"`
