@@ -123,6 +123,10 @@ func (b *Bumper) discover(ctx context.Context) ([]wire.CandidateInput, error) {
 		if !e.IsDir() || !isRepo(dir) {
 			continue
 		}
+		if !validID.MatchString(e.Name()) || len(e.Name()) > 128 {
+			b.log.Warn("skipping a repository whose name cannot be a candidate id", "dir", dir)
+			continue
+		}
 		gomod, err := git(ctx, dir, "show", "main:go.mod")
 		if err != nil {
 			continue
@@ -138,13 +142,21 @@ func (b *Bumper) discover(ctx context.Context) ([]wire.CandidateInput, error) {
 	return out, nil
 }
 
+// dir is the candidate's repository: always the workspace entry named by its id, never a path
+// taken from the request, so a forged candidate cannot point the migrator elsewhere.
 func (b *Bumper) dir(c wire.Candidate) (string, error) {
-	dir := c.Metadata["path"]
-	if dir == "" || !isRepo(dir) {
-		return "", fmt.Errorf("candidate %s has no repository at %q", c.Id, dir)
+	if !validID.MatchString(c.Id) || !filepath.IsLocal(c.Id) {
+		return "", fmt.Errorf("candidate id %q does not name a repository of the workspace", c.Id)
+	}
+	dir := filepath.Join(b.opts.Workspace, c.Id)
+	if !isRepo(dir) {
+		return "", fmt.Errorf("candidate %s has no repository at %s", c.Id, dir)
 	}
 	return dir, nil
 }
+
+// validID is Drover's candidate id alphabet; directories named otherwise are not candidates.
+var validID = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]|_[A-Za-z0-9.-])*$`)
 
 // branch commits the edited go.mod on Branch, leaving main checked out.
 func (b *Bumper) branch(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
@@ -165,7 +177,10 @@ func (b *Bumper) branch(ctx context.Context, req migrator.StepRequest) (migrator
 		return migrator.Result{}, err
 	}
 	msg := fmt.Sprintf("Move to Go %s\n\nReviewer: %s\nDrover run: %s", b.opts.Target, req.Candidate.Metadata["reviewer"], req.RunID)
-	if _, err := git(ctx, dir, "commit", "-am", msg); err != nil {
+	if _, err := git(ctx, dir, "add", "go.mod"); err != nil {
+		return migrator.Result{}, err
+	}
+	if _, err := git(ctx, dir, "commit", "-m", msg, "--", "go.mod"); err != nil {
 		return migrator.Result{}, err
 	}
 	sha, err := git(ctx, dir, "rev-parse", "--short", "HEAD")

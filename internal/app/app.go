@@ -101,7 +101,8 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	r.URL = "http://" + ln.Addr().String()
-	r.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// A slow client cannot hold a connection and its buffer for ever.
+	r.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() {
 		err := r.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

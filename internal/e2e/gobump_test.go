@@ -75,6 +75,20 @@ func TestExampleMigratorOnRealRepositories(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, event(t, a, mid+"__billing", "billing", "review", api.StepEventStatusSucceeded, nil).Status)
 	waitCandidate(t, a, mid, "billing", api.CandidateStatusCompleted)
 
+	// A forged candidate cannot point the migrator at a repository outside its workspace.
+	outside := filepath.Join(t.TempDir(), "outside")
+	require.NoError(t, gobump.CreateDemoWorkspace(ctx, outside))
+	resp = a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates", api.CandidateSubmission{Candidates: []api.CandidateInput{
+		{Id: "forged", Kind: "go-module", Metadata: map[string]string{"path": filepath.Join(outside, "search")}}}})
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	resp = a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/forged/start", api.StartRunRequest{Inputs: map[string]string{"reviewer": "eve"}})
+	require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
+	st = waitStep(t, a, mid, "forged", "branch", api.StepStatusFailed)
+	require.Contains(t, st.LastError, "no repository")
+	out, err = exec.Command("git", "-C", filepath.Join(outside, "search"), "branch", "--list", gobump.Branch).CombinedOutput()
+	require.NoError(t, err)
+	require.Empty(t, string(out), "the repository outside the workspace was not touched")
+
 	onMain, err := os.ReadFile(filepath.Join(repo, "go.mod"))
 	require.NoError(t, err)
 	require.Equal(t, diff.After, string(onMain))

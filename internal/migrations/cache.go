@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -23,6 +24,9 @@ type readCache struct {
 	builds  singleflight.Group
 }
 
+// buildTimeout bounds one shared build of a cached answer.
+const buildTimeout = 30 * time.Second
+
 type cacheEntry struct {
 	key  string
 	body []byte
@@ -31,7 +35,10 @@ type cacheEntry struct {
 func newReadCache() *readCache { return &readCache{entries: map[string]cacheEntry{}} }
 
 // get returns the cached body of name when it was built for key, or builds, caches and returns it.
-func (c *readCache) get(name, key string, build func() ([]byte, error)) ([]byte, error) {
+// The build is shared by concurrent callers, so it does not end when the first caller goes away.
+func (c *readCache) get(ctx context.Context, name, key string, build func(context.Context) ([]byte, error)) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
+	defer cancel()
 	c.mu.Lock()
 	e, ok := c.entries[name]
 	c.mu.Unlock()
@@ -39,7 +46,7 @@ func (c *readCache) get(name, key string, build func() ([]byte, error)) ([]byte,
 		return e.body, nil
 	}
 	v, err, _ := c.builds.Do(name+"\x00"+key, func() (any, error) {
-		body, err := build()
+		body, err := build(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -61,7 +68,7 @@ func (s *Service) ListCandidatesJSON(ctx context.Context, migrationID string) ([
 	if err != nil {
 		return nil, err
 	}
-	return s.cache.get("candidates/"+migrationID, strconv.FormatInt(v, 10), func() ([]byte, error) {
+	return s.cache.get(ctx, "candidates/"+migrationID, strconv.FormatInt(v, 10), func(ctx context.Context) ([]byte, error) {
 		cs, err := s.store.ListCandidates(ctx, migrationID)
 		if err != nil {
 			return nil, storeErr(fmt.Errorf("list candidates of %s: %w", migrationID, err))
@@ -80,7 +87,7 @@ func (s *Service) GetMigrationJSON(ctx context.Context, id string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return s.cache.get("migration/"+id, strconv.FormatInt(v, 10), func() ([]byte, error) {
+	return s.cache.get(ctx, "migration/"+id, strconv.FormatInt(v, 10), func(ctx context.Context) ([]byte, error) {
 		m, err := s.GetMigration(ctx, id)
 		if err != nil {
 			return nil, err
@@ -103,7 +110,7 @@ func (s *Service) ListMigrationsJSON(ctx context.Context) ([]byte, error) {
 	for _, v := range vs {
 		fmt.Fprintf(&key, "%s:%d,", v.ID, v.Version)
 	}
-	return s.cache.get("migrations", key.String(), func() ([]byte, error) {
+	return s.cache.get(ctx, "migrations", key.String(), func(ctx context.Context) ([]byte, error) {
 		ms, err := s.ListMigrations(ctx)
 		if err != nil {
 			return nil, err

@@ -335,8 +335,8 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 		return false, Invalid("stepName", "%q is not a step of run %s (steps: %s)", ev.StepName, runID, strings.Join(run.StepNames, ", "))
 	}
 	st, started := run.Step(ev.StepName)
-	if started && string(st.Status) == string(ev.Status) && ev.Status != api.StepEventStatusPending {
-		return true, nil
+	if started && string(st.Status) == string(ev.Status) && (ev.Status != api.StepEventStatusPending || subset(ev.Metadata, st.Metadata)) {
+		return true, nil // a repeat, or a progress report that changes nothing: no signal, no history
 	}
 	if run.Status != api.RunStatusRunning {
 		return false, Conflict(ErrStepNotWaiting, "run %s is %s; it takes no more events", runID, run.Status)
@@ -445,6 +445,16 @@ func DispatchCandidate(c api.Candidate) api.Candidate {
 	out := c
 	out.Metadata = mergeMaps(c.Metadata, c.Inputs)
 	return out
+}
+
+// subset reports whether every key of a has the same value in b.
+func subset(a, b map[string]string) bool {
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
 }
 
 func stepsFor(m api.Migration, c api.Candidate) []api.StepDefinition {

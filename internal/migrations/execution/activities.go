@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -103,8 +104,9 @@ func permanentIfMissing(err error) error {
 }
 
 // Dispatch sends one step to the migrator. It reads the migration and candidate at dispatch
-// time, so inputs updated during the run reach the next dispatch. A migrator's 4xx fails with
-// the non-retryable errRejected type; anything else is retryable.
+// time, so inputs updated during the run reach the next dispatch. A migrator's 4xx (but 408 and
+// 429, which ask to come back later) fails with the non-retryable errRejected type; anything
+// else is retryable.
 func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 	m, err := a.store.GetMigration(ctx, in.MigrationID)
 	if err != nil {
@@ -128,7 +130,8 @@ func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 	}
 	err = a.notifier.DispatchStep(ctx, m.MigratorUrl, req)
 	var mf migrations.MigratorFailure
-	if errors.As(err, &mf) && mf.MigratorStatus() >= 400 && mf.MigratorStatus() < 500 {
+	if errors.As(err, &mf) && mf.MigratorStatus() >= 400 && mf.MigratorStatus() < 500 &&
+		mf.MigratorStatus() != http.StatusRequestTimeout && mf.MigratorStatus() != http.StatusTooManyRequests {
 		return temporal.NewNonRetryableApplicationError(mf.Error(), errRejected, nil)
 	}
 	if err != nil {

@@ -21,8 +21,12 @@ import (
 	"github.com/drover-dev/drover/schemas"
 )
 
-// MaxBodyBytes bounds a request body; an announcement of 10,000 candidates is a few MB.
-const MaxBodyBytes = 64 << 20
+// Request body limits: announcements and candidate submissions carry whole candidate lists
+// (10,000 candidates are a few MB); every other request is small.
+const (
+	MaxBodyBytes      = 64 << 20
+	MaxSmallBodyBytes = 1 << 20
+)
 
 // Service is what the handlers need of the use cases.
 type Service interface {
@@ -300,7 +304,12 @@ func abort(c *gin.Context, code int, msg, field string) {
 
 func limitBody(c *gin.Context) {
 	if c.Request.Body != nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+		limit := int64(MaxSmallBodyBytes)
+		switch c.FullPath() {
+		case "/registry/announce", "/migrations/:migrationId/candidates":
+			limit = MaxBodyBytes
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	}
 	c.Next()
 }

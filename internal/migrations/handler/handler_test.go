@@ -946,3 +946,30 @@ func TestNoServerErrorForBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyLimits(t *testing.T) {
+	e := newEnv(t)
+	big := `{"stepName":"open-pr","candidateId":"svc-a","status":"pending","metadata":{"x":"` + strings.Repeat("a", handler.MaxSmallBodyBytes) + `"}}`
+	r := e.api.Do(t, http.MethodPost, "/event/"+mig+"__svc-a", big)
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.Status, string(r.Body))
+	require.Contains(t, r.Error(), "larger than the limit")
+}
+
+// TestRepeatedPendingIsADuplicate: a progress report that changes nothing costs the run no
+// signal (and so no history); one with new metadata is delivered.
+func TestRepeatedPendingIsADuplicate(t *testing.T) {
+	e := newEnv(t)
+	st := step("open-pr", api.StepStatusPending)
+	st.Metadata = map[string]string{"prUrl": "https://git.example/pr/1"}
+	e.beginRun("svc-a", st)
+	post := func(md map[string]string) testsupport.Response {
+		return e.api.Do(t, http.MethodPost, "/event/"+mig+"__svc-a", api.StepStatusEvent{StepName: "open-pr", CandidateId: "svc-a", Status: api.StepEventStatusPending, Metadata: md})
+	}
+	r := post(map[string]string{"prUrl": "https://git.example/pr/1"})
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+	require.Contains(t, string(r.Body), "duplicate")
+	require.Empty(t, e.engine.Signals())
+	r = post(map[string]string{"prUrl": "https://git.example/pr/1", "checks": "green"})
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+	require.Len(t, e.engine.Signals(), 1)
+}
