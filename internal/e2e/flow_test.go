@@ -242,7 +242,9 @@ func TestCancelMidRun(t *testing.T) {
 			runID := mid + "__svc-a"
 
 			require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/start", nil).Status)
-			require.Equal(t, "branch", mig.NextDispatch(t, waitFor).StepName)
+			first := mig.NextDispatch(t, waitFor)
+			require.Equal(t, "branch", first.StepName)
+			require.NotEmpty(t, first.DispatchId)
 			require.Equal(t, http.StatusAccepted, event(t, a, runID, "svc-a", "branch", api.StepEventStatusPending, map[string]string{"prUrl": "u"}).Status)
 			waitStep(t, a, mid, "svc-a", "branch", api.StepStatusPending)
 
@@ -267,10 +269,20 @@ func TestCancelMidRun(t *testing.T) {
 
 			// A new start works and begins from the first step with a clean history.
 			require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/start", nil).Status)
-			require.Equal(t, "branch", mig.NextDispatch(t, waitFor).StepName)
+			second := mig.NextDispatch(t, waitFor)
+			require.Equal(t, "branch", second.StepName)
+			require.NotEqual(t, first.DispatchId, second.DispatchId, "a new run gets new dispatch ids")
 			st := waitStep(t, a, mid, "svc-a", "branch", api.StepStatusInProgress)
 			require.Empty(t, st.Metadata["prUrl"])
 			waitCandidate(t, a, mid, "svc-a", api.CandidateStatusRunning)
+
+			// A late callback of the cancelled run is refused, not taken for the new run's.
+			late := a.Do(t, http.MethodPost, "/event/"+runID, api.StepStatusEvent{StepName: "branch", CandidateId: "svc-a", Status: api.StepEventStatusSucceeded, DispatchId: first.DispatchId})
+			require.Equal(t, http.StatusConflict, late.Status, string(late.Body))
+			require.Contains(t, late.Error(), "earlier")
+			ok := a.Do(t, http.MethodPost, "/event/"+runID, api.StepStatusEvent{StepName: "branch", CandidateId: "svc-a", Status: api.StepEventStatusSucceeded, DispatchId: second.DispatchId})
+			require.Equal(t, http.StatusAccepted, ok.Status, string(ok.Body))
+			require.Equal(t, "pr", mig.NextDispatch(t, waitFor).StepName)
 		})
 	}
 }

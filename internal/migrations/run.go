@@ -1,6 +1,7 @@
 package migrations
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -71,9 +72,16 @@ const (
 
 // StepEvent is the payload of SignalStepEvent: a migrator's callback for one step.
 type StepEvent struct {
-	StepName string              `json:"stepName"`
-	Status   api.StepEventStatus `json:"status"`
-	Metadata map[string]string   `json:"metadata,omitempty"`
+	StepName   string              `json:"stepName"`
+	Status     api.StepEventStatus `json:"status"`
+	Metadata   map[string]string   `json:"metadata,omitempty"`
+	DispatchID string              `json:"dispatchId,omitempty"` // empty when the migrator did not say
+}
+
+// DispatchID names one dispatch of a step: the run's execution, the step and the operator's
+// try (1, then one more for each retry). Repeated deliveries of a dispatch share it.
+func DispatchID(executionID, step string, try int) string {
+	return fmt.Sprintf("%s/%s/%d", executionID, step, try)
 }
 
 // RetryRequest is the payload of SignalRetryStep.

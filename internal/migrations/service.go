@@ -335,6 +335,9 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 		return false, Invalid("stepName", "%q is not a step of run %s (steps: %s)", ev.StepName, runID, strings.Join(run.StepNames, ", "))
 	}
 	st, started := run.Step(ev.StepName)
+	if started && ev.DispatchId != "" && st.DispatchId != "" && ev.DispatchId != st.DispatchId {
+		return false, Conflict(ErrStepNotWaiting, "event for dispatch %s of step %q, but run %s is at dispatch %s: it answers an earlier run or try and is ignored", ev.DispatchId, ev.StepName, runID, st.DispatchId)
+	}
 	if started && string(st.Status) == string(ev.Status) && (ev.Status != api.StepEventStatusPending || subset(ev.Metadata, st.Metadata)) {
 		return true, nil // a repeat, or a progress report that changes nothing: no signal, no history
 	}
@@ -354,7 +357,7 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 	case api.StepStatusFailed:
 		return false, Conflict(ErrStepNotWaiting, "step %q of run %s has failed and waits for a retry or a cancel", ev.StepName, runID)
 	}
-	payload := StepEvent{StepName: ev.StepName, Status: ev.Status, Metadata: ev.Metadata}
+	payload := StepEvent{StepName: ev.StepName, Status: ev.Status, Metadata: ev.Metadata, DispatchID: ev.DispatchId}
 	if err := s.engine.Signal(ctx, runID, SignalStepEvent, payload); err != nil {
 		if errors.Is(err, ErrRunNotFound) {
 			return false, Conflict(ErrStepNotWaiting, "run %s is not running", runID)

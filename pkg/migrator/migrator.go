@@ -319,7 +319,7 @@ func (m *Migrator) deliver(ctx context.Context, key stepKey, res Result) error {
 	default:
 		m.setState(key, stepDone)
 	}
-	ev := wire.StepStatusEvent{StepName: key.step, CandidateId: candidateID, Status: res.Status, Metadata: res.Metadata}
+	ev := wire.StepStatusEvent{StepName: key.step, CandidateId: candidateID, Status: res.Status, Metadata: res.Metadata, DispatchId: key.dispatch}
 	return m.postWithRetry(ctx, "/event/"+key.run, ev)
 }
 

@@ -140,7 +140,8 @@ func (r *runner) put(ctx workflow.Context, states ...api.StepState) error {
 // own final state unwritten.
 func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous *api.StepState) (api.StepState, error) {
 	now := workflow.Now(ctx).UTC()
-	st := api.StepState{StepName: step.Name, Candidate: r.in.CandidateID, Status: api.StepStatusInProgress, StartedAt: now}
+	st := api.StepState{StepName: step.Name, Candidate: r.in.CandidateID, Status: api.StepStatusInProgress, StartedAt: now,
+		DispatchId: migrations.DispatchID(r.execID, step.Name, 1)}
 	states := []api.StepState{st}
 	if previous != nil {
 		states = []api.StepState{*previous, st}
@@ -165,7 +166,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 		})
 		dispatch = workflow.ExecuteActivity(actx, r.acts.Dispatch, DispatchInput{
 			MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, RunID: r.runID, Step: step, Attempt: attempt,
-			DispatchID: fmt.Sprintf("%s/%s/%d", r.execID, step.Name, try),
+			DispatchID: st.DispatchId,
 		})
 		retryTimer = nil
 	}
@@ -223,6 +224,10 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 				r.log.Warn("ignoring event for a failed step; it waits for a retry", "step", step.Name, "status", ev.Status)
 				return
 			}
+			if ev.DispatchID != "" && ev.DispatchID != st.DispatchId {
+				r.log.Warn("ignoring event for an earlier dispatch", "step", step.Name, "dispatch", ev.DispatchID, "current", st.DispatchId)
+				return
+			}
 			st.Metadata = mergeMetadata(st.Metadata, ev.Metadata)
 			switch ev.Status {
 			case api.StepEventStatusPending:
@@ -257,6 +262,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 			st.Attempts, st.LastError, st.FinishedAt = 0, "", time.Time{}
 			attempt = 0
 			try++
+			st.DispatchId = migrations.DispatchID(r.execID, step.Name, try)
 			if err = r.put(ctx, st); err == nil {
 				startDispatch()
 			}

@@ -409,7 +409,10 @@ type StepState struct {
 	Attempts int `json:"attempts,omitempty,omitzero"`
 
 	// Candidate The candidate's id.
-	Candidate  string    `json:"candidate"`
+	Candidate string `json:"candidate"`
+
+	// DispatchId The id of the step's current dispatch.
+	DispatchId string    `json:"dispatchId,omitempty,omitzero"`
 	FinishedAt time.Time `json:"finishedAt,omitempty,omitzero"`
 
 	// LastError The last dispatch error, or the migrator's reason for a failed step.
@@ -430,6 +433,9 @@ type StepStatusEvent struct {
 	//
 	// Example: payments-service
 	CandidateId CandidateID `json:"candidateId"`
+
+	// DispatchId The dispatchId of the dispatch this event answers, when the migrator knows it; an event for an earlier dispatch (e.g. of a cancelled run) is then refused instead of being taken for the current one.
+	DispatchId string `json:"dispatchId,omitempty,omitzero"`
 
 	// Metadata Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason.
 	Metadata map[string]string `json:"metadata,omitempty,omitzero"`
