@@ -18,25 +18,25 @@ import (
 // migration, the list of migrations), keyed by the store's change counters. Consoles polling a
 // 10,000-candidate migration then cost one counter read instead of decoding and re-encoding
 // every candidate; concurrent misses for the same answer share one build.
-type readCache struct {
+type readCache[T any] struct {
 	mu      sync.Mutex
-	entries map[string]cacheEntry
+	entries map[string]cacheEntry[T]
 	builds  singleflight.Group
 }
 
 // buildTimeout bounds one shared build of a cached answer.
 const buildTimeout = 30 * time.Second
 
-type cacheEntry struct {
+type cacheEntry[T any] struct {
 	key  string
-	body []byte
+	body T
 }
 
-func newReadCache() *readCache { return &readCache{entries: map[string]cacheEntry{}} }
+func newReadCache[T any]() *readCache[T] { return &readCache[T]{entries: map[string]cacheEntry[T]{}} }
 
 // get returns the cached body of name when it was built for key, or builds, caches and returns it.
 // The build is shared by concurrent callers, so it does not end when the first caller goes away.
-func (c *readCache) get(ctx context.Context, name, key string, build func(context.Context) ([]byte, error)) ([]byte, error) {
+func (c *readCache[T]) get(ctx context.Context, name, key string, build func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
 	defer cancel()
 	c.mu.Lock()
@@ -51,14 +51,15 @@ func (c *readCache) get(ctx context.Context, name, key string, build func(contex
 			return nil, err
 		}
 		c.mu.Lock()
-		c.entries[name] = cacheEntry{key: key, body: body}
+		c.entries[name] = cacheEntry[T]{key: key, body: body}
 		c.mu.Unlock()
 		return body, nil
 	})
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	return v.([]byte), nil
+	return v.(T), nil
 }
 
 // ListCandidatesJSON is ListCandidates encoded as the API answers it, served from the read
@@ -131,4 +132,67 @@ func (s *Service) version(ctx context.Context, migrationID string) (int64, error
 		return 0, s.notFoundOrUnavailable(fmt.Errorf("version of migration %s: %w", migrationID, err), migrationID, "")
 	}
 	return v, nil
+}
+
+// CandidateFilter selects a page of a migration's candidates; the zero value selects them all.
+type CandidateFilter struct {
+	Status api.CandidateStatus
+	Query  string
+	Offset int
+	Limit  int // 0: no limit
+}
+
+// Empty reports whether the filter selects every candidate.
+func (f CandidateFilter) Empty() bool { return f == CandidateFilter{} }
+
+// FindCandidates returns the page of candidates that match f and how many match in all. It
+// filters the migration's cached candidate list, so a console paging through 10,000 candidates
+// costs no store read while the migration does not change.
+func (s *Service) FindCandidates(ctx context.Context, migrationID string, f CandidateFilter) ([]api.Candidate, int, error) {
+	if f.Offset < 0 || f.Limit < 0 {
+		return nil, 0, Invalid("offset", "offset and limit must not be negative")
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, 0, Invalid("status", "%q is not a candidate status; expected one of not_started, running, completed", f.Status)
+	}
+	v, err := s.version(ctx, migrationID)
+	if err != nil {
+		return nil, 0, err
+	}
+	all, err := s.lists.get(ctx, "candidates/"+migrationID, strconv.FormatInt(v, 10), func(ctx context.Context) ([]api.Candidate, error) {
+		cs, err := s.store.ListCandidates(ctx, migrationID)
+		if err != nil {
+			return nil, storeErr(fmt.Errorf("list candidates of %s: %w", migrationID, err))
+		}
+		return cs, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	q := strings.ToLower(strings.TrimSpace(f.Query))
+	matched := make([]api.Candidate, 0, min(len(all), max(f.Limit, 16)))
+	total := 0
+	for _, c := range all {
+		if (f.Status != "" && c.Status != f.Status) || (q != "" && !matches(c, q)) {
+			continue
+		}
+		total++
+		if total <= f.Offset || (f.Limit > 0 && len(matched) >= f.Limit) {
+			continue
+		}
+		matched = append(matched, c)
+	}
+	return matched, total, nil
+}
+
+func matches(c api.Candidate, q string) bool {
+	if strings.Contains(strings.ToLower(c.Id), q) || strings.Contains(strings.ToLower(c.Kind), q) {
+		return true
+	}
+	for _, v := range c.Metadata {
+		if strings.Contains(strings.ToLower(v), q) {
+			return true
+		}
+	}
+	return false
 }

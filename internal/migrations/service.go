@@ -24,7 +24,8 @@ type Service struct {
 	dryRun DryRunner
 	now    func() time.Time
 	log    *slog.Logger
-	cache  *readCache
+	cache  *readCache[[]byte]
+	lists  *readCache[[]api.Candidate]
 }
 
 // NewService wires the use cases to their ports; now may be nil (time.Now).
@@ -35,7 +36,7 @@ func NewService(store MigrationStore, engine ExecutionEngine, dryRun DryRunner, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, engine: engine, dryRun: dryRun, now: now, log: log, cache: newReadCache()}
+	return &Service{store: store, engine: engine, dryRun: dryRun, now: now, log: log, cache: newReadCache[[]byte](), lists: newReadCache[[]api.Candidate]()}
 }
 
 // Announce creates or replaces a migration's definition and merges its candidates.

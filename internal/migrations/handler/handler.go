@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,6 +36,7 @@ type Service interface {
 	ListMigrationsJSON(ctx context.Context) ([]byte, error)
 	GetMigrationJSON(ctx context.Context, id string) ([]byte, error)
 	ListCandidatesJSON(ctx context.Context, migrationID string) ([]byte, error)
+	FindCandidates(ctx context.Context, migrationID string, f migrations.CandidateFilter) ([]api.Candidate, int, error)
 	Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error)
 	Cancel(ctx context.Context, migrationID, candidateID string) (bool, error)
 	RetryStep(ctx context.Context, migrationID, candidateID, stepName string) error
@@ -109,9 +111,25 @@ func (h *Handler) getMigration(c *gin.Context) {
 }
 
 func (h *Handler) listCandidates(c *gin.Context) {
-	h.rawJSON(c, func(ctx context.Context) ([]byte, error) {
-		return h.svc.ListCandidatesJSON(ctx, c.Param("migrationId"))
-	})
+	var p api.ListCandidatesParams
+	if err := c.ShouldBindQuery(&p); err != nil { // the validator has checked types and ranges
+		abort(c, http.StatusBadRequest, "query: "+err.Error(), "")
+		return
+	}
+	f := migrations.CandidateFilter{Status: p.Status, Query: p.Q, Offset: p.Offset, Limit: p.Limit}
+	if f.Empty() {
+		h.rawJSON(c, func(ctx context.Context) ([]byte, error) {
+			return h.svc.ListCandidatesJSON(ctx, c.Param("migrationId"))
+		})
+		return
+	}
+	cs, total, err := h.svc.FindCandidates(c.Request.Context(), c.Param("migrationId"), f)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Header("X-Total-Count", strconv.Itoa(total))
+	c.JSON(http.StatusOK, cs)
 }
 
 // rawJSON answers 200 with a body the service has already encoded (and may have cached).

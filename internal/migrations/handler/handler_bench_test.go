@@ -85,6 +85,11 @@ func BenchmarkHandlers(b *testing.B) {
 			serve(b, h, http.MethodGet, "/migrations/big/candidates", nil, http.StatusOK)
 		}
 	})
+	b.Run("ListCandidates/10000/filteredPage", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, h, http.MethodGet, "/migrations/big/candidates?q=c099&limit=50", nil, http.StatusOK)
+		}
+	})
 	b.Run("GetSteps", func(b *testing.B) {
 		for b.Loop() {
 			serve(b, h, http.MethodGet, "/migrations/big/candidates/c00000/steps", nil, http.StatusOK)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -972,4 +973,69 @@ func TestRepeatedPendingIsADuplicate(t *testing.T) {
 	r = post(map[string]string{"prUrl": "https://git.example/pr/1", "checks": "green"})
 	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
 	require.Len(t, e.engine.Signals(), 1)
+}
+
+func TestListCandidatesFilterAndPage(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusInProgress))
+	list := func(query string) ([]string, string, testsupport.Response) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, e.api.Base+"/migrations/"+mig+"/candidates"+query, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		r := testsupport.Response{Status: resp.StatusCode, Body: body}
+		if r.Status != http.StatusOK {
+			return nil, "", r
+		}
+		var cs []api.Candidate
+		r.JSON(t, &cs)
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.Id
+		}
+		return ids, resp.Header.Get("X-Total-Count"), r
+	}
+	cases := []struct {
+		query string
+		ids   []string
+		total string
+	}{
+		{"", []string{"svc-a", "svc-b", "svc-c", "svc-d", "svc-meta"}, ""},
+		{"?status=running", []string{"svc-b"}, "1"},
+		{"?status=not_started&limit=2", []string{"svc-a", "svc-c"}, "4"},
+		{"?status=not_started&offset=2&limit=2", []string{"svc-d", "svc-meta"}, "4"},
+		{"?offset=10", []string{}, "5"},
+		{"?q=META", []string{"svc-meta"}, "1"},
+		{"?q=T-1", []string{"svc-meta"}, "1"}, // a metadata value
+		{"?q=nothing-matches", []string{}, "0"},
+	}
+	for _, tc := range cases {
+		ids, total, _ := list(tc.query)
+		require.Equal(t, tc.ids, ids, tc.query)
+		require.Equal(t, tc.total, total, tc.query)
+	}
+	// The page follows changes: svc-a starts running.
+	e.beginRun("svc-a", step("open-pr", api.StepStatusInProgress))
+	ids, total, _ := list("?status=running")
+	require.Equal(t, []string{"svc-a", "svc-b"}, ids)
+	require.Equal(t, "2", total)
+
+	for _, bad := range []struct{ query, field, word string }{
+		{"?limit=0", "limit", "limit"},
+		{"?limit=5000", "limit", "limit"},
+		{"?offset=-1", "offset", "offset"},
+		{"?limit=ten", "limit", "limit"},
+		{"?status=done", "status", "not_started"},
+	} {
+		_, _, r := list(bad.query)
+		requireError(t, r, http.StatusBadRequest, bad.field, bad.word)
+	}
+	_, _, r := list("?status=running&q=x")
+	require.Equal(t, http.StatusOK, r.Status)
+	r = e.api.Do(t, http.MethodGet, "/migrations/nope/candidates?limit=5", nil)
+	requireError(t, r, http.StatusNotFound, "", "nope")
 }

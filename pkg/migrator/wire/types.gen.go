@@ -477,6 +477,21 @@ type NotFound = Error
 // Unavailable defines model for Unavailable.
 type Unavailable = Error
 
+// ListCandidatesParams defines parameters for ListCandidates.
+type ListCandidatesParams struct {
+	// Status Only candidates with this status.
+	Status CandidateStatus `form:"status,omitempty" json:"status,omitempty,omitzero"`
+
+	// Q Only candidates whose id, kind or a metadata value contains this text (case-insensitive).
+	Q string `form:"q,omitempty" json:"q,omitempty,omitzero"`
+
+	// Offset Skip this many matching candidates.
+	Offset int `form:"offset,omitempty" json:"offset,omitempty,omitzero"`
+
+	// Limit Return at most this many candidates.
+	Limit int `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
+
 // PostStepEventJSONRequestBody defines body for PostStepEvent for application/json ContentType.
 type PostStepEventJSONRequestBody = StepStatusEvent
 
