@@ -79,26 +79,18 @@ func (e *env) baseline(ctx context.Context) (*Throughput, error) {
 	peak := watchRSS()
 	start := time.Now()
 	var failed atomic.Int64
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, e.cfg.StartConcurrency)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID: fmt.Sprintf("baseline-%d-%d", start.UnixNano(), i), TaskQueue: baselineQueue,
-			}, baselineWorkflow, steps)
-			<-sem
-			if err == nil {
-				err = run.Get(ctx, nil)
-			}
-			if err != nil {
-				failed.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	startAll(n, e.cfg.StartConcurrency, func(i int, release func()) {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: fmt.Sprintf("baseline-%d-%d", start.UnixNano(), i), TaskQueue: baselineQueue,
+		}, baselineWorkflow, steps)
+		release()
+		if err == nil {
+			err = run.Get(ctx, nil)
+		}
+		if err != nil {
+			failed.Add(1)
+		}
+	})
 	elapsed := time.Since(start)
 	acts.inFlight.Wait()
 	t := summarize(n, steps, elapsed, acts.timings)

@@ -131,21 +131,12 @@ func (e *env) throughput(ctx context.Context) (*Throughput, error) {
 	peak := watchRSS()
 	start := time.Now()
 	var startErrors atomic.Int64
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, e.cfg.StartConcurrency)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			url := fmt.Sprintf("%s/migrations/%s/candidates/c%05d/start", r.URL, throughputMigration, i)
-			if code, err := post(hc, url, struct{}{}); err != nil || code != http.StatusAccepted {
-				startErrors.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	startAll(n, e.cfg.StartConcurrency, func(i int, _ func()) {
+		url := fmt.Sprintf("%s/migrations/%s/candidates/c%05d/start", r.URL, throughputMigration, i)
+		if code, err := post(hc, url, struct{}{}); err != nil || code != http.StatusAccepted {
+			startErrors.Add(1)
+		}
+	})
 
 	deadline := time.Now().Add(15 * time.Minute)
 	var done int

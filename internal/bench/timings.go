@@ -80,3 +80,23 @@ func watchRSSOf(pid string) func() float64 {
 		return <-done
 	}
 }
+
+// startAll calls start(i) for i in [0, n) with at most limit calls starting at once; start
+// calls release when its start is done (it may keep running, e.g. to wait for a result).
+// startAll returns when every call has returned.
+func startAll(n, limit int, start func(i int, release func())) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, limit)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			var once sync.Once
+			release := func() { once.Do(func() { <-sem }) }
+			defer release()
+			start(i, release)
+		}()
+	}
+	wg.Wait()
+}
