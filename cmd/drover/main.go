@@ -15,6 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/gin-gonic/gin"
 
+	"github.com/drover-dev/drover/console"
 	"github.com/drover-dev/drover/internal/app"
 )
 
@@ -105,6 +106,7 @@ func (c common) config(addr string, log *slog.Logger) app.Config {
 		DispatchTimeout: c.DispatchTimeout,
 		DryRunTimeout:   c.DryRunTimeout,
 		CancelWait:      c.CancelWait,
+		Routes:          console.Mount,
 		Logger:          log,
 	}
 }
