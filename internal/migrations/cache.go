@@ -136,14 +136,28 @@ func (s *Service) version(ctx context.Context, migrationID string) (int64, error
 
 // CandidateFilter selects a page of a migration's candidates; the zero value selects them all.
 type CandidateFilter struct {
-	Status api.CandidateStatus
-	Query  string
-	Offset int
-	Limit  int // 0: no limit
+	Status    api.CandidateStatus
+	Attention *bool // nil: either; true: only candidates that NeedsAttention; false: only the others
+	Query     string
+	Offset    int
+	Limit     int // 0: no limit
 }
 
 // Empty reports whether the filter selects every candidate.
 func (f CandidateFilter) Empty() bool { return f == CandidateFilter{} }
+
+// match reports whether c passes the filter's conditions (not its page); q is the lowered query.
+func (f CandidateFilter) match(c api.Candidate, q string) bool {
+	switch {
+	case f.Status != "" && c.Status != f.Status:
+		return false
+	case f.Attention != nil && NeedsAttention(c) != *f.Attention:
+		return false
+	case q != "" && !matches(c, q):
+		return false
+	}
+	return true
+}
 
 // FindCandidates returns the page of candidates that match f and how many match in all. It
 // filters the migration's cached candidate list, so a console paging through 10,000 candidates
@@ -155,17 +169,7 @@ func (s *Service) FindCandidates(ctx context.Context, migrationID string, f Cand
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, 0, Invalid("status", "%q is not a candidate status; expected one of not_started, running, completed", f.Status)
 	}
-	v, err := s.version(ctx, migrationID)
-	if err != nil {
-		return nil, 0, err
-	}
-	all, err := s.lists.get(ctx, "candidates/"+migrationID, strconv.FormatInt(v, 10), func(ctx context.Context) ([]api.Candidate, error) {
-		cs, err := s.store.ListCandidates(ctx, migrationID)
-		if err != nil {
-			return nil, storeErr(fmt.Errorf("list candidates of %s: %w", migrationID, err))
-		}
-		return cs, nil
-	})
+	all, err := s.candidateList(ctx, migrationID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -173,7 +177,7 @@ func (s *Service) FindCandidates(ctx context.Context, migrationID string, f Cand
 	matched := make([]api.Candidate, 0, min(len(all), max(f.Limit, 16)))
 	total := 0
 	for _, c := range all {
-		if (f.Status != "" && c.Status != f.Status) || (q != "" && !matches(c, q)) {
+		if !f.match(c, q) {
 			continue
 		}
 		total++
@@ -183,6 +187,22 @@ func (s *Service) FindCandidates(ctx context.Context, migrationID string, f Cand
 		matched = append(matched, c)
 	}
 	return matched, total, nil
+}
+
+// candidateList returns a migration's candidates from the read cache, reading the store only
+// when the migration has changed since. Callers must not modify the slice.
+func (s *Service) candidateList(ctx context.Context, migrationID string) ([]api.Candidate, error) {
+	v, err := s.version(ctx, migrationID)
+	if err != nil {
+		return nil, err
+	}
+	return s.lists.get(ctx, "candidates/"+migrationID, strconv.FormatInt(v, 10), func(ctx context.Context) ([]api.Candidate, error) {
+		cs, err := s.store.ListCandidates(ctx, migrationID)
+		if err != nil {
+			return nil, storeErr(fmt.Errorf("list candidates of %s: %w", migrationID, err))
+		}
+		return cs, nil
+	})
 }
 
 func matches(c api.Candidate, q string) bool {

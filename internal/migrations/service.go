@@ -89,6 +89,9 @@ func (s *Service) ListMigrations(ctx context.Context) ([]api.Migration, error) {
 	if err != nil {
 		return nil, storeErr(fmt.Errorf("list migrations: %w", err))
 	}
+	for i := range ms {
+		ms[i].Counts.Attention = countAttention(ms[i].Candidates)
+	}
 	return ms, nil
 }
 
@@ -103,6 +106,7 @@ func (s *Service) GetMigration(ctx context.Context, id string) (api.Migration, e
 		return api.Migration{}, storeErr(fmt.Errorf("get migration %s: %w", id, err))
 	}
 	m.Candidates = cs
+	m.Counts.Attention = countAttention(cs)
 	return m, nil
 }
 

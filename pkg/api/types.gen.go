@@ -7,6 +7,27 @@ import (
 	"time"
 )
 
+// Defines values for Attention.
+const (
+	AttentionFailed   Attention = "failed"
+	AttentionRetrying Attention = "retrying"
+	AttentionWaiting  Attention = "waiting"
+)
+
+// Valid indicates whether the value is a known member of the Attention enum.
+func (e Attention) Valid() bool {
+	switch e {
+	case AttentionFailed:
+		return true
+	case AttentionRetrying:
+		return true
+	case AttentionWaiting:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CandidateStatus.
 const (
 	CandidateStatusCompleted  CandidateStatus = "completed"
@@ -139,6 +160,9 @@ func (e StepStatus) Valid() bool {
 	}
 }
 
+// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+type Attention string
+
 // Candidate defines model for Candidate.
 type Candidate struct {
 	Files []FileGroup `json:"files,omitempty,omitzero"`
@@ -152,8 +176,11 @@ type Candidate struct {
 	Inputs   map[string]string `json:"inputs,omitempty,omitzero"`
 	Kind     string            `json:"kind"`
 	Metadata map[string]string `json:"metadata,omitempty,omitzero"`
-	Status   CandidateStatus   `json:"status"`
-	Steps    []StepDefinition  `json:"steps,omitempty,omitzero"`
+
+	// Run The candidate's latest run at a glance; absent when the candidate never ran.
+	Run    RunSummary       `json:"run,omitempty,omitzero"`
+	Status CandidateStatus  `json:"status"`
+	Steps  []StepDefinition `json:"steps,omitempty,omitzero"`
 
 	// UpdatedAt When the status last changed.
 	UpdatedAt time.Time `json:"updatedAt,omitempty,omitzero"`
@@ -161,6 +188,8 @@ type Candidate struct {
 
 // CandidateCounts defines model for CandidateCounts.
 type CandidateCounts struct {
+	// Attention How many running candidates need an operator (RunSummary.attention set).
+	Attention  int `json:"attention,omitempty,omitzero"`
 	Completed  int `json:"completed"`
 	NotStarted int `json:"not_started"`
 	Running    int `json:"running"`
@@ -325,6 +354,26 @@ type OverviewPhase struct {
 	Steps       []string `json:"steps,omitempty,omitzero"`
 }
 
+// Progress defines model for Progress.
+type Progress struct {
+	// Points Oldest first; empty when no candidate ever started.
+	Points []ProgressPoint `json:"points"`
+
+	// Total How many candidates the migration has.
+	Total int `json:"total"`
+}
+
+// ProgressPoint defines model for ProgressPoint.
+type ProgressPoint struct {
+	At time.Time `json:"at"`
+
+	// Completed Candidates whose latest run had completed by `at`.
+	Completed int `json:"completed"`
+
+	// Started Candidates whose latest run had started by `at`.
+	Started int `json:"started"`
+}
+
 // Readiness defines model for Readiness.
 type Readiness struct {
 	// Checks Each dependency and "ok" or its error.
@@ -367,6 +416,19 @@ type RunSteps struct {
 	Steps      []StepState `json:"steps"`
 }
 
+// RunSummary The candidate's latest run at a glance; absent when the candidate never ran.
+type RunSummary struct {
+	// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+	Attention  Attention `json:"attention,omitempty,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitempty,omitzero"`
+	StartedAt  time.Time `json:"startedAt"`
+	Status     RunStatus `json:"status"`
+
+	// StepName The step the run is at (the latest step that started).
+	StepName   string     `json:"stepName,omitempty,omitzero"`
+	StepStatus StepStatus `json:"stepStatus,omitempty,omitzero"`
+}
+
 // StartRunRequest defines model for StartRunRequest.
 type StartRunRequest struct {
 	// Inputs Operator inputs by required-input name.
@@ -386,7 +448,10 @@ type StepDefinition struct {
 	// Config Free-form step configuration passed to the migrator in each dispatch.
 	Config      map[string]interface{} `json:"config,omitempty,omitzero"`
 	Description string                 `json:"description,omitempty,omitzero"`
-	Name        string                 `json:"name"`
+
+	// Manual The step waits for a person: the migrator answers its dispatch with `pending`, and an operator marks it done or failed (in the console, or with `POST /event/{runId}`). A pending manual step counts as needing attention.
+	Manual bool   `json:"manual,omitempty,omitzero"`
+	Name   string `json:"name"`
 
 	// Type Passed to the migrator in each dispatch; lets one migrator serve several kinds of step.
 	Type string `json:"type,omitempty,omitzero"`
@@ -482,6 +547,9 @@ type ListCandidatesParams struct {
 	// Status Only candidates with this status.
 	Status CandidateStatus `form:"status,omitempty" json:"status,omitempty,omitzero"`
 
+	// Attention With true, only candidates whose latest run needs an operator (see RunSummary.attention); with false, only the others.
+	Attention bool `form:"attention,omitempty" json:"attention,omitempty,omitzero"`
+
 	// Q Only candidates whose id, kind or a metadata value contains this text (case-insensitive).
 	Q string `form:"q,omitempty" json:"q,omitempty,omitzero"`
 
@@ -490,6 +558,12 @@ type ListCandidatesParams struct {
 
 	// Limit Return at most this many candidates.
 	Limit int `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
+
+// GetProgressParams defines parameters for GetProgress.
+type GetProgressParams struct {
+	// Points How many points at most (default 60).
+	Points int `form:"points,omitempty" json:"points,omitempty,omitzero"`
 }
 
 // PostStepEventJSONRequestBody defines body for PostStepEvent for application/json ContentType.

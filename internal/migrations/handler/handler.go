@@ -37,6 +37,7 @@ type Service interface {
 	GetMigrationJSON(ctx context.Context, id string) ([]byte, error)
 	ListCandidatesJSON(ctx context.Context, migrationID string) ([]byte, error)
 	FindCandidates(ctx context.Context, migrationID string, f migrations.CandidateFilter) ([]api.Candidate, int, error)
+	Progress(ctx context.Context, migrationID string, points int) (api.Progress, error)
 	Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error)
 	Cancel(ctx context.Context, migrationID, candidateID string) (bool, error)
 	RetryStep(ctx context.Context, migrationID, candidateID, stepName string) error
@@ -69,6 +70,7 @@ func New(svc Service, log *slog.Logger, extra func(*gin.Engine)) (http.Handler, 
 	r.GET("/migrations/:migrationId", h.getMigration)
 	r.GET("/migrations/:migrationId/candidates", h.listCandidates)
 	r.POST("/migrations/:migrationId/candidates", h.submitCandidates)
+	r.GET("/migrations/:migrationId/progress", h.progress)
 	r.POST("/migrations/:migrationId/dry-run", h.dryRun)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/start", h.start)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/cancel", h.cancel)
@@ -117,6 +119,15 @@ func (h *Handler) listCandidates(c *gin.Context) {
 		return
 	}
 	f := migrations.CandidateFilter{Status: p.Status, Query: p.Q, Offset: p.Offset, Limit: p.Limit}
+	if raw, ok := c.GetQuery("attention"); ok {
+		// Parsed here: the generated parameter is a plain bool, which cannot say "absent".
+		want, err := strconv.ParseBool(raw)
+		if err != nil {
+			abort(c, http.StatusBadRequest, fmt.Sprintf("query parameter \"attention\": %q is not a boolean; expected true or false", raw), "attention")
+			return
+		}
+		f.Attention = &want
+	}
 	if f.Empty() {
 		h.rawJSON(c, func(ctx context.Context) ([]byte, error) {
 			return h.svc.ListCandidatesJSON(ctx, c.Param("migrationId"))
@@ -130,6 +141,20 @@ func (h *Handler) listCandidates(c *gin.Context) {
 	}
 	c.Header("X-Total-Count", strconv.Itoa(total))
 	c.JSON(http.StatusOK, cs)
+}
+
+func (h *Handler) progress(c *gin.Context) {
+	var p api.GetProgressParams
+	if err := c.ShouldBindQuery(&p); err != nil { // the validator has checked types and ranges
+		abort(c, http.StatusBadRequest, "query: "+err.Error(), "")
+		return
+	}
+	res, err := h.svc.Progress(c.Request.Context(), c.Param("migrationId"), p.Points)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
 }
 
 // rawJSON answers 200 with a body the service has already encoded (and may have cached).

@@ -1039,3 +1039,35 @@ func TestListCandidatesFilterAndPage(t *testing.T) {
 	r = e.api.Do(t, http.MethodGet, "/migrations/nope/candidates?limit=5", nil)
 	requireError(t, r, http.StatusNotFound, "", "nope")
 }
+
+// ---------------------------------------------------------------------------------------------
+// GET /migrations/{id}/progress and the attention filter: bad input
+
+func TestProgressBadInput(t *testing.T) {
+	e := newEnv(t)
+	path := "/migrations/" + mig + "/progress"
+	runCases(t, e, []errCase{
+		{name: "too few points", method: "GET", path: path + "?points=1", status: 400, field: "points", words: []string{"points", "at least 2"}},
+		{name: "too many points", method: "GET", path: path + "?points=501", status: 400, field: "points", words: []string{"points", "at most 500"}},
+		{name: "points not a number", method: "GET", path: path + "?points=many", status: 400, field: "points", words: []string{"points", `"many"`, "integer"}},
+		{name: "empty points", method: "GET", path: path + "?points=", status: 400, field: "points", words: []string{"points", "empty"}},
+		{name: "unknown migration", method: "GET", path: "/migrations/no-such-migration/progress", status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "invalid migration id", method: "GET", path: "/migrations/bad__id/progress", status: 400, field: "migrationId", words: []string{`"bad__id"`, "not valid"}},
+	})
+
+	t.Run("nothing started yet", func(t *testing.T) {
+		r := e.api.Do(t, http.MethodGet, path, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		require.JSONEq(t, `{"total":5,"points":[]}`, string(r.Body))
+	})
+}
+
+func TestAttentionFilterBadInput(t *testing.T) {
+	e := newEnv(t)
+	path := "/migrations/" + mig + "/candidates"
+	runCases(t, e, []errCase{
+		{name: "not a boolean", method: "GET", path: path + "?attention=maybe", status: 400, field: "attention", words: []string{"attention", `"maybe"`, "true or false"}},
+		{name: "empty", method: "GET", path: path + "?attention=", status: 400, field: "attention", words: []string{"attention", "empty"}},
+		{name: "unknown migration", method: "GET", path: "/migrations/no-such-migration/candidates?attention=true", status: 404, words: []string{`"no-such-migration"`, "not found"}},
+	})
+}

@@ -87,6 +87,9 @@ func describe(err error) (string, string) {
 	}
 	var parseErr *openapi3filter.ParseError
 	if errors.As(reqErr.Err, &parseErr) {
+		if raw, ok := parseErr.Value.(string); ok && reqErr.Parameter != nil && parseErr.Kind == openapi3filter.KindInvalidFormat {
+			return fmt.Sprintf("%s: %q is not %s", where, raw, expected(parseErr.Reason)), field
+		}
 		var syntax *json.SyntaxError
 		var typeErr *json.UnmarshalTypeError
 		root := parseErr.RootCause()
@@ -108,6 +111,21 @@ func describe(err error) (string, string) {
 		return fmt.Sprintf("%s: %s", where, reqErr.Err.Error()), field
 	}
 	return fmt.Sprintf("%s: %s", where, reqErr.Reason), field
+}
+
+// expected turns kin-openapi's reason for a parameter it could not parse ("an invalid boolean")
+// into what the parameter takes.
+func expected(reason string) string {
+	typ, ok := strings.CutPrefix(reason, "an invalid ")
+	switch {
+	case !ok:
+		return "valid: " + reason
+	case typ == "boolean":
+		return "a boolean: expected true or false"
+	case typ == "integer":
+		return "an integer"
+	}
+	return "a valid " + typ
 }
 
 func schemaReason(e *openapi3.SchemaError) string {
