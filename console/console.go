@@ -23,7 +23,9 @@ const Prefix = "/ui/"
 // `npm run build`), every page says how to build the console.
 func Mount(r *gin.Engine) {
 	h := Handler()
-	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, Prefix) })
+	toUI := func(c *gin.Context) { c.Redirect(http.StatusFound, Prefix) }
+	r.GET("/", toUI)
+	r.HEAD("/", toUI)
 	r.GET(Prefix+"*path", gin.WrapH(h))
 	r.HEAD(Prefix+"*path", gin.WrapH(h))
 }

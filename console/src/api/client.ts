@@ -1,0 +1,113 @@
+import createClient from "openapi-fetch";
+import type { components, paths } from "./schema.gen";
+
+export type Schemas = components["schemas"];
+export type Migration = Schemas["Migration"];
+export type Candidate = Schemas["Candidate"];
+export type CandidateStatus = Schemas["CandidateStatus"];
+export type StepDefinition = Schemas["StepDefinition"];
+export type StepState = Schemas["StepState"];
+export type RunSteps = Schemas["RunSteps"];
+export type DryRunResult = Schemas["DryRunResult"];
+export type FileDiff = Schemas["FileDiff"];
+export type Progress = Schemas["Progress"];
+export type StepEventStatus = Schemas["StepEventStatus"];
+
+/** ApiError is an answer of the API that is not a success, with the server's message for a person. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly field?: string;
+  constructor(status: number, message: string, field?: string) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.field = field;
+  }
+}
+
+/** describe turns anything thrown by a request into a sentence an operator can act on. */
+export function describe(err: unknown): string {
+  if (err instanceof ApiError) {
+    const where = err.field ? ` (${err.field})` : "";
+    if (err.status === 503) return `Drover cannot reach its store or Temporal: ${err.message}`;
+    if (err.status === 502 || err.status === 504) return `The migrator failed: ${err.message}`;
+    return err.message + where;
+  }
+  if (err instanceof TypeError) return "Drover did not answer. Is the server running?";
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+type Result<T> = { data?: T; error?: unknown; response: Response };
+
+async function unwrap<T>(p: Promise<Result<T>>): Promise<T> {
+  const { data, error, response } = await p;
+  if (response.ok) return data as T;
+  const body = (error ?? {}) as { error?: string; field?: string };
+  const message = typeof body.error === "string" && body.error !== "" ? body.error : `${response.status} ${response.statusText}`;
+  throw new ApiError(response.status, message, body.field);
+}
+
+export type CandidatePage = { items: Candidate[]; total: number };
+
+export type CandidateQuery = {
+  status?: CandidateStatus;
+  attention?: boolean;
+  q?: string;
+  offset?: number;
+  limit?: number;
+};
+
+/** Api is the console's typed view of the Drover API (types generated from schemas/openapi.yaml). */
+export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
+  const c = createClient<paths>({ baseUrl, fetch: fetchImpl });
+  const path = (migrationId: string) => ({ params: { path: { migrationId } } });
+  const cpath = (migrationId: string, candidateId: string) => ({ params: { path: { migrationId, candidateId } } });
+  return {
+    listMigrations: () => unwrap(c.GET("/migrations")).then((r) => r.migrations),
+    getMigration: (id: string) => unwrap(c.GET("/migrations/{migrationId}", path(id))),
+    getProgress: (id: string, points = 60) =>
+      unwrap(c.GET("/migrations/{migrationId}/progress", { params: { path: { migrationId: id }, query: { points } } })),
+    async listCandidates(id: string, q: CandidateQuery): Promise<CandidatePage> {
+      const query: Record<string, string | number | boolean> = {};
+      for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== "") query[k] = v;
+      const res = c.GET("/migrations/{migrationId}/candidates", { params: { path: { migrationId: id }, query } });
+      const items = await unwrap(res);
+      const { response } = await res;
+      const total = Number(response.headers.get("X-Total-Count") ?? items.length);
+      return { items, total };
+    },
+    dryRun: (id: string, candidateId: string, inputs: Record<string, string>) =>
+      unwrap(c.POST("/migrations/{migrationId}/dry-run", { ...path(id), body: { candidate: { id: candidateId }, inputs } })),
+    start: (id: string, candidateId: string, inputs: Record<string, string>) =>
+      unwrap(c.POST("/migrations/{migrationId}/candidates/{candidateId}/start", { ...cpath(id, candidateId), body: { inputs } })),
+    cancel: (id: string, candidateId: string) =>
+      unwrap(c.POST("/migrations/{migrationId}/candidates/{candidateId}/cancel", cpath(id, candidateId))),
+    retryStep: (id: string, candidateId: string, stepName: string) =>
+      unwrap(c.POST("/migrations/{migrationId}/candidates/{candidateId}/retry-step", { ...cpath(id, candidateId), body: { stepName } })),
+    updateInputs: (id: string, candidateId: string, inputs: Record<string, string>) =>
+      unwrap(c.PATCH("/migrations/{migrationId}/candidates/{candidateId}/inputs", { ...cpath(id, candidateId), body: { inputs } })),
+    getSteps: (id: string, candidateId: string) =>
+      unwrap(c.GET("/migrations/{migrationId}/candidates/{candidateId}/steps", cpath(id, candidateId))),
+    /** markStep reports a step's outcome on behalf of a person, as a migrator's callback would. */
+    markStep: (runId: string, candidateId: string, step: StepState, status: StepEventStatus, note?: string) =>
+      unwrap(
+        c.POST("/event/{runId}", {
+          params: { path: { runId } },
+          body: {
+            stepName: step.stepName,
+            candidateId,
+            status,
+            dispatchId: step.dispatchId,
+            metadata: note ? { [status === "failed" ? "error" : "note"]: note, markedBy: "console" } : { markedBy: "console" },
+          },
+        }),
+      ),
+    ready: async () => {
+      const res = await fetch(`${baseUrl}/readyz`);
+      return (await res.json()) as Schemas["Readiness"];
+    },
+  };
+}
+
+export type Api = ReturnType<typeof makeApi>;

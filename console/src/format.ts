@@ -1,0 +1,57 @@
+/** ago says how long ago an ISO time was, the way a person reads a dashboard. */
+export function ago(iso: string | undefined, now: number = Date.now()): string {
+  if (!iso) return "";
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return "";
+  const s = Math.round((now - t) / 1000);
+  if (s < 5) return "just now";
+  if (s < 60) return `${s}s ago`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.round(m / 60);
+  if (h < 48) return `${h} h ago`;
+  return `${Math.round(h / 24)} days ago`;
+}
+
+/** when is an ISO time as local date and time, for titles and timelines. */
+export function when(iso: string | undefined): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : d.toLocaleString();
+}
+
+/** duration between two ISO times (the second defaulting to now), e.g. "2m 05s". */
+export function duration(from: string | undefined, to?: string, now: number = Date.now()): string {
+  if (!from) return "";
+  const ms = (to ? Date.parse(to) : now) - Date.parse(from);
+  if (!(ms >= 0)) return "";
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+}
+
+export const statusLabel: Record<string, string> = {
+  not_started: "Not started",
+  running: "Running",
+  completed: "Completed",
+  cancelled: "Cancelled",
+  in_progress: "In progress",
+  pending: "Pending",
+  succeeded: "Succeeded",
+  merged: "Merged",
+  failed: "Failed",
+  upcoming: "Upcoming",
+};
+
+export const attentionLabel: Record<string, string> = {
+  failed: "Step failed",
+  waiting: "Waiting for a person",
+  retrying: "Migrator not answering",
+};
+
+/** plural says "1 candidate" or "3 candidates". */
+export function plural(n: number, one: string, many = one + "s"): string {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}

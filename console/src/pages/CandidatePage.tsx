@@ -1,0 +1,246 @@
+import { useEffect, useMemo, useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link, useParams } from "react-router";
+import { ApiError, describe, type Candidate, type Migration, type RunSteps } from "../api/client";
+import { useApi } from "../api/context";
+import { StatusBadge } from "../components/Badges";
+import { ErrorNote } from "../components/ErrorNote";
+import { Linkified } from "../components/Linkified";
+import { Confirm } from "../components/Modal";
+import { useToast } from "../components/Toasts";
+import { duration, when } from "../format";
+import { Preview } from "./Preview";
+import { Timeline } from "./Timeline";
+import { initialInputs } from "../inputs";
+
+/** CandidatePage is one candidate: its run's timeline with the actions an operator needs, and the preview. */
+export function CandidatePage() {
+  const { migrationId = "", candidateId = "" } = useParams();
+  const api = useApi();
+  const qc = useQueryClient();
+  const toast = useToast();
+  const [confirmCancel, setConfirmCancel] = useState(false);
+
+  const migration = useQuery({ queryKey: ["migration", migrationId], queryFn: () => api.getMigration(migrationId) });
+  const steps = useQuery({
+    queryKey: ["steps", migrationId, candidateId],
+    queryFn: async (): Promise<RunSteps | null> => {
+      try {
+        return await api.getSteps(migrationId, candidateId);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404 && /run/i.test(err.message)) return null;
+        throw err;
+      }
+    },
+    // Live while the run runs; polling stops once it has ended.
+    refetchInterval: (q) => (q.state.data?.status === "running" ? 1500 : false),
+  });
+  const runStatus = steps.data?.status;
+  const candidate = useQuery({
+    queryKey: ["candidate", migrationId, candidateId, runStatus, steps.dataUpdatedAt],
+    queryFn: async () => {
+      const page = await api.listCandidates(migrationId, { q: candidateId, limit: 1000 });
+      const c = page.items.find((x) => x.id === candidateId);
+      if (!c) throw new ApiError(404, `migration ${migrationId} has no candidate ${candidateId}`);
+      return c;
+    },
+    placeholderData: (prev) => prev,
+    enabled: migration.isSuccess,
+  });
+
+  const refresh = () => {
+    void qc.invalidateQueries({ queryKey: ["steps", migrationId, candidateId] });
+    void qc.invalidateQueries({ queryKey: ["candidate", migrationId, candidateId] });
+    void qc.invalidateQueries({ queryKey: ["migration", migrationId] });
+    void qc.invalidateQueries({ queryKey: ["candidates", migrationId] });
+  };
+  const cancel = useMutation({
+    mutationFn: () => api.cancel(migrationId, candidateId),
+    onSuccess: () => {
+      setConfirmCancel(false);
+      toast("ok", `Cancelled the run of ${candidateId}.`);
+      refresh();
+    },
+    onError: (err) => {
+      setConfirmCancel(false);
+      toast("error", `Cancel failed: ${describe(err)}`);
+      refresh();
+    },
+  });
+
+  useEffect(() => {
+    document.title = `${candidateId} · Drover`;
+  }, [candidateId]);
+
+  const m = migration.data;
+  const c = candidate.data;
+  const defs = useMemo(() => (c?.steps?.length ? c.steps : m?.steps ?? []), [c, m]);
+  const error = migration.error ?? candidate.error;
+  if (error) {
+    return (
+      <section className="page">
+        <p className="crumbs">
+          <Link to="/">Migrations</Link> / <Link to={`/migrations/${migrationId}`}>{migrationId}</Link>
+        </p>
+        <ErrorNote error={error} onRetry={() => (migration.refetch(), candidate.refetch())} />
+      </section>
+    );
+  }
+  if (!m || !c) return <section className="page muted">Loading…</section>;
+  const run = steps.data;
+  const running = run?.status === "running";
+
+  return (
+    <section className="page">
+      <p className="crumbs">
+        <Link to="/">Migrations</Link> / <Link to={`/migrations/${m.id}`}>{m.name}</Link> / <span>{c.id}</span>
+      </p>
+      <div className="page-head">
+        <div>
+          <h1>
+            {c.id} <StatusBadge status={c.status} />
+          </h1>
+          <p className="muted">
+            {c.kind} in <Link to={`/migrations/${m.id}`}>{m.name}</Link>
+          </p>
+        </div>
+        {running && (
+          <button type="button" className="danger" onClick={() => setConfirmCancel(true)}>
+            Cancel run…
+          </button>
+        )}
+      </div>
+
+      {(Object.keys(c.metadata ?? {}).length > 0 || (c.files?.length ?? 0) > 0) && (
+        <dl className="meta">
+          {Object.entries(c.metadata ?? {}).map(([k, v]) => (
+            <div key={k}>
+              <dt>{k}</dt>
+              <dd>
+                <Linkified text={v} />
+              </dd>
+            </div>
+          ))}
+          {c.files?.map((g, i) => (
+            <div key={i}>
+              <dt>files{g.repo ? ` in ${g.repo}` : ""}</dt>
+              <dd>{(g.files ?? []).join(", ")}</dd>
+            </div>
+          ))}
+        </dl>
+      )}
+
+      <ErrorNote error={steps.error} onRetry={() => steps.refetch()} />
+      {run && (
+        <div className="panel" id="run">
+          <div className="table-head">
+            <h2>
+              Run <StatusBadge status={run.status} />
+            </h2>
+            <span className="muted small">
+              started {when(run.startedAt)}
+              {run.finishedAt ? `, ended ${when(run.finishedAt)}` : ""} · {duration(run.startedAt, run.finishedAt)}
+              {running && <span className="live"> · live</span>}
+            </span>
+          </div>
+          {run.status === "cancelled" && <p className="muted">This run was cancelled; the candidate can be started again below.</p>}
+          <Timeline migrationId={m.id} candidate={c} defs={defs} run={run} onChange={refresh} />
+          {running && <Inputs migration={m} candidate={c} onChange={refresh} />}
+        </div>
+      )}
+
+      {!running && (
+        <Preview
+          migration={m}
+          candidate={c}
+          defs={defs}
+          open={!run || run.status !== "completed"}
+          canStart={c.status === "not_started"}
+          onStarted={refresh}
+        />
+      )}
+
+      {confirmCancel && (
+        <Confirm
+          title={`Cancel the run of ${c.id}?`}
+          confirmLabel="Cancel the run"
+          danger
+          busy={cancel.isPending}
+          onConfirm={() => cancel.mutate()}
+          onClose={() => setConfirmCancel(false)}
+        >
+          <p>
+            Drover stops dispatching steps of this run, asks the migrator to clean up, and sets {c.id} back to not started. Work the migrator already did (a
+            branch, a pull request) stays where it is until its clean-up removes it.
+          </p>
+        </Confirm>
+      )}
+    </section>
+  );
+}
+
+function Inputs({ migration, candidate, onChange }: { migration: Migration; candidate: Candidate; onChange: () => void }) {
+  const api = useApi();
+  const toast = useToast();
+  const [editing, setEditing] = useState(false);
+  const [form, setForm] = useState<Record<string, string>>({});
+  const save = useMutation({
+    mutationFn: () => api.updateInputs(migration.id, candidate.id, form),
+    onSuccess: () => {
+      setEditing(false);
+      toast("ok", "Inputs saved; steps dispatched from now on get them.");
+      onChange();
+    },
+  });
+  const names = migration.requiredInputs ?? [];
+  if (names.length === 0 && !candidate.inputs) return null;
+  return (
+    <div className="inputs">
+      <h3>Inputs</h3>
+      {!editing ? (
+        <>
+          <dl className="meta">
+            {names.map((i) => (
+              <div key={i.name}>
+                <dt>{i.label}</dt>
+                <dd>{candidate.inputs?.[i.name] ?? <span className="muted">not set</span>}</dd>
+              </div>
+            ))}
+          </dl>
+          <button
+            type="button"
+            onClick={() => {
+              setForm(initialInputs(migration, candidate));
+              setEditing(true);
+            }}
+          >
+            Edit inputs
+          </button>
+        </>
+      ) : (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            save.mutate();
+          }}
+        >
+          {names.map((i) => (
+            <label key={i.name} className="field">
+              <span>{i.label}</span>
+              <input value={form[i.name] ?? ""} onChange={(e) => setForm({ ...form, [i.name]: e.target.value })} />
+            </label>
+          ))}
+          <ErrorNote error={save.error} />
+          <div className="actions left">
+            <button type="submit" className="primary" disabled={save.isPending}>
+              Save inputs
+            </button>
+            <button type="button" onClick={() => setEditing(false)}>
+              Discard
+            </button>
+          </div>
+        </form>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,314 @@
+import { useEffect, useMemo, useState } from "react";
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link, useParams, useSearchParams } from "react-router";
+import { useApi } from "../api/context";
+import type { Candidate, CandidateQuery, CandidateStatus, Migration } from "../api/client";
+import { AttentionBadge, StatusBadge } from "../components/Badges";
+import { ErrorNote } from "../components/ErrorNote";
+import { ProgressBar } from "../components/ProgressBar";
+import { ProgressChart } from "../components/ProgressChart";
+import { useCurrentTheme } from "../components/Layout";
+import { BulkDialog } from "./BulkDialog";
+import { collect } from "../bulk";
+import { ago, plural, when } from "../format";
+
+const PAGE = 50;
+type Tab = "all" | "attention" | CandidateStatus;
+const tabs: { id: Tab; label: string }[] = [
+  { id: "all", label: "All" },
+  { id: "attention", label: "Needs attention" },
+  { id: "not_started", label: "Not started" },
+  { id: "running", label: "Running" },
+  { id: "completed", label: "Completed" },
+];
+
+function useDebounced(value: string, ms: number): string {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return v;
+}
+
+/** MigrationPage shows one migration: progress, phases, the chart and the candidates to act on. */
+export function MigrationPage() {
+  const { migrationId = "" } = useParams();
+  const api = useApi();
+  const qc = useQueryClient();
+  const theme = useCurrentTheme();
+  const [params, setParams] = useSearchParams();
+  const tab = (params.get("show") as Tab) || "all";
+  const page = Math.max(0, Number(params.get("page") ?? 0) || 0);
+  const [text, setText] = useState(params.get("q") ?? "");
+  const q = useDebounced(text.trim(), 250);
+  const [selected, setSelected] = useState<Map<string, Candidate>>(new Map());
+  const [allMatching, setAllMatching] = useState(false);
+  const [bulk, setBulk] = useState<"start" | "cancel" | null>(null);
+
+  const setParam = (k: string, v: string | null) =>
+    setParams(
+      (p) => {
+        const n = new URLSearchParams(p);
+        if (v === null || v === "") n.delete(k);
+        else n.set(k, v);
+        if (k !== "page") n.delete("page");
+        return n;
+      },
+      { replace: true },
+    );
+  useEffect(() => {
+    if ((params.get("q") ?? "") !== q) setParam("q", q);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [q]);
+
+  const migration = useQuery({
+    queryKey: ["migration", migrationId],
+    queryFn: () => api.getMigration(migrationId),
+    refetchInterval: (query) => ((query.state.data?.counts?.running ?? 0) > 0 ? 2500 : false),
+  });
+  const running = (migration.data?.counts?.running ?? 0) > 0;
+  const filter: CandidateQuery = {
+    status: tab === "all" || tab === "attention" ? undefined : tab,
+    attention: tab === "attention" ? true : undefined,
+    q: q || undefined,
+  };
+  const candidates = useQuery({
+    queryKey: ["candidates", migrationId, filter, page],
+    queryFn: () => api.listCandidates(migrationId, { ...filter, offset: page * PAGE, limit: PAGE }),
+    placeholderData: keepPreviousData,
+    refetchInterval: running ? 2500 : false,
+    enabled: migration.isSuccess,
+  });
+  const progress = useQuery({
+    queryKey: ["progress", migrationId],
+    queryFn: () => api.getProgress(migrationId, 80),
+    refetchInterval: running ? 5000 : false,
+    enabled: migration.isSuccess,
+  });
+
+  // A new filter starts a new selection.
+  useEffect(() => {
+    setSelected(new Map());
+    setAllMatching(false);
+  }, [tab, q]);
+
+  if (migration.error) {
+    return (
+      <section className="page">
+        <p>
+          <Link to="/">← Migrations</Link>
+        </p>
+        <ErrorNote error={migration.error} onRetry={() => migration.refetch()} />
+      </section>
+    );
+  }
+  if (!migration.data) return <section className="page muted">Loading…</section>;
+  const m = migration.data;
+  const items = candidates.data?.items ?? [];
+  const total = candidates.data?.total ?? 0;
+  const pageSelected = items.length > 0 && items.every((c) => selected.has(c.id));
+  const selectionCount = allMatching ? total : selected.size;
+
+  const toggle = (c: Candidate) =>
+    setSelected((s) => {
+      const n = new Map(s);
+      if (n.has(c.id)) n.delete(c.id);
+      else n.set(c.id, c);
+      setAllMatching(false);
+      return n;
+    });
+  const togglePage = () =>
+    setSelected((s) => {
+      const n = new Map(s);
+      for (const c of items) {
+        if (pageSelected) n.delete(c.id);
+        else n.set(c.id, c);
+      }
+      setAllMatching(false);
+      return n;
+    });
+  const refresh = () => {
+    void qc.invalidateQueries({ queryKey: ["migration", migrationId] });
+    void qc.invalidateQueries({ queryKey: ["candidates", migrationId] });
+    void qc.invalidateQueries({ queryKey: ["progress", migrationId] });
+    void qc.invalidateQueries({ queryKey: ["migrations"] });
+  };
+
+  return (
+    <section className="page">
+      <p className="crumbs">
+        <Link to="/">Migrations</Link> / <span>{m.name}</span>
+      </p>
+      <div className="page-head">
+        <div>
+          <h1>{m.name}</h1>
+          <p className="desc">{m.description}</p>
+          <p className="muted small">
+            <code>{m.id}</code> · migrator <code>{m.migratorUrl}</code> · announced {when(m.createdAt)}
+          </p>
+        </div>
+      </div>
+      <ProgressBar counts={m.counts} />
+
+      <div className="two-col">
+        <Overview m={m} />
+        <div className="panel">
+          <h2>Progress over time</h2>
+          <ErrorNote error={progress.error} />
+          {progress.data && <ProgressChart progress={progress.data} theme={theme} />}
+        </div>
+      </div>
+
+      <div className="panel">
+        <div className="table-head">
+          <h2>Candidates</h2>
+          <div className="tabs" role="tablist" aria-label="Show candidates">
+            {tabs.map((t) => {
+              const n = t.id === "all" ? undefined : t.id === "attention" ? m.counts?.attention ?? 0 : m.counts?.[t.id];
+              return (
+                <button key={t.id} role="tab" aria-selected={tab === t.id} className={tab === t.id ? "tab on" : "tab"} onClick={() => setParam("show", t.id === "all" ? null : t.id)}>
+                  {t.label}
+                  {n !== undefined && <span className={t.id === "attention" && n > 0 ? "count warn" : "count"}>{n.toLocaleString()}</span>}
+                </button>
+              );
+            })}
+          </div>
+          <input type="search" className="filter" placeholder="Filter by id, kind or metadata" aria-label="Filter candidates" value={text} onChange={(e) => setText(e.target.value)} />
+        </div>
+
+        {selectionCount > 0 && (
+          <div className="bulkbar" role="region" aria-label="Selection">
+            <strong>{plural(selectionCount, "candidate")} selected</strong>
+            {pageSelected && !allMatching && total > items.length && (
+              <button type="button" className="link" onClick={() => setAllMatching(true)}>
+                Select all {total.toLocaleString()} matching
+              </button>
+            )}
+            <span className="spacer" />
+            <button type="button" className="primary" onClick={() => setBulk("start")}>
+              Start…
+            </button>
+            <button type="button" className="danger" onClick={() => setBulk("cancel")}>
+              Cancel runs…
+            </button>
+            <button type="button" onClick={() => (setSelected(new Map()), setAllMatching(false))}>
+              Clear
+            </button>
+          </div>
+        )}
+
+        <ErrorNote error={candidates.error} onRetry={() => candidates.refetch()} />
+        <div className="table-wrap">
+          <table className="candidates">
+            <thead>
+              <tr>
+                <th className="check">
+                  <input type="checkbox" aria-label="Select this page" checked={pageSelected} onChange={togglePage} disabled={items.length === 0} />
+                </th>
+                <th>Candidate</th>
+                <th>Status</th>
+                <th>Current step</th>
+                <th>Updated</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((c) => (
+                <tr key={c.id} className={c.run?.attention ? "needs" : undefined}>
+                  <td className="check">
+                    <input type="checkbox" aria-label={`Select ${c.id}`} checked={allMatching || selected.has(c.id)} onChange={() => toggle(c)} />
+                  </td>
+                  <td>
+                    <Link to={`/migrations/${m.id}/candidates/${c.id}`} className="cid">
+                      {c.id}
+                    </Link>
+                    <span className="muted small kind">{c.kind}</span>
+                  </td>
+                  <td>
+                    <StatusBadge status={c.status} />
+                    {c.status === "not_started" && c.run?.status === "cancelled" && <span className="muted small"> (cancelled)</span>}
+                  </td>
+                  <td>
+                    {c.run?.stepName && c.run.status === "running" ? (
+                      <span className="step-cell">
+                        <span>{c.run.stepName}</span> {c.run.stepStatus && <StatusBadge status={c.run.stepStatus} />} <AttentionBadge attention={c.run.attention} />
+                      </span>
+                    ) : (
+                      <span className="muted">—</span>
+                    )}
+                  </td>
+                  <td className="muted small" title={when(c.updatedAt)}>
+                    {ago(c.updatedAt)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {candidates.isSuccess && items.length === 0 && (
+            <p className="muted pad">{q || tab !== "all" ? "No candidate matches this filter." : "This migration has no candidates yet."}</p>
+          )}
+        </div>
+        <div className="pager">
+          <span className="muted">
+            {total === 0 ? "0" : `${(page * PAGE + 1).toLocaleString()}–${Math.min(total, (page + 1) * PAGE).toLocaleString()}`} of {total.toLocaleString()}
+          </span>
+          <button type="button" disabled={page === 0} onClick={() => setParam("page", String(page - 1))}>
+            ← Previous
+          </button>
+          <button type="button" disabled={(page + 1) * PAGE >= total} onClick={() => setParam("page", String(page + 1))}>
+            Next →
+          </button>
+        </div>
+      </div>
+
+      {bulk && (
+        <BulkDialog
+          kind={bulk}
+          migration={m}
+          count={selectionCount}
+          resolve={() => (allMatching ? collect(api, m.id, filter) : Promise.resolve([...selected.values()]))}
+          onClose={(didSomething) => {
+            setBulk(null);
+            if (didSomething) {
+              setSelected(new Map());
+              setAllMatching(false);
+              refresh();
+            }
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function Overview({ m }: { m: Migration }) {
+  const defs = useMemo(() => new Map(m.steps.map((s) => [s.name, s])), [m.steps]);
+  const phases = m.overview?.length ? m.overview : [{ name: "Steps", description: "", steps: m.steps.map((s) => s.name) }];
+  return (
+    <div className="panel">
+      <h2>How it works</h2>
+      <ol className="phases">
+        {phases.map((p) => (
+          <li key={p.name}>
+            <strong>{p.name}</strong>
+            {p.description && <span className="muted"> — {p.description}</span>}
+            <ol className="steps">
+              {(p.steps ?? []).map((s) => (
+                <li key={s}>
+                  <code>{s}</code>
+                  {defs.get(s)?.manual && <span className="badge manual">a person</span>}
+                  {defs.get(s)?.description && <span className="muted"> {defs.get(s)!.description}</span>}
+                </li>
+              ))}
+            </ol>
+          </li>
+        ))}
+      </ol>
+      {m.requiredInputs?.length ? (
+        <p className="muted small">
+          Each run needs: {m.requiredInputs.map((i) => i.label).join(", ")}.
+        </p>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,63 @@
+import { useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { Link } from "react-router";
+import { useApi } from "../api/context";
+import { ErrorNote } from "../components/ErrorNote";
+import { ProgressBar } from "../components/ProgressBar";
+import { ago, plural } from "../format";
+
+/** MigrationsPage lists every migration with its progress; it refreshes while candidates run. */
+export function MigrationsPage() {
+  const api = useApi();
+  const [q, setQ] = useState("");
+  const list = useQuery({
+    queryKey: ["migrations"],
+    queryFn: api.listMigrations,
+    refetchInterval: (query) => ((query.state.data ?? []).some((m) => (m.counts?.running ?? 0) > 0) ? 3000 : 15000),
+  });
+  const needle = q.trim().toLowerCase();
+  const shown = (list.data ?? []).filter((m) => !needle || `${m.id} ${m.name} ${m.description}`.toLowerCase().includes(needle));
+
+  return (
+    <section className="page">
+      <div className="page-head">
+        <h1>Migrations</h1>
+        <input type="search" className="filter" placeholder="Search migrations" aria-label="Search migrations" value={q} onChange={(e) => setQ(e.target.value)} />
+      </div>
+      <ErrorNote error={list.error} onRetry={() => list.refetch()} />
+      {list.isLoading && <p className="muted">Loading migrations…</p>}
+      {list.data && list.data.length === 0 && (
+        <div className="empty">
+          <h2>No migration yet</h2>
+          <p>
+            A migrator announces its migration with <code>POST /registry/announce</code>; it appears here at once. <code>drover dev</code> starts a
+            demo migrator unless it runs with <code>--no-demo</code>.
+          </p>
+        </div>
+      )}
+      {list.data && list.data.length > 0 && shown.length === 0 && <p className="muted">No migration matches “{q}”.</p>}
+      <ul className="cards">
+        {shown.map((m) => {
+          const c = m.counts ?? { not_started: 0, running: 0, completed: 0 };
+          const total = c.not_started + c.running + c.completed;
+          return (
+            <li key={m.id} className="card">
+              <div className="card-head">
+                <Link to={`/migrations/${m.id}`} className="title">
+                  {m.name}
+                </Link>
+                <code className="muted">{m.id}</code>
+              </div>
+              <p className="desc">{m.description}</p>
+              <ProgressBar counts={m.counts} />
+              <p className="muted small">
+                {plural(total, "candidate")} · {plural(m.steps.length, "step")} · announced {ago(m.createdAt)}
+                {m.updatedAt ? ` · last change ${ago(m.updatedAt)}` : ""}
+              </p>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}

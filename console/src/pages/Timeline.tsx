@@ -1,0 +1,172 @@
+import { useState } from "react";
+import { useMutation } from "@tanstack/react-query";
+import type { Candidate, RunSteps, StepDefinition, StepEventStatus, StepState } from "../api/client";
+import { describe } from "../api/client";
+import { useApi } from "../api/context";
+import { StatusBadge } from "../components/Badges";
+import { Linkified } from "../components/Linkified";
+import { Modal } from "../components/Modal";
+import { ErrorNote } from "../components/ErrorNote";
+import { useToast } from "../components/Toasts";
+import { duration, when } from "../format";
+
+type Mark = { step: StepState; status: StepEventStatus };
+
+/** Timeline lists a run's steps in order with their state, metadata and the operator's actions on them. */
+export function Timeline({
+  migrationId,
+  candidate,
+  defs,
+  run,
+  onChange,
+}: {
+  migrationId: string;
+  candidate: Candidate;
+  defs: StepDefinition[];
+  run: RunSteps;
+  onChange: () => void;
+}) {
+  const api = useApi();
+  const toast = useToast();
+  const [mark, setMark] = useState<Mark | null>(null);
+  const running = run.status === "running";
+  const retry = useMutation({
+    mutationFn: (step: string) => api.retryStep(migrationId, candidate.id, step),
+    onSuccess: (_, step) => {
+      toast("ok", `Retrying ${step}.`);
+      onChange();
+    },
+    onError: (err, step) => toast("error", `Retry of ${step} failed: ${describe(err)}`),
+  });
+  const names = defs.map((d) => d.name);
+  // Steps the run recorded that the definitions no longer list still belong in the timeline.
+  for (const s of run.steps) if (!names.includes(s.stepName)) names.push(s.stepName);
+
+  return (
+    <>
+      <ol className="timeline">
+        {names.map((name, i) => {
+          const def = defs.find((d) => d.name === name);
+          const st = run.steps.find((s) => s.stepName === name);
+          const status = st?.status ?? (running ? "upcoming" : "not_reached");
+          const meta = Object.entries(st?.metadata ?? {}).filter(([k]) => k !== "markedBy");
+          return (
+            <li key={name} className={`tl tl-${status}`} data-step={name} data-status={status}>
+              <span className="tl-dot" aria-hidden>
+                {i + 1}
+              </span>
+              <div className="tl-body">
+                <div className="tl-head">
+                  <strong>{name}</strong>
+                  {st ? <StatusBadge status={st.status} /> : <span className="badge status-upcoming">{running ? "Upcoming" : "Not reached"}</span>}
+                  {def?.manual && <span className="badge manual">a person</span>}
+                  <span className="spacer" />
+                  {st?.startedAt && (
+                    <span className="muted small" title={`started ${when(st.startedAt)}${st.finishedAt ? `, finished ${when(st.finishedAt)}` : ""}`}>
+                      {when(st.startedAt)} · {duration(st.startedAt, st.finishedAt)}
+                    </span>
+                  )}
+                </div>
+                {def?.description && <p className="muted">{def.description}</p>}
+                {st && st.status === "in_progress" && (st.attempts ?? 0) > 1 && (
+                  <p className="warn-note">
+                    The migrator has not accepted this step yet: attempt {st.attempts}
+                    {st.lastError ? `, last error: ${st.lastError}` : ""}. Drover keeps retrying.
+                  </p>
+                )}
+                {st?.status === "failed" && <p className="error-note">{st.lastError || "The step failed without a reason."}</p>}
+                {meta.length > 0 && (
+                  <dl className="meta small">
+                    {meta.map(([k, v]) => (
+                      <div key={k}>
+                        <dt>{k}</dt>
+                        <dd>
+                          <Linkified text={v} />
+                        </dd>
+                      </div>
+                    ))}
+                  </dl>
+                )}
+                {running && st?.status === "failed" && (
+                  <div className="actions left">
+                    <button type="button" className="primary" disabled={retry.isPending} onClick={() => retry.mutate(name)}>
+                      Retry {name}
+                    </button>
+                  </div>
+                )}
+                {running && st?.status === "pending" && (
+                  <div className="actions left">
+                    {!def?.manual && <span className="muted small">The migrator reports this step by itself; mark it only if it cannot.</span>}
+                    <button type="button" className={def?.manual ? "primary" : ""} onClick={() => setMark({ step: st, status: "succeeded" })}>
+                      Mark done
+                    </button>
+                    <button type="button" className="danger" onClick={() => setMark({ step: st, status: "failed" })}>
+                      Mark failed
+                    </button>
+                  </div>
+                )}
+              </div>
+            </li>
+          );
+        })}
+      </ol>
+      {mark && run.runId && (
+        <MarkDialog
+          mark={mark}
+          runId={run.runId}
+          candidateId={candidate.id}
+          onClose={(changed) => {
+            setMark(null);
+            if (changed) onChange();
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function MarkDialog({ mark, runId, candidateId, onClose }: { mark: Mark; runId: string; candidateId: string; onClose: (changed: boolean) => void }) {
+  const api = useApi();
+  const toast = useToast();
+  const [note, setNote] = useState("");
+  const failing = mark.status === "failed";
+  const send = useMutation({
+    mutationFn: () => api.markStep(runId, candidateId, mark.step, mark.status, note.trim() || undefined),
+    onSuccess: () => {
+      toast("ok", `${mark.step.stepName} marked ${failing ? "failed" : "done"}.`);
+      onClose(true);
+    },
+  });
+  return (
+    <Modal title={`Mark ${mark.step.stepName} ${failing ? "failed" : "done"}?`} onClose={() => onClose(false)}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (failing && !note.trim()) return;
+          send.mutate();
+        }}
+      >
+        <div className="modal-body">
+          <p>
+            {failing
+              ? "The step fails with your reason; the run waits for a retry or a cancel."
+              : "The step succeeds and the run goes on with the next step."}
+          </p>
+          <label className="field">
+            <span>{failing ? "Reason (required)" : "Note (optional)"}</span>
+            <textarea value={note} onChange={(e) => setNote(e.target.value)} rows={3} required={failing} />
+          </label>
+          <ErrorNote error={send.error} />
+        </div>
+        <div className="actions">
+          <button type="button" onClick={() => onClose(false)}>
+            Keep as is
+          </button>
+          <button type="submit" className={failing ? "danger" : "primary"} disabled={send.isPending || (failing && !note.trim())}>
+            {failing ? "Mark failed" : "Mark done"}
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
