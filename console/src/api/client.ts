@@ -104,7 +104,7 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
         }),
       ),
     ready: async () => {
-      const res = await fetch(`${baseUrl}/readyz`);
+      const res = await (fetchImpl ?? fetch)(`${baseUrl}/readyz`);
       return (await res.json()) as Schemas["Readiness"];
     },
   };

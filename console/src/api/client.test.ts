@@ -1,0 +1,47 @@
+import { describe as suite, expect, it } from "vitest";
+import { ApiError, describe } from "./client";
+import { fakeDrover } from "../test/fake";
+
+suite("api client", () => {
+  it("sends the filter as query parameters and reads the total from X-Total-Count", async () => {
+    const { api, calls } = fakeDrover(() => ({ body: [{ id: "a", kind: "repo", status: "running" }], headers: { "X-Total-Count": "1234" } }));
+    const page = await api.listCandidates("m1", { status: "running", attention: true, q: "pay", offset: 50, limit: 50 });
+    expect(page.total).toBe(1234);
+    expect(page.items.map((c) => c.id)).toEqual(["a"]);
+    expect(calls[0].path).toBe("/migrations/m1/candidates");
+    expect(Object.fromEntries(calls[0].query)).toEqual({ status: "running", attention: "true", q: "pay", offset: "50", limit: "50" });
+  });
+
+  it("turns an error answer into an ApiError with the server's message and field", async () => {
+    const { api } = fakeDrover(() => ({ status: 400, body: { error: "required input reviewer is missing", field: "inputs.reviewer" } }));
+    const err = await api.start("m1", "c1", {}).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(400);
+    expect(describe(err)).toBe("required input reviewer is missing (inputs.reviewer)");
+  });
+
+  it("says what failed when the answer has no message", async () => {
+    const { api } = fakeDrover(() => ({ status: 500 }));
+    const err = await api.listMigrations().catch((e) => e);
+    expect(describe(err)).toMatch(/^500/);
+  });
+
+  it("explains unavailability, migrator failures and an unreachable server", () => {
+    expect(describe(new ApiError(503, "redis: connection refused"))).toMatch(/cannot reach its store or Temporal/);
+    expect(describe(new ApiError(502, "migrator answered 500"))).toMatch(/^The migrator failed/);
+    expect(describe(new TypeError("fetch failed"))).toMatch(/did not answer/);
+  });
+
+  it("marks a step with the dispatch id it answers, so a stale mark is refused", async () => {
+    const { api, calls } = fakeDrover(() => ({ status: 202, body: { status: "ACCEPTED" } }));
+    await api.markStep("m1__c1", "c1", { stepName: "review", candidate: "c1", status: "pending", dispatchId: "d-7" }, "failed", "build is red");
+    expect(calls[0].path).toBe("/event/m1__c1");
+    expect(calls[0].body).toEqual({
+      stepName: "review",
+      candidateId: "c1",
+      status: "failed",
+      dispatchId: "d-7",
+      metadata: { error: "build is red", markedBy: "console" },
+    });
+  });
+});
