@@ -64,7 +64,7 @@ func (e *env) seed(ctx context.Context, st migrations.MigrationStore) ([]string,
 			}
 			state := api.StepState{StepName: s, Candidate: cid, Status: status, StartedAt: now, UpdatedAt: now,
 				Metadata: map[string]string{"prUrl": "https://git.example/acme/" + cid + "/pull/1"}}
-			if err := st.PutStepState(ctx, bigMigration, cid, exec, state); err != nil {
+			if err := st.PutStepState(ctx, bigMigration, cid, exec, state, ""); err != nil {
 				return nil, err
 			}
 		}

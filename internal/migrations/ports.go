@@ -14,40 +14,48 @@ type MigrationStore interface {
 	// SaveMigration creates or replaces a migration's definition (m.Candidates and m.Counts are
 	// ignored). Replacing keeps the original CreatedAt and every candidate with its state.
 	SaveMigration(ctx context.Context, m api.Migration) error
-	// GetMigration returns a migration's definition with Counts filled and Candidates nil.
+	// GetMigration returns a migration's definition with Counts filled (but Counts.Attention,
+	// which the service tallies from the candidates) and Candidates nil.
 	GetMigration(ctx context.Context, id string) (api.Migration, error)
-	// ListMigrations returns all migrations ordered by CreatedAt, with Counts, and with
-	// Candidates (ordered by id) when withCandidates is set.
+	// ListMigrations returns all migrations ordered by CreatedAt, with Counts (as GetMigration),
+	// and with Candidates (ordered by id) when withCandidates is set.
 	ListMigrations(ctx context.Context, withCandidates bool) ([]api.Migration, error)
 
 	// MergeCandidates adds new candidates as not_started and replaces the definition of
 	// not_started ones; running and completed candidates are left untouched. The check and the
 	// write are atomic per candidate, so a concurrent status change is never overwritten.
 	MergeCandidates(ctx context.Context, migrationID string, candidates []api.CandidateInput, at time.Time) error
-	// ListCandidates returns a migration's candidates ordered by id, with status and inputs.
+	// ListCandidates returns a migration's candidates ordered by id, with status, inputs and
+	// the summary of their latest run (Run, zero when the candidate never ran).
 	ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error)
-	// GetCandidate returns one candidate with status and inputs.
+	// GetCandidate returns one candidate with status, inputs and run summary.
 	GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error)
 	// MergeInputs atomically sets the given operator inputs (other keys kept) and returns the
 	// candidate's inputs after the merge.
 	MergeInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error)
 
-	// BeginRun records a new run of a candidate: the candidate becomes running and the run
-	// record (with no step states yet) replaces the previous run's.
+	// BeginRun records a new run of a candidate: the candidate becomes running, the run record
+	// (with no step states yet) replaces the previous run's, and the candidate's run summary
+	// becomes {Status: running, StartedAt}, in one atomic change.
 	BeginRun(ctx context.Context, run RunRecord) error
-	// PutStepState writes one step's state of the run whose ExecutionID is executionID; it is a
-	// no-op when another run of the candidate has begun since (a stale writer).
-	PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState) error
-	// FinishRun ends the run whose ExecutionID is executionID (no-op for a stale one) and sets the
-	// candidate's status, in one atomic change.
+	// PutStepState writes one step's state of the run whose ExecutionID is executionID and, in
+	// the same atomic change, sets the run summary's StepName and StepStatus from it and its
+	// Attention to attention (the caller's migrations.Attention of the step; kept empty once the
+	// run has finished). It is a no-op when another run of the candidate has begun since (a
+	// stale writer).
+	PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState, attention api.Attention) error
+	// FinishRun ends the run whose ExecutionID is executionID (no-op for a stale one), sets the
+	// candidate's status, and sets the run summary's Status and FinishedAt and clears its
+	// Attention, in one atomic change.
 	FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error
 	// GetRun returns the candidate's latest run with its step states in run order; ErrRunNotFound
 	// when the candidate never ran.
 	GetRun(ctx context.Context, migrationID, candidateID string) (RunRecord, error)
 
 	// MigrationVersion returns a counter that grows with every change to the migration's
-	// definition or to its candidates' definitions, statuses or inputs (not with step states),
-	// atomically with the change; read caches key on it.
+	// definition or to its candidates' definitions, statuses, inputs or run summaries,
+	// atomically with the change; read caches key on it. A step state written without changing
+	// the run summary (new metadata of a pending step, say) need not bump it.
 	MigrationVersion(ctx context.Context, id string) (int64, error)
 	// MigrationVersions returns every migration's id and version, in ListMigrations order.
 	MigrationVersions(ctx context.Context) ([]MigrationVersion, error)

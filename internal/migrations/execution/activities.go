@@ -33,12 +33,19 @@ func Register(w worker.Registry, a *Activities) {
 	w.RegisterActivity(a)
 }
 
+// StepWrite is one step state to record and the attention it calls for (migrations.Attention
+// of the state and its step's definition), which the store keeps in the run summary.
+type StepWrite struct {
+	State     api.StepState
+	Attention api.Attention
+}
+
 // PutStepInput is the input of PutStep.
 type PutStepInput struct {
 	MigrationID string
 	CandidateID string
 	ExecutionID string
-	Steps       []api.StepState // written in order
+	Steps       []StepWrite // written in order
 }
 
 // FinishInput is the input of FinishRun.
@@ -49,7 +56,7 @@ type FinishInput struct {
 	Status          api.RunStatus
 	CandidateStatus api.CandidateStatus
 	At              time.Time
-	LastStep        api.StepState // the last step's final state, written first; empty when none
+	LastStep        StepWrite // the last step's final state, written first; empty when none
 }
 
 // DispatchInput is the input of Dispatch.
@@ -67,10 +74,10 @@ func (a *Activities) BeginRun(ctx context.Context, rec migrations.RunRecord) err
 	return a.store.BeginRun(ctx, rec)
 }
 
-// PutStep records step states in the read model.
+// PutStep records step states, and the run summary each makes, in the read model.
 func (a *Activities) PutStep(ctx context.Context, in PutStepInput) error {
-	for _, st := range in.Steps {
-		if err := a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, st); err != nil {
+	for _, w := range in.Steps {
+		if err := a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, w.State, w.Attention); err != nil {
 			return permanentIfMissing(err)
 		}
 	}
@@ -80,8 +87,8 @@ func (a *Activities) PutStep(ctx context.Context, in PutStepInput) error {
 // FinishRun records the end of a run and the candidate's resulting status.
 // A run cancelled before it could record its start has nothing to finish.
 func (a *Activities) FinishRun(ctx context.Context, in FinishInput) error {
-	if in.LastStep.StepName != "" {
-		if err := a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.LastStep); err != nil {
+	if in.LastStep.State.StepName != "" {
+		if err := a.store.PutStepState(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.LastStep.State, in.LastStep.Attention); err != nil {
 			return permanentIfMissing(err)
 		}
 	}

@@ -102,8 +102,9 @@ func (r *runner) begin(ctx workflow.Context) error {
 func (r *runner) end(ctx workflow.Context, err error, last *api.StepState) error {
 	in := FinishInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID}
 	if last != nil {
-		in.LastStep = *last
-		in.LastStep.UpdatedAt = workflow.Now(ctx).UTC()
+		st := *last
+		st.UpdatedAt = workflow.Now(ctx).UTC()
+		in.LastStep = r.write(st)
 	}
 	switch {
 	case err == nil:
@@ -127,11 +128,19 @@ func (r *runner) end(ctx workflow.Context, err error, last *api.StepState) error
 // put writes step states, in order, in one local activity.
 func (r *runner) put(ctx workflow.Context, states ...api.StepState) error {
 	now := workflow.Now(ctx).UTC()
-	in := PutStepInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID, Steps: states}
-	for i := range in.Steps {
-		in.Steps[i].UpdatedAt = now
+	in := PutStepInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, ExecutionID: r.execID}
+	for _, st := range states {
+		st.UpdatedAt = now
+		in.Steps = append(in.Steps, r.write(st))
 	}
 	return workflow.ExecuteLocalActivity(localCtx(ctx), r.acts.PutStep, in).Get(ctx, nil)
+}
+
+// write pairs a step state with the attention it calls for, judged against the step's
+// definition as the run started with it.
+func (r *runner) write(st api.StepState) StepWrite {
+	def, _ := migrations.FindStep(r.in.Steps, st.StepName)
+	return StepWrite{State: st, Attention: migrations.Attention(st, def)}
 }
 
 // runStep dispatches one step and waits until the migrator reports it succeeded or merged,

@@ -229,3 +229,86 @@ func TestPendingDuringBackoff(t *testing.T) {
 	require.Equal(t, api.StepStatusMerged, run.Steps[0].Status)
 	require.Equal(t, "u", run.Steps[0].Metadata["prUrl"])
 }
+
+// TestRunSummaryAttention: the workflow writes, with each step state, the attention the run
+// needs, so the candidate's run summary says when an operator is needed and why.
+func TestRunSummaryAttention(t *testing.T) {
+	f := newFixture(t, "one", "review")
+	f.in.Steps[1].Manual = true
+	calls := 0
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, in execution.DispatchInput) error {
+		calls++
+		if in.Step.Name == "one" && calls <= 3 {
+			return temporal.NewApplicationError("migrator at x answered 503: busy", "DispatchFailed")
+		}
+		return nil
+	})
+	seen := map[string]api.RunSummary{}
+	look := func(d time.Duration, name string) {
+		f.env.RegisterDelayedCallback(func() {
+			c, err := f.store.GetCandidate(context.Background(), "m", "c")
+			require.NoError(t, err)
+			seen[name] = c.Run
+		}, d)
+	}
+	// Attempts at 0 s, 1 s and 3 s fail; the fourth, at 7 s, is accepted.
+	look(2*time.Second, "two failed dispatches")
+	look(5*time.Second, "three failed dispatches")
+	f.event(10*time.Second, "one", api.StepEventStatusSucceeded, nil)
+	look(11*time.Second, "manual step dispatched")
+	f.event(12*time.Second, "review", api.StepEventStatusPending, nil)
+	look(13*time.Second, "manual step pending")
+	f.event(14*time.Second, "review", api.StepEventStatusFailed, map[string]string{"error": "rejected by the reviewer"})
+	look(15*time.Second, "manual step failed")
+	f.signalAt(16*time.Second, migrations.SignalRetryStep, migrations.RetryRequest{StepName: "review"})
+	look(17*time.Second, "manual step retried")
+	f.event(18*time.Second, "review", api.StepEventStatusSucceeded, nil)
+
+	_, c := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	type want struct {
+		step      string
+		status    api.StepStatus
+		attention api.Attention
+	}
+	for name, w := range map[string]want{
+		"two failed dispatches":   {"one", api.StepStatusInProgress, ""},
+		"three failed dispatches": {"one", api.StepStatusInProgress, api.AttentionRetrying},
+		"manual step dispatched":  {"review", api.StepStatusInProgress, ""},
+		"manual step pending":     {"review", api.StepStatusPending, api.AttentionWaiting},
+		"manual step failed":      {"review", api.StepStatusFailed, api.AttentionFailed},
+		"manual step retried":     {"review", api.StepStatusInProgress, ""},
+	} {
+		got := seen[name]
+		require.Equal(t, api.RunStatusRunning, got.Status, name)
+		require.Equal(t, w, want{got.StepName, got.StepStatus, got.Attention}, name)
+	}
+	require.Equal(t, api.RunStatusCompleted, c.Run.Status)
+	require.Equal(t, "review", c.Run.StepName)
+	require.Equal(t, api.StepStatusSucceeded, c.Run.StepStatus)
+	require.Empty(t, c.Run.Attention)
+	require.False(t, c.Run.FinishedAt.IsZero())
+	require.False(t, c.Run.StartedAt.After(c.Run.FinishedAt))
+}
+
+// TestCancelledRunSummary: cancelling a run that needs attention returns the candidate to
+// not_started, with a cancelled summary that needs nobody.
+func TestCancelledRunSummary(t *testing.T) {
+	f := newFixture(t, "one")
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(nil)
+	f.event(time.Second, "one", api.StepEventStatusFailed, nil)
+	var before api.RunSummary
+	f.env.RegisterDelayedCallback(func() {
+		c, err := f.store.GetCandidate(context.Background(), "m", "c")
+		require.NoError(t, err)
+		before = c.Run
+	}, 2*time.Second)
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 3*time.Second)
+
+	_, c := f.run(t)
+	require.Equal(t, api.AttentionFailed, before.Attention)
+	require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+	require.Equal(t, api.RunStatusCancelled, c.Run.Status)
+	require.Equal(t, api.StepStatusFailed, c.Run.StepStatus)
+	require.Empty(t, c.Run.Attention)
+}

@@ -43,7 +43,7 @@ func benchEnv(b *testing.B, n int) (http.Handler, *store.SQLiteStore) {
 		StepNames: []string{"one", "two"}, StartedAt: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
-	if err := st.PutStepState(ctx, "big", "c00000", "e", api.StepState{StepName: "one", Candidate: "c00000", Status: api.StepStatusInProgress}); err != nil {
+	if err := st.PutStepState(ctx, "big", "c00000", "e", api.StepState{StepName: "one", Candidate: "c00000", Status: api.StepStatusInProgress}, ""); err != nil {
 		b.Fatal(err)
 	}
 	h, err := handler.New(svc, slog.New(slog.DiscardHandler), nil)

@@ -218,7 +218,8 @@ func (e *env) beginRun(cid string, steps ...api.StepState) {
 	for _, st := range steps {
 		st.Candidate = cid
 		st.StartedAt, st.UpdatedAt = now, now
-		require.NoError(e.t, e.store.PutStepState(ctx, mig, cid, execID(cid), st))
+		// The fixture's steps are not manual: the attention the workflow would compute.
+		require.NoError(e.t, e.store.PutStepState(ctx, mig, cid, execID(cid), st, migrations.Attention(st, api.StepDefinition{Name: st.StepName})))
 	}
 	e.engine.markOpen(migrations.RunID(mig, cid))
 }

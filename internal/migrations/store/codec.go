@@ -108,6 +108,42 @@ func decodeCandidate(id string, def []byte, status string, updated int64, inputs
 	return c, nil
 }
 
+// runSummary assembles a candidate's run summary from stored fields; a candidate that never ran
+// (no run status) has the zero summary, which the API leaves out.
+func runSummary(status string, started, finished int64, stepName, stepStatus, attention string) api.RunSummary {
+	if status == "" {
+		return api.RunSummary{}
+	}
+	return api.RunSummary{
+		Status:     api.RunStatus(status),
+		StartedAt:  fromNanos(started),
+		FinishedAt: fromNanos(finished),
+		StepName:   stepName,
+		StepStatus: api.StepStatus(stepStatus),
+		Attention:  api.Attention(attention),
+	}
+}
+
+// summaryStep derives a run's summary step from its step states, for runs recorded before the
+// stores kept run summaries: the latest step that started, and its attention (none once the run
+// has ended). defs are the steps the run was started with, as far as the store still knows them:
+// the candidate's own steps, else the migration's.
+func summaryStep(run migrations.RunRecord, candidateSteps, migrationSteps []api.StepDefinition) (api.StepState, api.Attention) {
+	if len(run.Steps) == 0 {
+		return api.StepState{}, ""
+	}
+	last := run.Steps[len(run.Steps)-1]
+	if run.Status != api.RunStatusRunning {
+		return last, ""
+	}
+	defs := candidateSteps
+	if len(defs) == 0 {
+		defs = migrationSteps
+	}
+	def, _ := migrations.FindStep(defs, last.StepName)
+	return last, migrations.Attention(last, def)
+}
+
 // decodeInputs returns nil for no inputs, so that "none" looks the same in both stores.
 func decodeInputs(b []byte) (map[string]string, error) {
 	if len(b) == 0 {

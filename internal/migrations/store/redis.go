@@ -23,16 +23,20 @@ const mergeChunk = 500
 // migration id (in braces, so that all of a migration's keys share a Redis Cluster slot):
 //
 //	P:migrations              ZSET  migration ids, scored by CreatedAt (Unix µs)
-//	P:{M}:migration           HASH  def (JSON), createdAt, updatedAt (Unix ns), count:<status>
+//	P:{M}:migration           HASH  def (JSON), createdAt, updatedAt (Unix ns), count:<status>,
+//	                                version, runSummaries
 //	P:{M}:candidates:def      HASH  candidate id -> definition JSON (id, kind, metadata, files, steps)
 //	P:{M}:candidates:status   HASH  candidate id -> not_started | running | completed
 //	P:{M}:candidates:updated  HASH  candidate id -> updatedAt (Unix ns)
 //	P:{M}:candidates:inputs   HASH  candidate id -> operator inputs JSON
+//	P:{M}:candidates:run      HASH  candidate id -> run summary JSON (status, startedAt, finishedAt,
+//	                                stepName, stepStatus, attention; all strings, times Unix ns)
 //	P:{M}:run:<candidate>     HASH  runId, executionId, status, stepNames, startedAt, finishedAt,
-//	                                step:<name> -> StepState JSON
+//	                                stepName, stepStatus, attention, step:<name> -> StepState JSON
 //
 // Every status change runs in a Lua script that also moves the candidate between the
-// count:<status> counters, so counts never need a scan.
+// count:<status> counters, so counts never need a scan; every run change runs in a script that
+// also copies the run's summary into candidates:run, so lists never read run hashes.
 type RedisStore struct {
 	client  redis.UniversalClient
 	prefix  string
@@ -52,7 +56,7 @@ func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
 
 // redisKeys are the keys of one migration.
 type redisKeys struct {
-	base, meta, defs, status, updated, inputs string
+	base, meta, defs, status, updated, inputs, runs string
 }
 
 func (s *RedisStore) indexKey() string { return s.prefix + "migrations" }
@@ -66,6 +70,7 @@ func (s *RedisStore) keys(migrationID string) redisKeys {
 		status:  base + "candidates:status",
 		updated: base + "candidates:updated",
 		inputs:  base + "candidates:inputs",
+		runs:    base + "candidates:run",
 	}
 }
 
@@ -146,7 +151,7 @@ func migrationFromHash(id string, h map[string]string) (api.Migration, error) {
 
 // candidateHashes are the pipelined reads of a migration's candidate hashes.
 type candidateHashes struct {
-	defs, status, updated, inputs *redis.MapStringStringCmd
+	defs, status, updated, inputs, runs *redis.MapStringStringCmd
 }
 
 func (k redisKeys) readCandidates(ctx context.Context, p redis.Pipeliner) candidateHashes {
@@ -155,6 +160,7 @@ func (k redisKeys) readCandidates(ctx context.Context, p redis.Pipeliner) candid
 		status:  p.HGetAll(ctx, k.status),
 		updated: p.HGetAll(ctx, k.updated),
 		inputs:  p.HGetAll(ctx, k.inputs),
+		runs:    p.HGetAll(ctx, k.runs),
 	}
 }
 
@@ -162,7 +168,7 @@ func (k redisKeys) readCandidates(ctx context.Context, p redis.Pipeliner) candid
 // candidate without a definition (impossible when read in one transaction) is skipped.
 func (c candidateHashes) candidates() ([]api.Candidate, error) {
 	status := c.status.Val()
-	defs, updated, inputs := c.defs.Val(), c.updated.Val(), c.inputs.Val()
+	defs, updated, inputs, runs := c.defs.Val(), c.updated.Val(), c.inputs.Val(), c.runs.Val()
 	out := make([]api.Candidate, 0, len(status))
 	for id, st := range status {
 		def, ok := defs[id]
@@ -173,10 +179,35 @@ func (c candidateHashes) candidates() ([]api.Candidate, error) {
 		if err != nil {
 			return nil, err
 		}
+		if cand.Run, err = decodeRunSummary(runs[id]); err != nil {
+			return nil, fmt.Errorf("decode run summary of candidate %s: %w", id, err)
+		}
 		out = append(out, cand)
 	}
 	sortCandidates(out)
 	return out, nil
+}
+
+// storedSummary is a run summary as the scripts write it (see luaWriteSummary).
+type storedSummary struct {
+	Status     string `json:"status"`
+	StartedAt  string `json:"startedAt"`
+	FinishedAt string `json:"finishedAt"`
+	StepName   string `json:"stepName"`
+	StepStatus string `json:"stepStatus"`
+	Attention  string `json:"attention"`
+}
+
+// decodeRunSummary decodes a stored run summary; none (the candidate never ran) is the zero one.
+func decodeRunSummary(enc string) (api.RunSummary, error) {
+	if enc == "" {
+		return api.RunSummary{}, nil
+	}
+	var st storedSummary
+	if err := json.Unmarshal([]byte(enc), &st); err != nil {
+		return api.RunSummary{}, err
+	}
+	return runSummary(st.Status, parseInt(st.StartedAt), parseInt(st.FinishedAt), st.StepName, st.StepStatus, st.Attention), nil
 }
 
 // ListMigrations returns all migrations ordered by CreatedAt, in two round trips. With
@@ -201,6 +232,14 @@ func (s *RedisStore) ListMigrations(ctx context.Context, withCandidates bool) ([
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list migrations: %w", backendError(err))
+	}
+	if withCandidates {
+		if backfilled, err := s.backfillWhereNeeded(ctx, ids, metas); err != nil || backfilled {
+			if err != nil {
+				return nil, fmt.Errorf("list migrations: %w", err)
+			}
+			return s.ListMigrations(ctx, withCandidates) // read again, now with every summary
+		}
 	}
 	out := make([]api.Migration, 0, len(ids))
 	for i, id := range ids {
@@ -289,17 +328,25 @@ func (s *RedisStore) MergeCandidates(ctx context.Context, migrationID string, ca
 func (s *RedisStore) ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error) {
 	k := s.keys(migrationID)
 	var exists *redis.IntCmd
+	var marked *redis.StringCmd
 	var hashes candidateHashes
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		exists = p.Exists(ctx, k.meta)
+		marked = p.HGet(ctx, k.meta, migFieldRunSummaries)
 		hashes = k.readCandidates(ctx, p)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("list candidates of %s: %w", migrationID, backendError(err))
 	}
 	if exists.Val() == 0 {
 		return nil, fmt.Errorf("list candidates of %s: %w", migrationID, migrations.ErrMigrationNotFound)
+	}
+	if marked.Val() == "" {
+		if err := s.backfillRunSummaries(ctx, migrationID); err != nil {
+			return nil, fmt.Errorf("list candidates of %s: %w", migrationID, err)
+		}
+		return s.ListCandidates(ctx, migrationID)
 	}
 	out, err := hashes.candidates()
 	if err != nil {
@@ -312,13 +359,15 @@ func (s *RedisStore) ListCandidates(ctx context.Context, migrationID string) ([]
 func (s *RedisStore) GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error) {
 	k := s.keys(migrationID)
 	var exists *redis.IntCmd
-	var def, status, updated, inputs *redis.StringCmd
+	var def, status, updated, inputs, run, marked *redis.StringCmd
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		exists = p.Exists(ctx, k.meta)
 		def = p.HGet(ctx, k.defs, candidateID)
 		status = p.HGet(ctx, k.status, candidateID)
 		updated = p.HGet(ctx, k.updated, candidateID)
 		inputs = p.HGet(ctx, k.inputs, candidateID)
+		run = p.HGet(ctx, k.runs, candidateID)
+		marked = p.HGet(ctx, k.meta, migFieldRunSummaries)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -330,9 +379,18 @@ func (s *RedisStore) GetCandidate(ctx context.Context, migrationID, candidateID 
 	case status.Err() != nil || def.Err() != nil:
 		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, migrations.ErrCandidateNotFound)
 	}
+	if marked.Val() == "" {
+		if err := s.backfillRunSummaries(ctx, migrationID); err != nil {
+			return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, err)
+		}
+		return s.GetCandidate(ctx, migrationID, candidateID)
+	}
 	c, err := decodeCandidate(candidateID, []byte(def.Val()), status.Val(), parseInt(updated.Val()), []byte(inputs.Val()))
 	if err != nil {
 		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, err)
+	}
+	if c.Run, err = decodeRunSummary(run.Val()); err != nil {
+		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: decode run summary: %w", migrationID, candidateID, err)
 	}
 	return c, nil
 }
@@ -372,7 +430,8 @@ func codeError(code int64) error {
 	return nil
 }
 
-// BeginRun makes the candidate running and replaces its run record, in one script.
+// BeginRun makes the candidate running and replaces its run record and run summary, in one
+// script.
 func (s *RedisStore) BeginRun(ctx context.Context, run migrations.RunRecord) error {
 	k := s.keys(run.MigrationID)
 	names, err := encodeJSON("step names", nonNil(run.StepNames))
@@ -384,7 +443,7 @@ func (s *RedisStore) BeginRun(ctx context.Context, run migrations.RunRecord) err
 		started = time.Now()
 	}
 	code, err := s.scripts.beginRun.Run(ctx, s.client,
-		[]string{k.meta, k.status, k.updated, k.run(run.CandidateID)},
+		[]string{k.meta, k.status, k.updated, k.run(run.CandidateID), k.runs},
 		run.CandidateID, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, nanosArg(started),
 	).Int64()
 	if err != nil {
@@ -396,14 +455,16 @@ func (s *RedisStore) BeginRun(ctx context.Context, run migrations.RunRecord) err
 	return nil
 }
 
-// PutStepState writes one step state if executionID is still the candidate's current run.
-func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState) error {
+// PutStepState writes one step state and the run summary it makes, if executionID is still the
+// candidate's current run, in one script; the migration's version grows when the summary changed.
+func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState, attention api.Attention) error {
 	state, err := encodeJSON("step state", step)
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
 	}
 	k := s.keys(migrationID)
-	code, err := s.scripts.putStepState.Run(ctx, s.client, []string{k.run(candidateID)}, executionID, runStepField+step.StepName, state).Int64()
+	code, err := s.scripts.putStepState.Run(ctx, s.client, []string{k.run(candidateID), k.runs, k.meta},
+		executionID, runStepField+step.StepName, state, candidateID, step.StepName, string(step.Status), string(attention)).Int64()
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, backendError(err))
 	}
@@ -413,11 +474,12 @@ func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID,
 	return nil
 }
 
-// FinishRun ends the current run and sets the candidate's status in one script.
+// FinishRun ends the current run, clearing its attention, and sets the candidate's status in one
+// script.
 func (s *RedisStore) FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error {
 	k := s.keys(migrationID)
 	code, err := s.scripts.finishRun.Run(ctx, s.client,
-		[]string{k.meta, k.status, k.updated, k.run(candidateID)},
+		[]string{k.meta, k.status, k.updated, k.run(candidateID), k.runs},
 		candidateID, executionID, string(status), nanosArg(at), string(candidateStatus),
 	).Int64()
 	if err != nil {
@@ -439,6 +501,15 @@ func (s *RedisStore) GetRun(ctx context.Context, migrationID, candidateID string
 	if len(h) == 0 {
 		return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: %w", migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
 	}
+	run, err := runFromHash(migrationID, candidateID, h)
+	if err != nil {
+		return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: %w", migrationID, candidateID, err)
+	}
+	return run, nil
+}
+
+// runFromHash decodes a run hash.
+func runFromHash(migrationID, candidateID string, h map[string]string) (migrations.RunRecord, error) {
 	run := migrations.RunRecord{
 		RunID:       h[runFieldRunID],
 		ExecutionID: h[runFieldExecutionID],
@@ -449,7 +520,7 @@ func (s *RedisStore) GetRun(ctx context.Context, migrationID, candidateID string
 		FinishedAt:  fromNanos(parseInt(h[runFieldFinishedAt])),
 	}
 	if err := json.Unmarshal([]byte(h[runFieldStepNames]), &run.StepNames); err != nil {
-		return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: decode step names: %w", migrationID, candidateID, err)
+		return migrations.RunRecord{}, fmt.Errorf("decode step names: %w", err)
 	}
 	states := make(map[string]api.StepState)
 	for field, v := range h {
@@ -459,7 +530,7 @@ func (s *RedisStore) GetRun(ctx context.Context, migrationID, candidateID string
 		}
 		var st api.StepState
 		if err := json.Unmarshal([]byte(v), &st); err != nil {
-			return migrations.RunRecord{}, fmt.Errorf("get run of %s/%s: decode step %s: %w", migrationID, candidateID, name, err)
+			return migrations.RunRecord{}, fmt.Errorf("decode step %s: %w", name, err)
 		}
 		states[name] = st
 	}

@@ -68,7 +68,7 @@ func TestRedisRoundTripsAndKeyLayout(t *testing.T) {
 		require.NoError(t, s.MergeCandidates(ctx, "big", cands, time.Now()))
 	}))
 	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "big", CandidateID: "c00007", ExecutionID: "e", StepNames: []string{"one"}, StartedAt: time.Now()}))
-	require.NoError(t, s.PutStepState(ctx, "big", "c00007", "e", api.StepState{StepName: "one", Candidate: "c00007", Status: api.StepStatusPending}))
+	require.NoError(t, s.PutStepState(ctx, "big", "c00007", "e", api.StepState{StepName: "one", Candidate: "c00007", Status: api.StepStatusPending}, ""))
 
 	var list []api.Candidate
 	require.EqualValues(t, 1, counter.measure(func() {
@@ -106,6 +106,7 @@ func TestRedisRoundTripsAndKeyLayout(t *testing.T) {
 		"drover:migrations",
 		"drover:{big}:candidates:def",
 		"drover:{big}:candidates:inputs",
+		"drover:{big}:candidates:run",
 		"drover:{big}:candidates:status",
 		"drover:{big}:candidates:updated",
 		"drover:{big}:migration",
@@ -150,4 +151,85 @@ func TestRedisPrefixesIsolateStores(t *testing.T) {
 	ms, err := b.ListMigrations(ctx, false)
 	require.NoError(t, err)
 	require.Empty(t, ms)
+}
+
+// TestRedisBackfillsRunSummaries: a migration written before the store kept run summaries gets
+// them, derived from its run hashes, on the first read that needs them; a summary a run script
+// wrote meanwhile is kept.
+func TestRedisBackfillsRunSummaries(t *testing.T) {
+	ctx := context.Background()
+	client := testsupport.RedisClient(t)
+	s := NewRedisStore(client, "old")
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	steps := []api.StepDefinition{{Name: "change"}, {Name: "review", Manual: true}}
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: steps, CreatedAt: t0}))
+	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{
+		{Id: "waiting", Kind: "service"}, {Id: "failed", Kind: "service"}, {Id: "done", Kind: "service"},
+		{Id: "never", Kind: "service"}, {Id: "fresh", Kind: "service"},
+	}, t0))
+	run := func(cid string, states ...api.StepState) {
+		require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: cid, ExecutionID: "e-" + cid,
+			Status: api.RunStatusRunning, StepNames: []string{"change", "review"}, StartedAt: t0}))
+		for _, st := range states {
+			require.NoError(t, s.PutStepState(ctx, "m", cid, "e-"+cid, st, ""))
+		}
+	}
+	done := api.StepState{StepName: "change", Status: api.StepStatusSucceeded}
+	run("waiting", done, api.StepState{StepName: "review", Status: api.StepStatusPending})
+	run("failed", api.StepState{StepName: "change", Status: api.StepStatusFailed})
+	run("done", done)
+	require.NoError(t, s.FinishRun(ctx, "m", "done", "e-done", api.RunStatusCompleted, api.CandidateStatusCompleted, t0.Add(time.Hour)))
+	run("fresh")
+
+	// Make it look written by an older Drover: no summaries, no mark, no summary fields.
+	k := s.keys("m")
+	require.NoError(t, client.HDel(ctx, k.meta, migFieldRunSummaries).Err())
+	require.NoError(t, client.Del(ctx, k.runs).Err())
+	for _, cid := range []string{"waiting", "failed", "done", "fresh"} {
+		require.NoError(t, client.HDel(ctx, k.run(cid), runFieldStepName, runFieldStepStatus, runFieldAttention).Err())
+	}
+	// ...except for one candidate a new replica's script has written meanwhile.
+	const written = `{"status":"running","startedAt":"1700000000000000000","finishedAt":"0","stepName":"review","stepStatus":"pending","attention":""}`
+	require.NoError(t, client.HSet(ctx, k.runs, "fresh", written).Err())
+	v0, err := s.MigrationVersion(ctx, "m")
+	require.NoError(t, err)
+
+	one, err := s.GetCandidate(ctx, "m", "failed")
+	require.NoError(t, err)
+	require.Equal(t, api.AttentionFailed, one.Run.Attention)
+	list, err := s.ListCandidates(ctx, "m")
+	require.NoError(t, err)
+	got := map[string]api.RunSummary{}
+	for _, c := range list {
+		got[c.Id] = c.Run
+	}
+	running := func(step string, status api.StepStatus, attention api.Attention) api.RunSummary {
+		return api.RunSummary{Status: api.RunStatusRunning, StartedAt: t0, StepName: step, StepStatus: status, Attention: attention}
+	}
+	require.Equal(t, map[string]api.RunSummary{
+		"waiting": running("review", api.StepStatusPending, api.AttentionWaiting),
+		"failed":  running("change", api.StepStatusFailed, api.AttentionFailed),
+		"done":    {Status: api.RunStatusCompleted, StartedAt: t0, FinishedAt: t0.Add(time.Hour), StepName: "change", StepStatus: api.StepStatusSucceeded},
+		"never":   {},
+		"fresh":   running("review", api.StepStatusPending, ""),
+	}, got)
+	marked, err := client.HGet(ctx, k.meta, migFieldRunSummaries).Result()
+	require.NoError(t, err)
+	require.Equal(t, "1", marked)
+	v1, err := s.MigrationVersion(ctx, "m")
+	require.NoError(t, err)
+	require.Greater(t, v1, v0, "filled-in summaries change the lists, so the version")
+
+	// The run hashes got their summary fields, so the scripts carry on from them.
+	require.NoError(t, s.FinishRun(ctx, "m", "failed", "e-failed", api.RunStatusCancelled, api.CandidateStatusNotStarted, t0.Add(time.Hour)))
+	c, err := s.GetCandidate(ctx, "m", "failed")
+	require.NoError(t, err)
+	require.Equal(t, api.RunSummary{Status: api.RunStatusCancelled, StartedAt: t0, FinishedAt: t0.Add(time.Hour), StepName: "change", StepStatus: api.StepStatusFailed}, c.Run)
+
+	// ListMigrations fills in summaries too.
+	require.NoError(t, client.HDel(ctx, k.meta, migFieldRunSummaries).Err())
+	require.NoError(t, client.HDel(ctx, k.runs, "waiting").Err())
+	ms, err := s.ListMigrations(ctx, true)
+	require.NoError(t, err)
+	require.Equal(t, api.AttentionWaiting, ms[0].Candidates[4].Run.Attention, "candidate %s", ms[0].Candidates[4].Id)
 }

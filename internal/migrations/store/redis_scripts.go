@@ -18,6 +18,9 @@ const (
 	runFieldStepNames   = "stepNames"
 	runFieldStartedAt   = "startedAt"
 	runFieldFinishedAt  = "finishedAt"
+	runFieldStepName    = "stepName"   // the run summary's step: the latest one written,
+	runFieldStepStatus  = "stepStatus" // its status,
+	runFieldAttention   = "attention"  // and why the run needs an operator ("" when it does not)
 	runStepField        = "step:"
 )
 
@@ -28,6 +31,10 @@ const (
 	migFieldUpdatedAt = "updatedAt"
 	migFieldVersion   = "version" // grows with every change to the migration or its candidates
 	countField        = "count:"
+	// migFieldRunSummaries marks a migration whose candidates' run summaries are all kept in its
+	// run-summary hash: set when a migration is created, or once the summaries of a migration
+	// created before the store kept them have been filled in (see backfillRunSummaries).
+	migFieldRunSummaries = "runSummaries"
 )
 
 // luaSetStatus is prepended to the scripts that change a candidate's status: it moves the
@@ -45,9 +52,29 @@ local function setStatus(meta, statusKey, updatedKey, id, new, at)
 end
 `
 
+// luaWriteSummary is prepended to the scripts that change a run: writeSummary copies the run
+// hash's summary fields, as JSON with a fixed field order, into the migration's run-summary hash
+// (which lists read whole), and reports whether the summary changed.
+const luaWriteSummary = `
+local summaryFields = {'status', 'startedAt', 'finishedAt', 'stepName', 'stepStatus', 'attention'}
+local function writeSummary(run, summaries, id)
+  local values = redis.call('HMGET', run, unpack(summaryFields))
+  local parts = {}
+  for i, name in ipairs(summaryFields) do
+    parts[i] = cjson.encode(name) .. ':' .. cjson.encode(values[i] or '')
+  end
+  local enc = '{' .. table.concat(parts, ',') .. '}'
+  if redis.call('HGET', summaries, id) == enc then return false end
+  redis.call('HSET', summaries, id, enc)
+  return true
+end
+`
+
 // KEYS: migration hash. ARGV: definition JSON, createdAt, updatedAt.
 const luaSaveMigration = `
-redis.call('HSETNX', KEYS[1], 'createdAt', ARGV[2])
+if redis.call('HSETNX', KEYS[1], 'createdAt', ARGV[2]) == 1 then
+  redis.call('HSET', KEYS[1], 'runSummaries', '1')
+end
 redis.call('HSET', KEYS[1], 'def', ARGV[1], 'updatedAt', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 return 1
@@ -91,37 +118,67 @@ redis.call('HINCRBY', KEYS[1], 'version', 1)
 return {1, enc}
 `
 
-// KEYS: migration hash, statuses, updatedAts, run hash.
+// KEYS: migration hash, statuses, updatedAts, run hash, run summaries.
 // ARGV: candidate id, run id, execution id, run status, step names JSON, startedAt.
-const luaBeginRun = luaSetStatus + `
+const luaBeginRun = luaSetStatus + luaWriteSummary + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
 setStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 'running', ARGV[6])
 redis.call('DEL', KEYS[4])
 redis.call('HSET', KEYS[4], 'runId', ARGV[2], 'executionId', ARGV[3], 'status', ARGV[4],
   'stepNames', ARGV[5], 'startedAt', ARGV[6], 'finishedAt', '0')
+writeSummary(KEYS[4], KEYS[5], ARGV[1])
 return 1
 `
 
-// KEYS: run hash. ARGV: execution id, step field, step state JSON.
-const luaPutStepState = `
+// KEYS: run hash, run summaries, migration hash.
+// ARGV: execution id, step field, step state JSON, candidate id, step name, step status,
+// attention (kept empty once the run has finished).
+const luaPutStepState = luaWriteSummary + `
 local cur = redis.call('HGET', KEYS[1], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+local attention = ARGV[7]
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then attention = '' end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], 'stepName', ARGV[5], 'stepStatus', ARGV[6], 'attention', attention)
+if writeSummary(KEYS[1], KEYS[2], ARGV[4]) and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HINCRBY', KEYS[3], 'version', 1)
+end
 return 1
 `
 
-// KEYS: migration hash, statuses, updatedAts, run hash.
+// KEYS: migration hash, statuses, updatedAts, run hash, run summaries.
 // ARGV: candidate id, execution id, run status, finishedAt, candidate status.
-const luaFinishRun = luaSetStatus + `
+const luaFinishRun = luaSetStatus + luaWriteSummary + `
 local cur = redis.call('HGET', KEYS[4], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4])
+redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4], 'attention', '')
+local changed = writeSummary(KEYS[4], KEYS[5], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   setStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[5], ARGV[4])
+elseif changed and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
 end
+return 1
+`
+
+// KEYS: migration hash, run summaries, then one run hash per candidate.
+// ARGV: for each run hash, in order: candidate id, the execution id the summary was derived
+// from, step name, step status, attention. A summary is written only where none exists and the
+// run is still that execution, so a summary the other scripts wrote meanwhile always wins.
+const luaBackfillSummaries = luaWriteSummary + `
+local changed = false
+for i = 3, #KEYS do
+  local a = (i - 3) * 5
+  local id = ARGV[a + 1]
+  if redis.call('HEXISTS', KEYS[2], id) == 0 and redis.call('HGET', KEYS[i], 'executionId') == ARGV[a + 2] then
+    redis.call('HSET', KEYS[i], 'stepName', ARGV[a + 3], 'stepStatus', ARGV[a + 4], 'attention', ARGV[a + 5])
+    writeSummary(KEYS[i], KEYS[2], id)
+    changed = true
+  end
+end
+if changed and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'version', 1) end
 return 1
 `
 
@@ -133,6 +190,7 @@ type redisScripts struct {
 	beginRun        *redis.Script
 	putStepState    *redis.Script
 	finishRun       *redis.Script
+	backfill        *redis.Script
 }
 
 func newRedisScripts() redisScripts {
@@ -143,5 +201,6 @@ func newRedisScripts() redisScripts {
 		beginRun:        redis.NewScript(luaBeginRun),
 		putStepState:    redis.NewScript(luaPutStepState),
 		finishRun:       redis.NewScript(luaFinishRun),
+		backfill:        redis.NewScript(luaBackfillSummaries),
 	}
 }

@@ -94,8 +94,13 @@ func migrateSQLite(w *sql.DB) error {
 			if !ok {
 				return fmt.Errorf("database schema version %d has no upgrade path to %d", v, sqliteSchemaVersion)
 			}
-			if _, err := tx.ExecContext(ctx, up); err != nil {
+			if _, err := tx.ExecContext(ctx, up.statements); err != nil {
 				return fmt.Errorf("upgrade schema from version %d: %w", v, err)
+			}
+			if up.backfill != nil {
+				if err := up.backfill(ctx, tx); err != nil {
+					return fmt.Errorf("upgrade schema from version %d: %w", v, err)
+				}
 			}
 		}
 	default:
@@ -110,6 +115,100 @@ func migrateSQLite(w *sql.DB) error {
 		return fmt.Errorf("commit schema: %w", err)
 	}
 	return nil
+}
+
+// backfillRunSummaries fills in the run summary's step and attention of every run recorded
+// before the store kept them (the upgrade to schema version 3), from the run's step states.
+func backfillRunSummaries(ctx context.Context, tx *sql.Tx) error {
+	runs, err := readRunsForBackfill(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("backfill run summaries: %w", err)
+	}
+	update, err := tx.PrepareContext(ctx, `UPDATE runs SET step_name = ?, step_status = ?, attention = ? WHERE migration_id = ? AND candidate_id = ?`)
+	if err != nil {
+		return fmt.Errorf("backfill run summaries: %w", err)
+	}
+	defer update.Close()
+	for _, r := range runs {
+		step, attention := summaryStep(r.run, r.candidateSteps, r.migrationSteps)
+		if _, err := update.ExecContext(ctx, step.StepName, string(step.Status), string(attention), r.run.MigrationID, r.run.CandidateID); err != nil {
+			return fmt.Errorf("backfill run summary of %s/%s: %w", r.run.MigrationID, r.run.CandidateID, err)
+		}
+	}
+	return nil
+}
+
+// backfillRun is a run with the step definitions it most likely started with.
+type backfillRun struct {
+	run                            migrations.RunRecord
+	candidateSteps, migrationSteps []api.StepDefinition
+}
+
+// readRunsForBackfill reads every run with its step states and definitions, closing each result
+// set before the caller writes.
+func readRunsForBackfill(ctx context.Context, tx *sql.Tx) ([]backfillRun, error) {
+	rows, err := tx.QueryContext(ctx, `
+SELECT r.migration_id, r.candidate_id, r.status, r.step_names, c.definition, m.definition
+FROM runs r
+JOIN candidates c ON c.migration_id = r.migration_id AND c.id = r.candidate_id
+JOIN migrations m ON m.id = r.migration_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []backfillRun
+	for rows.Next() {
+		var b backfillRun
+		var names, candDef, migDef string
+		if err := rows.Scan(&b.run.MigrationID, &b.run.CandidateID, &b.run.Status, &names, &candDef, &migDef); err != nil {
+			return nil, err
+		}
+		var cand api.CandidateInput
+		var mig api.Migration
+		if err := errors.Join(json.Unmarshal([]byte(names), &b.run.StepNames), json.Unmarshal([]byte(candDef), &cand), json.Unmarshal([]byte(migDef), &mig)); err != nil {
+			return nil, fmt.Errorf("decode run of %s/%s: %w", b.run.MigrationID, b.run.CandidateID, err)
+		}
+		b.candidateSteps, b.migrationSteps = cand.Steps, mig.Steps
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	states, err := readAllStepStates(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		r := &out[i].run
+		r.Steps = orderSteps(r.StepNames, states[r.MigrationID+"/"+r.CandidateID])
+	}
+	return out, nil
+}
+
+// readAllStepStates returns every stored step state by "migration/candidate" and step name.
+func readAllStepStates(ctx context.Context, tx *sql.Tx) (map[string]map[string]api.StepState, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT migration_id, candidate_id, step_name, state FROM run_steps`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[string]api.StepState{}
+	for rows.Next() {
+		var mid, cid, name, state string
+		if err := rows.Scan(&mid, &cid, &name, &state); err != nil {
+			return nil, err
+		}
+		var st api.StepState
+		if err := json.Unmarshal([]byte(state), &st); err != nil {
+			return nil, fmt.Errorf("decode step %s of %s/%s: %w", name, mid, cid, err)
+		}
+		key := mid + "/" + cid
+		if out[key] == nil {
+			out[key] = map[string]api.StepState{}
+		}
+		out[key][name] = st
+	}
+	return out, rows.Err()
 }
 
 // Ping reports whether the database answers a query.
@@ -320,9 +419,10 @@ func addCandidates(ctx context.Context, tx *sql.Tx, byID map[string]*api.Migrati
 		return backendError(err)
 	}
 	defer rows.Close()
+	var migrationID string
+	row := newCandidateRow(&migrationID)
 	for rows.Next() {
-		var migrationID string
-		c, err := scanCandidate(rows, &migrationID)
+		c, err := row.scan(rows)
 		if err != nil {
 			return err
 		}
@@ -333,15 +433,41 @@ func addCandidates(ctx context.Context, tx *sql.Tx, byID map[string]*api.Migrati
 	return backendErrorOrNil(rows.Err())
 }
 
-// scanCandidate scans (prefix..., id, definition, status, updated_at, inputs).
-func scanCandidate(rows *sql.Rows, prefix ...any) (api.Candidate, error) {
-	var id, def, status string
-	var updated int64
-	var inputs sql.NullString
-	if err := rows.Scan(append(prefix, &id, &def, &status, &updated, &inputs)...); err != nil {
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// candidateRow receives rows of sqlCandidateColumns, after an optional prefix. One is reused for
+// every row of a query, so that scanning 10,000 candidates does not allocate fresh scan targets
+// for each.
+type candidateRow struct {
+	id, def, status                            string
+	updated                                    int64
+	inputs                                     sql.NullString
+	runStatus, stepName, stepStatus, attention sql.NullString
+	started, finished                          sql.NullInt64
+	dest                                       []any
+}
+
+func newCandidateRow(prefix ...any) *candidateRow {
+	r := &candidateRow{}
+	r.dest = append(prefix, &r.id, &r.def, &r.status, &r.updated, &r.inputs,
+		&r.runStatus, &r.started, &r.finished, &r.stepName, &r.stepStatus, &r.attention)
+	return r
+}
+
+// scan reads one row into a candidate.
+func (r *candidateRow) scan(row scanner) (api.Candidate, error) {
+	if err := row.Scan(r.dest...); err != nil {
 		return api.Candidate{}, backendError(err)
 	}
-	return decodeCandidate(id, []byte(def), status, updated, []byte(inputs.String))
+	c, err := decodeCandidate(r.id, []byte(r.def), r.status, r.updated, []byte(r.inputs.String))
+	if err != nil {
+		return api.Candidate{}, err
+	}
+	c.Run = runSummary(r.runStatus.String, r.started.Int64, r.finished.Int64, r.stepName.String, r.stepStatus.String, r.attention.String)
+	return c, nil
 }
 
 // MergeCandidates merges a submission in one transaction: a definition is rewritten only while
@@ -406,8 +532,9 @@ func (s *SQLiteStore) listCandidates(ctx context.Context, migrationID string) ([
 	}
 	defer rows.Close()
 	out := []api.Candidate{}
+	row := newCandidateRow()
 	for rows.Next() {
-		c, err := scanCandidate(rows)
+		c, err := row.scan(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -425,23 +552,12 @@ func (s *SQLiteStore) listCandidates(ctx context.Context, migrationID string) ([
 	return out, nil
 }
 
-// GetCandidate returns one candidate with its state.
+// GetCandidate returns one candidate with its state and run summary.
 func (s *SQLiteStore) GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error) {
-	var def, status string
-	var updated int64
-	var inputs sql.NullString
-	err := s.r.QueryRowContext(ctx, `
-SELECT c.definition, s.status, s.updated_at, s.inputs
-FROM candidates c
-JOIN candidate_states s ON s.migration_id = c.migration_id AND s.candidate_id = c.id
-WHERE c.migration_id = ? AND c.id = ?`, migrationID, candidateID).Scan(&def, &status, &updated, &inputs)
+	c, err := newCandidateRow().scan(s.r.QueryRowContext(ctx, sqlGetCandidate, migrationID, candidateID))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = missing(ctx, s.r, migrationID, candidateID, migrations.ErrCandidateNotFound)
 	}
-	if err != nil {
-		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, backendErrorOrNil(err))
-	}
-	c, err := decodeCandidate(candidateID, []byte(def), status, updated, []byte(inputs.String))
 	if err != nil {
 		return api.Candidate{}, fmt.Errorf("get candidate %s/%s: %w", migrationID, candidateID, err)
 	}
@@ -490,8 +606,8 @@ func (s *SQLiteStore) MergeInputs(ctx context.Context, migrationID, candidateID 
 	return merged, nil
 }
 
-// BeginRun makes the candidate running and replaces its run record and step states in one
-// transaction.
+// BeginRun makes the candidate running and replaces its run record (so its run summary) and step
+// states in one transaction.
 func (s *SQLiteStore) BeginRun(ctx context.Context, run migrations.RunRecord) error {
 	names, err := encodeJSON("step names", nonNil(run.StepNames))
 	if err != nil {
@@ -524,7 +640,8 @@ INSERT INTO runs (migration_id, candidate_id, run_id, execution_id, status, step
 VALUES (?, ?, ?, ?, ?, ?, ?, 0)
 ON CONFLICT (migration_id, candidate_id) DO UPDATE SET
 	run_id = excluded.run_id, execution_id = excluded.execution_id, status = excluded.status,
-	step_names = excluded.step_names, started_at = excluded.started_at, finished_at = 0`,
+	step_names = excluded.step_names, started_at = excluded.started_at, finished_at = 0,
+	step_name = '', step_status = '', attention = ''`,
 			mid, cid, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, toNanos(started))
 		return backendErrorOrNil(err)
 	})
@@ -534,34 +651,39 @@ ON CONFLICT (migration_id, candidate_id) DO UPDATE SET
 	return nil
 }
 
-// currentExecution returns the execution id of the candidate's run inside tx, or the reason
-// there is none.
-func currentExecution(ctx context.Context, tx *sql.Tx, migrationID, candidateID string) (string, error) {
-	var exec string
-	err := tx.QueryRowContext(ctx, `SELECT execution_id FROM runs WHERE migration_id = ? AND candidate_id = ?`,
-		migrationID, candidateID).Scan(&exec)
+// currentRun returns the execution id and status of the candidate's run inside tx, or the
+// reason there is none.
+func currentRun(ctx context.Context, tx *sql.Tx, migrationID, candidateID string) (exec string, status api.RunStatus, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT execution_id, status FROM runs WHERE migration_id = ? AND candidate_id = ?`,
+		migrationID, candidateID).Scan(&exec, &status)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", missing(ctx, tx, migrationID, candidateID, migrations.ErrRunNotFound)
+		return "", "", missing(ctx, tx, migrationID, candidateID, migrations.ErrRunNotFound)
 	}
-	return exec, backendErrorOrNil(err)
+	return exec, status, backendErrorOrNil(err)
 }
 
-// PutStepState writes one step state if executionID is still the candidate's current run.
-func (s *SQLiteStore) PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState) error {
+// PutStepState writes one step state and the run summary it makes, if executionID is still the
+// candidate's current run; the migration's version grows when the summary changed.
+func (s *SQLiteStore) PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState, attention api.Attention) error {
 	state, err := encodeJSON("step state", step)
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		cur, err := currentExecution(ctx, tx, migrationID, candidateID)
+		cur, status, err := currentRun(ctx, tx, migrationID, candidateID)
 		if err != nil || cur != executionID {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `
+		if status != api.RunStatusRunning {
+			attention = "" // a finished run needs nobody
+		}
+		if _, err = tx.ExecContext(ctx, `
 INSERT INTO run_steps (migration_id, candidate_id, step_name, state) VALUES (?, ?, ?, ?)
 ON CONFLICT (migration_id, candidate_id, step_name) DO UPDATE SET state = excluded.state`,
-			migrationID, candidateID, step.StepName, state)
-		return backendErrorOrNil(err)
+			migrationID, candidateID, step.StepName, state); err != nil {
+			return backendError(err)
+		}
+		return setRunStep(ctx, tx, migrationID, candidateID, step.StepName, step.Status, attention)
 	})
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
@@ -569,14 +691,32 @@ ON CONFLICT (migration_id, candidate_id, step_name) DO UPDATE SET state = exclud
 	return nil
 }
 
-// FinishRun ends the current run and sets the candidate's status in one transaction.
+// setRunStep sets the run summary's step and attention, and bumps the migration's version when
+// they changed.
+func setRunStep(ctx context.Context, tx *sql.Tx, migrationID, candidateID, stepName string, stepStatus api.StepStatus, attention api.Attention) error {
+	res, err := tx.ExecContext(ctx, `
+UPDATE runs SET step_name = ?, step_status = ?, attention = ?
+WHERE migration_id = ? AND candidate_id = ? AND NOT (step_name = ? AND step_status = ? AND attention = ?)`,
+		stepName, string(stepStatus), string(attention), migrationID, candidateID, stepName, string(stepStatus), string(attention))
+	if err != nil {
+		return backendError(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return backendErrorOrNil(err)
+	}
+	_, err = tx.ExecContext(ctx, sqlBumpVersion, migrationID)
+	return backendErrorOrNil(err)
+}
+
+// FinishRun ends the current run, clearing its attention, and sets the candidate's status in
+// one transaction.
 func (s *SQLiteStore) FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		cur, err := currentExecution(ctx, tx, migrationID, candidateID)
+		cur, _, err := currentRun(ctx, tx, migrationID, candidateID)
 		if err != nil || cur != executionID {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE migration_id = ? AND candidate_id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, attention = '' WHERE migration_id = ? AND candidate_id = ?`,
 			string(status), toNanos(at), migrationID, candidateID); err != nil {
 			return backendError(err)
 		}

@@ -109,6 +109,7 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", CreatedAt: time.Unix(100, 0)}))
 	// Turn it back into a version-1 database.
+	downgradeToVersion2(t, s)
 	_, err = s.w.ExecContext(ctx, `ALTER TABLE migrations DROP COLUMN version`)
 	require.NoError(t, err)
 	_, err = s.w.ExecContext(ctx, `PRAGMA user_version = 1`)
@@ -127,4 +128,72 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 	v1, err := s.MigrationVersion(ctx, "m")
 	require.NoError(t, err)
 	require.Greater(t, v1, v0)
+}
+
+// downgradeToVersion2 removes what schema version 3 added.
+func downgradeToVersion2(t *testing.T, s *SQLiteStore) {
+	t.Helper()
+	for _, col := range []string{"step_name", "step_status", "attention"} {
+		_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN `+col)
+		require.NoError(t, err)
+	}
+	_, err := s.w.ExecContext(context.Background(), `PRAGMA user_version = 2`)
+	require.NoError(t, err)
+}
+
+// TestSQLiteUpgradesVersion2: a database written before run summaries opens, keeps its data, and
+// gains each run's summary, derived from its step states and step definitions.
+func TestSQLiteUpgradesVersion2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	steps := []api.StepDefinition{{Name: "change"}, {Name: "review", Manual: true}}
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: steps, CreatedAt: t0}))
+	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{
+		{Id: "waiting", Kind: "service"}, {Id: "failed", Kind: "service"}, {Id: "done", Kind: "service"}, {Id: "never", Kind: "service"},
+		{Id: "own-steps", Kind: "service", Steps: []api.StepDefinition{{Name: "sign-off", Manual: true}}},
+	}, t0))
+	run := func(cid string, states ...api.StepState) {
+		names := []string{"change", "review"}
+		if cid == "own-steps" {
+			names = []string{"sign-off"}
+		}
+		require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: cid, ExecutionID: "e-" + cid, Status: api.RunStatusRunning, StepNames: names, StartedAt: t0}))
+		for _, st := range states {
+			require.NoError(t, s.PutStepState(ctx, "m", cid, "e-"+cid, st, "attention the upgrade must not keep"))
+		}
+	}
+	done := api.StepState{StepName: "change", Status: api.StepStatusSucceeded}
+	run("waiting", done, api.StepState{StepName: "review", Status: api.StepStatusPending})
+	run("failed", api.StepState{StepName: "change", Status: api.StepStatusFailed, LastError: "CI is red"})
+	run("done", done, api.StepState{StepName: "review", Status: api.StepStatusSucceeded})
+	require.NoError(t, s.FinishRun(ctx, "m", "done", "e-done", api.RunStatusCompleted, api.CandidateStatusCompleted, t0.Add(time.Hour)))
+	run("own-steps", api.StepState{StepName: "sign-off", Status: api.StepStatusPending})
+	downgradeToVersion2(t, s)
+	require.NoError(t, s.Close())
+
+	s, err = OpenSQLite(path)
+	require.NoError(t, err)
+	defer s.Close()
+	list, err := s.ListCandidates(ctx, "m")
+	require.NoError(t, err)
+	got := map[string]api.RunSummary{}
+	for _, c := range list {
+		got[c.Id] = c.Run
+	}
+	running := func(step string, status api.StepStatus, attention api.Attention) api.RunSummary {
+		return api.RunSummary{Status: api.RunStatusRunning, StartedAt: t0, StepName: step, StepStatus: status, Attention: attention}
+	}
+	require.Equal(t, map[string]api.RunSummary{
+		"waiting":   running("review", api.StepStatusPending, api.AttentionWaiting),
+		"failed":    running("change", api.StepStatusFailed, api.AttentionFailed),
+		"done":      {Status: api.RunStatusCompleted, StartedAt: t0, FinishedAt: t0.Add(time.Hour), StepName: "review", StepStatus: api.StepStatusSucceeded},
+		"never":     {},
+		"own-steps": running("sign-off", api.StepStatusPending, api.AttentionWaiting),
+	}, got)
+	run2, err := s.GetRun(ctx, "m", "waiting")
+	require.NoError(t, err)
+	require.Len(t, run2.Steps, 2, "step states are kept")
 }

@@ -1,8 +1,13 @@
 package store
 
+import (
+	"context"
+	"database/sql"
+)
+
 // sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
 // schema below changes.
-const sqliteSchemaVersion = 2
+const sqliteSchemaVersion = 3
 
 // sqliteSchema creates the current version. Candidate definitions and candidate states are separate
 // tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
@@ -44,6 +49,9 @@ CREATE TABLE runs (
 	step_names   TEXT NOT NULL,
 	started_at   INTEGER NOT NULL,
 	finished_at  INTEGER NOT NULL DEFAULT 0,
+	step_name    TEXT NOT NULL DEFAULT '', -- the run summary: the latest step written, its status,
+	step_status  TEXT NOT NULL DEFAULT '', -- and why the run needs an operator ('' when it does not)
+	attention    TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (migration_id, candidate_id),
 	FOREIGN KEY (migration_id, candidate_id) REFERENCES candidates (migration_id, id) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
@@ -58,28 +66,56 @@ CREATE TABLE run_steps (
 ) STRICT, WITHOUT ROWID;
 `
 
+// sqliteUpgrade upgrades a database by one schema version: its statements, then its backfill
+// (when not nil), in the upgrade's transaction.
+type sqliteUpgrade struct {
+	statements string
+	backfill   func(ctx context.Context, tx *sql.Tx) error
+}
+
 // sqliteUpgrades[v] upgrades a database of schema version v to v+1.
-var sqliteUpgrades = map[int]string{
-	1: `ALTER TABLE migrations ADD COLUMN version INTEGER NOT NULL DEFAULT 0`,
+var sqliteUpgrades = map[int]sqliteUpgrade{
+	1: {statements: `ALTER TABLE migrations ADD COLUMN version INTEGER NOT NULL DEFAULT 0`},
+	2: {
+		statements: `
+ALTER TABLE runs ADD COLUMN step_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN step_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN attention TEXT NOT NULL DEFAULT '';`,
+		backfill: backfillRunSummaries,
+	},
 }
 
 // sqlBumpVersion marks a change to a migration or its candidates, for readers' caches.
 const sqlBumpVersion = `UPDATE migrations SET version = version + 1 WHERE id = ?`
 
+// sqlCandidateColumns are the columns a candidateRow reads after any prefix: the definition, the
+// state and the run summary (NULL when the candidate never ran), from candidates c, candidate
+// states s and runs r.
+const sqlCandidateColumns = `c.id, c.definition, s.status, s.updated_at, s.inputs,
+	r.status, r.started_at, r.finished_at, r.step_name, r.step_status, r.attention`
+
+// sqlCandidateTables joins a candidate to its state and its latest run.
+const sqlCandidateTables = `candidates c
+JOIN candidate_states s ON s.migration_id = c.migration_id AND s.candidate_id = c.id
+LEFT JOIN runs r ON r.migration_id = c.migration_id AND r.candidate_id = c.id`
+
 // Queries shared by several methods (and checked for their plans in tests).
 const (
 	sqlListCandidates = `
-SELECT c.id, c.definition, s.status, s.updated_at, s.inputs
-FROM candidates c
-JOIN candidate_states s ON s.migration_id = c.migration_id AND s.candidate_id = c.id
+SELECT ` + sqlCandidateColumns + `
+FROM ` + sqlCandidateTables + `
 WHERE c.migration_id = ?
 ORDER BY c.id`
 
 	sqlListAllCandidates = `
-SELECT c.migration_id, c.id, c.definition, s.status, s.updated_at, s.inputs
-FROM candidates c
-JOIN candidate_states s ON s.migration_id = c.migration_id AND s.candidate_id = c.id
+SELECT c.migration_id, ` + sqlCandidateColumns + `
+FROM ` + sqlCandidateTables + `
 ORDER BY c.migration_id, c.id`
+
+	sqlGetCandidate = `
+SELECT ` + sqlCandidateColumns + `
+FROM ` + sqlCandidateTables + `
+WHERE c.migration_id = ? AND c.id = ?`
 
 	sqlCountCandidates = `
 SELECT status, COUNT(*) FROM candidate_states WHERE migration_id = ? GROUP BY status`

@@ -40,7 +40,7 @@ func RunBenchmarks(b *testing.B, newStore NewStore) {
 		seed(b, s, "m", at(0), richCandidate("a", 1))
 		require.NoError(b, s.BeginRun(ctx, runRecord("m", "a", "exec-1", at(1), steps...)))
 		for i, name := range steps {
-			require.NoError(b, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", name, api.StepStatusSucceeded, i)))
+			require.NoError(b, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", name, api.StepStatusSucceeded, i), ""))
 		}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -61,7 +61,7 @@ func RunBenchmarks(b *testing.B, newStore NewStore) {
 		i := 0
 		for b.Loop() {
 			st := stepState("a", steps[i%len(steps)], api.StepStatusPending, i%60)
-			if err := s.PutStepState(ctx, "m", "a", "exec-1", st); err != nil {
+			if err := s.PutStepState(ctx, "m", "a", "exec-1", st, ""); err != nil {
 				b.Fatal(err)
 			}
 			i++

@@ -31,6 +31,8 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("ConcurrentMergeInputs", func(t *testing.T) { testConcurrentMergeInputs(t, newStore(t)) })
 	t.Run("LargeCandidateList", func(t *testing.T) { testLargeCandidateList(t, newStore(t)) })
 	t.Run("Versions", func(t *testing.T) { testVersions(t, newStore(t)) })
+	t.Run("RunSummary", func(t *testing.T) { testRunSummary(t, newStore(t)) })
+	t.Run("RunSummaryCancelled", func(t *testing.T) { testRunSummaryCancelled(t, newStore(t)) })
 }
 
 func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
@@ -71,7 +73,7 @@ func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
 	cands, err := s.ListCandidates(ctx, "m1")
 	require.NoError(t, err)
 	require.Equal(t, []api.Candidate{
-		asCandidate(candidate("a", "service"), api.CandidateStatusRunning, at(2), nil),
+		withRun(asCandidate(candidate("a", "service"), api.CandidateStatusRunning, at(2), nil), runningSince(at(2))),
 		asCandidate(candidate("b", "repo"), api.CandidateStatusNotStarted, at(1), nil),
 	}, cands)
 }
@@ -108,7 +110,7 @@ func testListMigrations(t *testing.T, s migrations.MigrationStore) {
 	require.Empty(t, list[0].Candidates)
 	require.Equal(t, []api.Candidate{
 		asCandidate(candidate("x", "repo"), api.CandidateStatusNotStarted, at(5), nil),
-		asCandidate(candidate("y", "service"), api.CandidateStatusCompleted, at(7), nil),
+		withRun(asCandidate(candidate("y", "service"), api.CandidateStatusCompleted, at(7), nil), ended(api.RunStatusCompleted, at(6), at(7))),
 	}, list[1].Candidates)
 	require.Equal(t, api.CandidateCounts{NotStarted: 1, Completed: 1}, list[1].Counts)
 	require.Equal(t, []string{"b1"}, ids(list[2].Candidates))
@@ -169,21 +171,21 @@ func testMergeCandidates(t *testing.T, newStore NewStore) {
 			existing: []api.CandidateInput{richCandidate("a", 1)},
 			priors:   map[string]prior{"a": priorRunning},
 			submit:   [][]api.CandidateInput{{renamed}},
-			want:     []api.Candidate{asCandidate(richCandidate("a", 1), api.CandidateStatusRunning, at(1), nil)},
+			want:     []api.Candidate{withRun(asCandidate(richCandidate("a", 1), api.CandidateStatusRunning, at(1), nil), runningSince(at(1)))},
 		},
 		{
 			name:     "a completed candidate is kept when resubmitted with other data",
 			existing: []api.CandidateInput{richCandidate("a", 1)},
 			priors:   map[string]prior{"a": priorCompleted},
 			submit:   [][]api.CandidateInput{{renamed}},
-			want:     []api.Candidate{asCandidate(richCandidate("a", 1), api.CandidateStatusCompleted, at(2), nil)},
+			want:     []api.Candidate{withRun(asCandidate(richCandidate("a", 1), api.CandidateStatusCompleted, at(2), nil), ended(api.RunStatusCompleted, at(1), at(2)))},
 		},
 		{
 			name:     "a cancelled candidate is not_started again and replaceable",
 			existing: []api.CandidateInput{richCandidate("a", 1)},
 			priors:   map[string]prior{"a": priorCancelled},
 			submit:   [][]api.CandidateInput{{renamed}},
-			want:     []api.Candidate{asCandidate(renamed, api.CandidateStatusNotStarted, at(2), nil)},
+			want:     []api.Candidate{withRun(asCandidate(renamed, api.CandidateStatusNotStarted, at(2), nil), ended(api.RunStatusCancelled, at(1), at(2)))},
 		},
 		{
 			name:     "candidates absent from the submission are kept",
@@ -192,8 +194,8 @@ func testMergeCandidates(t *testing.T, newStore NewStore) {
 			submit:   [][]api.CandidateInput{{candidate("d", "topic")}},
 			want: []api.Candidate{
 				asCandidate(candidate("a", "service"), api.CandidateStatusNotStarted, at(0), nil),
-				asCandidate(candidate("b", "service"), api.CandidateStatusRunning, at(1), nil),
-				asCandidate(candidate("c", "service"), api.CandidateStatusCompleted, at(2), nil),
+				withRun(asCandidate(candidate("b", "service"), api.CandidateStatusRunning, at(1), nil), runningSince(at(1))),
+				withRun(asCandidate(candidate("c", "service"), api.CandidateStatusCompleted, at(2), nil), ended(api.RunStatusCompleted, at(1), at(2))),
 				asCandidate(candidate("d", "topic"), api.CandidateStatusNotStarted, at(5), nil),
 			},
 		},
@@ -207,8 +209,8 @@ func testMergeCandidates(t *testing.T, newStore NewStore) {
 			},
 			want: []api.Candidate{
 				asCandidate(candidate("a", "repo", "v", "2"), api.CandidateStatusNotStarted, at(0), nil),
-				asCandidate(candidate("b", "service"), api.CandidateStatusRunning, at(1), nil),
-				asCandidate(candidate("c", "service"), api.CandidateStatusCompleted, at(2), nil),
+				withRun(asCandidate(candidate("b", "service"), api.CandidateStatusRunning, at(1), nil), runningSince(at(1))),
+				withRun(asCandidate(candidate("c", "service"), api.CandidateStatusCompleted, at(2), nil), ended(api.RunStatusCompleted, at(1), at(2))),
 				asCandidate(candidate("d", "repo", "v", "2"), api.CandidateStatusNotStarted, at(5), nil),
 			},
 		},
@@ -345,15 +347,15 @@ func testRunLifecycle(t *testing.T, s migrations.MigrationStore) {
 	mergePending := stepState("a", "merge-pr", api.StepStatusPending, 3)
 	openPR := stepState("a", "open-pr", api.StepStatusSucceeded, 2)
 	openPR.FinishedAt = at(3)
-	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", mergePending))
-	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", openPR))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", mergePending, ""))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", openPR, ""))
 	got, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Equal(t, []api.StepState{openPR, mergePending}, got.Steps)
 	mergeFailed := stepState("a", "merge-pr", api.StepStatusFailed, 3)
 	mergeFailed.Attempts = 3
 	mergeFailed.LastError = "conflict in values.yaml"
-	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", mergeFailed))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", mergeFailed, ""))
 	got, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Equal(t, []api.StepState{openPR, mergeFailed}, got.Steps)
@@ -362,7 +364,7 @@ func testRunLifecycle(t *testing.T, s migrations.MigrationStore) {
 	require.Equal(t, mergeFailed, step)
 
 	// A stale writer (another execution id) changes nothing.
-	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-0", stepState("a", "verify", api.StepStatusSucceeded, 4)))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-0", stepState("a", "verify", api.StepStatusSucceeded, 4), ""))
 	require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-0", api.RunStatusCompleted, api.CandidateStatusCompleted, at(4)))
 	got, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
@@ -391,7 +393,7 @@ func testRunLifecycle(t *testing.T, s migrations.MigrationStore) {
 	got, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
 	requireRun(t, run2, got)
-	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", openPR))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", openPR, ""))
 	require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(21)))
 	got, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
@@ -431,7 +433,7 @@ func testFinishRun(t *testing.T, newStore NewStore) {
 			seed(t, s, "m", at(0), candidate("a", "service"), candidate("b", "service"))
 			run := runRecord("m", "a", "exec-1", at(1), "open-pr")
 			require.NoError(t, s.BeginRun(ctx, run))
-			require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "open-pr", api.StepStatusSucceeded, 2)))
+			require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "open-pr", api.StepStatusSucceeded, 2), ""))
 			require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", tc.run, tc.candidate, at(3)))
 
 			got, err := s.GetRun(ctx, "m", "a")
@@ -518,9 +520,9 @@ func testNotFound(t *testing.T, s migrations.MigrationStore) {
 		{"GetRun unknown migration", func() error { _, err := s.GetRun(ctx, "nope", "a"); return err }, migrations.ErrMigrationNotFound},
 		{"GetRun unknown candidate", func() error { _, err := s.GetRun(ctx, "m", "nope"); return err }, migrations.ErrCandidateNotFound},
 		{"GetRun never ran", func() error { _, err := s.GetRun(ctx, "m", "a"); return err }, migrations.ErrRunNotFound},
-		{"PutStepState unknown migration", func() error { return s.PutStepState(ctx, "nope", "a", "e", step) }, migrations.ErrMigrationNotFound},
-		{"PutStepState unknown candidate", func() error { return s.PutStepState(ctx, "m", "nope", "e", step) }, migrations.ErrCandidateNotFound},
-		{"PutStepState never ran", func() error { return s.PutStepState(ctx, "m", "a", "e", step) }, migrations.ErrRunNotFound},
+		{"PutStepState unknown migration", func() error { return s.PutStepState(ctx, "nope", "a", "e", step, "") }, migrations.ErrMigrationNotFound},
+		{"PutStepState unknown candidate", func() error { return s.PutStepState(ctx, "m", "nope", "e", step, "") }, migrations.ErrCandidateNotFound},
+		{"PutStepState never ran", func() error { return s.PutStepState(ctx, "m", "a", "e", step, "") }, migrations.ErrRunNotFound},
 		{"FinishRun unknown migration", func() error { return s.FinishRun(ctx, "nope", "a", "e", runDone, candDone, at(1)) }, migrations.ErrMigrationNotFound},
 		{"FinishRun unknown candidate", func() error { return s.FinishRun(ctx, "m", "nope", "e", runDone, candDone, at(1)) }, migrations.ErrCandidateNotFound},
 		{"FinishRun never ran", func() error { return s.FinishRun(ctx, "m", "a", "e", runDone, candDone, at(1)) }, migrations.ErrRunNotFound},
@@ -650,7 +652,7 @@ func testConcurrentMergeAndRuns(t *testing.T, s migrations.MigrationStore) {
 				mu.Lock()
 				defAtStart[id], lastExec[id] = got.Metadata, exec
 				mu.Unlock()
-				if err := s.PutStepState(ctx, "m", id, exec, stepState(id, "open-pr", api.StepStatusPending, 2+c)); err != nil {
+				if err := s.PutStepState(ctx, "m", id, exec, stepState(id, "open-pr", api.StepStatusPending, 2+c), ""); err != nil {
 					return err
 				}
 				switch final(i) {
@@ -784,7 +786,7 @@ func largeCandidate(i int) api.CandidateInput {
 }
 
 // testVersions: every change a candidate list or a migration shows bumps the migration's version
-// (and only that migration's); step states do not.
+// (and only that migration's), run summaries included; stale run writes do not.
 func testVersions(t *testing.T, s migrations.MigrationStore) {
 	ctx := context.Background()
 	_, err := s.MigrationVersion(ctx, "absent")
@@ -817,8 +819,15 @@ func testVersions(t *testing.T, s migrations.MigrationStore) {
 	bumped("beginning a run", func() {
 		require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "va", CandidateID: "a", ExecutionID: "e1", StepNames: []string{"open-pr"}, StartedAt: at(3)}))
 	})
-	require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Candidate: "a", Status: api.StepStatusPending}))
-	require.Equal(t, last, version("va"), "a step state does not change any list")
+	bumped("a step state that moves the run summary", func() {
+		require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Candidate: "a", Status: api.StepStatusPending}, ""))
+	})
+	bumped("a step state that sets attention", func() {
+		require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Candidate: "a", Status: api.StepStatusPending}, api.AttentionWaiting))
+	})
+	require.NoError(t, s.PutStepState(ctx, "va", "a", "stale", api.StepState{StepName: "merge-pr", Candidate: "a", Status: api.StepStatusFailed}, api.AttentionFailed))
+	require.NoError(t, s.FinishRun(ctx, "va", "a", "stale", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(4)))
+	require.Equal(t, last, version("va"), "stale writes change nothing")
 	bumped("finishing a run", func() {
 		require.NoError(t, s.FinishRun(ctx, "va", "a", "e1", api.RunStatusCompleted, api.CandidateStatusCompleted, at(4)))
 	})
@@ -827,4 +836,141 @@ func testVersions(t *testing.T, s migrations.MigrationStore) {
 	vs, err := s.MigrationVersions(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []migrations.MigrationVersion{{ID: "va", Version: last}, {ID: "vb", Version: other}}, vs)
+}
+
+// summaryReader reads a candidate's run summary every way a store offers, checks they agree,
+// and returns it.
+func summaryReader(t *testing.T, s migrations.MigrationStore, migrationID string) func(candidateID string) api.RunSummary {
+	return func(candidateID string) api.RunSummary {
+		t.Helper()
+		ctx := context.Background()
+		one, err := s.GetCandidate(ctx, migrationID, candidateID)
+		require.NoError(t, err)
+		list, err := s.ListCandidates(ctx, migrationID)
+		require.NoError(t, err)
+		all, err := s.ListMigrations(ctx, true)
+		require.NoError(t, err)
+		var fromList, fromAll api.RunSummary
+		for _, c := range list {
+			if c.Id == candidateID {
+				fromList = c.Run
+			}
+		}
+		for _, m := range all {
+			for _, c := range m.Candidates {
+				if m.Id == migrationID && c.Id == candidateID {
+					fromAll = c.Run
+				}
+			}
+		}
+		require.Equal(t, one.Run, fromList, "GetCandidate and ListCandidates disagree")
+		require.Equal(t, one.Run, fromAll, "GetCandidate and ListMigrations disagree")
+		return one.Run
+	}
+}
+
+// testRunSummary: the run summary follows BeginRun, PutStepState and FinishRun of the current
+// execution, ignores stale ones, keeps attention only while the run runs, and every change of
+// it bumps the migration's version.
+func testRunSummary(t *testing.T, s migrations.MigrationStore) {
+	ctx := context.Background()
+	seed(t, s, "m", at(0), candidate("a", "service"), candidate("b", "service"))
+	summary := summaryReader(t, s, "m")
+	last, err := s.MigrationVersion(ctx, "m")
+	require.NoError(t, err)
+	change := func(what string, fn func()) {
+		t.Helper()
+		fn()
+		v, err := s.MigrationVersion(ctx, "m")
+		require.NoError(t, err)
+		require.Greater(t, v, last, "%s must bump the version", what)
+		last = v
+	}
+	unchanged := func(what string, fn func()) {
+		t.Helper()
+		fn()
+		v, err := s.MigrationVersion(ctx, "m")
+		require.NoError(t, err)
+		require.Equal(t, last, v, "%s must not bump the version", what)
+	}
+
+	require.Equal(t, api.RunSummary{}, summary("a"), "a candidate that never ran has no summary")
+
+	change("BeginRun", func() {
+		require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-1", at(1), "open-pr", "merge-pr")))
+	})
+	want := runningSince(at(1))
+	require.Equal(t, want, summary("a"))
+	require.Equal(t, api.RunSummary{}, summary("b"))
+
+	change("the first step's start", func() {
+		require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "open-pr", api.StepStatusInProgress, 1), ""))
+	})
+	want.StepName, want.StepStatus = "open-pr", api.StepStatusInProgress
+	require.Equal(t, want, summary("a"))
+
+	retrying := stepState("a", "open-pr", api.StepStatusInProgress, 1)
+	retrying.Attempts, retrying.LastError = 3, "migrator answered 503"
+	change("attention", func() { require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", retrying, api.AttentionRetrying)) })
+	want.Attention = api.AttentionRetrying
+	require.Equal(t, want, summary("a"))
+
+	// The step ends and the next one starts (the workflow writes both at once); then it fails.
+	change("the next step", func() {
+		require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "open-pr", api.StepStatusSucceeded, 2), ""))
+		require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "merge-pr", api.StepStatusInProgress, 2), ""))
+	})
+	want.StepName, want.StepStatus, want.Attention = "merge-pr", api.StepStatusInProgress, ""
+	require.Equal(t, want, summary("a"))
+	change("a failure", func() {
+		require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "merge-pr", api.StepStatusFailed, 3), api.AttentionFailed))
+	})
+	want.StepStatus, want.Attention = api.StepStatusFailed, api.AttentionFailed
+	require.Equal(t, want, summary("a"))
+
+	// Stale writers (another execution) change nothing.
+	unchanged("a stale step state", func() {
+		require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-0", stepState("a", "open-pr", api.StepStatusPending, 4), api.AttentionWaiting))
+	})
+	unchanged("a stale finish", func() {
+		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-0", api.RunStatusCompleted, api.CandidateStatusCompleted, at(4)))
+	})
+	require.Equal(t, want, summary("a"))
+
+	// The retry succeeds; finishing clears the attention and keeps the step.
+	change("the retry", func() {
+		require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "merge-pr", api.StepStatusMerged, 5), ""))
+	})
+	change("FinishRun", func() {
+		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCompleted, api.CandidateStatusCompleted, at(6)))
+	})
+	want = api.RunSummary{Status: api.RunStatusCompleted, StartedAt: at(1), FinishedAt: at(6), StepName: "merge-pr", StepStatus: api.StepStatusMerged}
+	require.Equal(t, want, summary("a"))
+
+	// A late write of the finished run keeps no attention: nobody can act on a finished run.
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "merge-pr", api.StepStatusFailed, 7), api.AttentionFailed))
+	want.StepStatus = api.StepStatusFailed
+	require.Equal(t, want, summary("a"))
+
+	// A new run starts a new summary; the old execution is stale from then on.
+	change("a new run", func() { require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-2", at(10), "open-pr"))) })
+	require.Equal(t, runningSince(at(10)), summary("a"))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "open-pr", api.StepStatusFailed, 11), api.AttentionFailed))
+	require.Equal(t, runningSince(at(10)), summary("a"))
+}
+
+// testRunSummaryCancelled: a cancelled run returns its candidate to not_started but its summary
+// says cancelled, without attention.
+func testRunSummaryCancelled(t *testing.T, s migrations.MigrationStore) {
+	ctx := context.Background()
+	seed(t, s, "m", at(0), candidate("a", "service"))
+	summary := summaryReader(t, s, "m")
+	require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-1", at(1), "open-pr")))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", stepState("a", "open-pr", api.StepStatusPending, 1), api.AttentionWaiting))
+	require.Equal(t, api.AttentionWaiting, summary("a").Attention)
+	require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(2)))
+	a, err := s.GetCandidate(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, api.CandidateStatusNotStarted, a.Status)
+	require.Equal(t, api.RunSummary{Status: api.RunStatusCancelled, StartedAt: at(1), FinishedAt: at(2), StepName: "open-pr", StepStatus: api.StepStatusPending}, summary("a"))
 }

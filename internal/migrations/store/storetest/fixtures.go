@@ -146,3 +146,19 @@ func asCandidate(in api.CandidateInput, status api.CandidateStatus, updated time
 		Inputs:    inputs,
 	}
 }
+
+// withRun returns c with the given run summary.
+func withRun(c api.Candidate, run api.RunSummary) api.Candidate {
+	c.Run = run
+	return c
+}
+
+// runningSince is the summary of a run begun at started that has written no step yet.
+func runningSince(started time.Time) api.RunSummary {
+	return api.RunSummary{Status: api.RunStatusRunning, StartedAt: started}
+}
+
+// ended is the summary of a run that ended with status and wrote no step.
+func ended(status api.RunStatus, started, finished time.Time) api.RunSummary {
+	return api.RunSummary{Status: status, StartedAt: started, FinishedAt: finished}
+}
