@@ -70,6 +70,22 @@ func TestCachedReadsFollowEveryChange(t *testing.T) {
 	require.Equal(t, 1, migration().Counts.Running)
 	require.Equal(t, 1, list().Migrations[0].Counts.Running)
 
+	// A step state that changes the run summary shows in every cached answer.
+	require.NoError(t, st.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "one", Candidate: "a", Status: api.StepStatusFailed}, api.AttentionFailed))
+	require.Equal(t, api.AttentionFailed, candidates()["a"].Run.Attention)
+	require.Equal(t, 1, migration().Counts.Attention)
+	require.Equal(t, 1, list().Migrations[0].Counts.Attention)
+	page, total, err := svc.FindCandidates(ctx, "m", migrations.CandidateFilter{Attention: new(true)})
+	require.NoError(t, err)
+	require.Equal(t, 1, total)
+	require.Equal(t, "a", page[0].Id)
+	require.NoError(t, st.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "one", Candidate: "a", Status: api.StepStatusInProgress, Attempts: 1}, ""))
+	require.Empty(t, candidates()["a"].Run.Attention)
+	require.Equal(t, 0, migration().Counts.Attention)
+	_, total, err = svc.FindCandidates(ctx, "m", migrations.CandidateFilter{Attention: new(true)})
+	require.NoError(t, err)
+	require.Zero(t, total)
+
 	require.NoError(t, st.FinishRun(ctx, "m", "a", "e", api.RunStatusCompleted, api.CandidateStatusCompleted, time.Now()))
 	require.Equal(t, api.CandidateStatusCompleted, candidates()["a"].Status)
 	require.Equal(t, 1, list().Migrations[0].Counts.Completed)

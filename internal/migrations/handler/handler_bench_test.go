@@ -90,6 +90,23 @@ func BenchmarkHandlers(b *testing.B) {
 			serve(b, h, http.MethodGet, "/migrations/big/candidates?q=c099&limit=50", nil, http.StatusOK)
 		}
 	})
+	b.Run("ListMigrations/10000/afterChange", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			i++
+			if _, err := st.MergeInputs(ctx, "big", "c00001", map[string]string{"team": fmt.Sprint(i)}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			serve(b, h, http.MethodGet, "/migrations", nil, http.StatusOK)
+		}
+	})
+	b.Run("Progress/10000", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, h, http.MethodGet, "/migrations/big/progress", nil, http.StatusOK)
+		}
+	})
 	b.Run("GetSteps", func(b *testing.B) {
 		for b.Loop() {
 			serve(b, h, http.MethodGet, "/migrations/big/candidates/c00000/steps", nil, http.StatusOK)

@@ -2,6 +2,7 @@ package handler_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -1071,4 +1072,161 @@ func TestAttentionFilterBadInput(t *testing.T) {
 		{name: "empty", method: "GET", path: path + "?attention=", status: 400, field: "attention", words: []string{"attention", "empty"}},
 		{name: "unknown migration", method: "GET", path: "/migrations/no-such-migration/candidates?attention=true", status: 404, words: []string{`"no-such-migration"`, "not found"}},
 	})
+}
+
+// TestRunSummaryAndAttention: the candidate list shows each candidate's latest run, the
+// attention filter selects the running candidates that need an operator, and the migration's
+// counts (alone and in the list of migrations) count them.
+func TestRunSummaryAndAttention(t *testing.T) {
+	e := newEnv(t)
+	failed := step("merge-pr", api.StepStatusFailed)
+	failed.LastError = "conflict"
+	e.beginRun("svc-a", step("open-pr", api.StepStatusSucceeded), failed)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusPending))
+	e.beginRun("svc-c", step("open-pr", api.StepStatusFailed))
+	e.finishRun("svc-c", api.RunStatusCancelled, api.CandidateStatusNotStarted)
+
+	list := func(query string) ([]api.Candidate, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, e.api.Base+"/migrations/"+mig+"/candidates"+query, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var cs []api.Candidate
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&cs))
+		return cs, resp.Header.Get("X-Total-Count")
+	}
+	all, _ := list("")
+	byID := map[string]api.Candidate{}
+	for _, c := range all {
+		byID[c.Id] = c
+	}
+	a := byID["svc-a"].Run
+	require.Equal(t, api.RunStatusRunning, a.Status)
+	require.Equal(t, "merge-pr", a.StepName)
+	require.Equal(t, api.StepStatusFailed, a.StepStatus)
+	require.Equal(t, api.AttentionFailed, a.Attention)
+	require.False(t, a.StartedAt.IsZero())
+	require.Equal(t, api.RunSummary{Status: api.RunStatusRunning, StartedAt: byID["svc-b"].Run.StartedAt, StepName: "open-pr", StepStatus: api.StepStatusPending}, byID["svc-b"].Run)
+	c := byID["svc-c"]
+	require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+	require.Equal(t, api.RunStatusCancelled, c.Run.Status)
+	require.Empty(t, c.Run.Attention)
+	require.Equal(t, api.RunSummary{}, byID["svc-d"].Run, "never ran")
+
+	// A candidate that never ran has no "run" at all in the JSON.
+	r := e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/candidates?q=svc-d", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.NotContains(t, string(r.Body), `"run"`)
+
+	cs, total := list("?attention=true")
+	require.Equal(t, []string{"svc-a"}, candidateIDs(cs))
+	require.Equal(t, "1", total)
+	cs, total = list("?attention=false")
+	require.Equal(t, []string{"svc-b", "svc-c", "svc-d", "svc-meta"}, candidateIDs(cs))
+	require.Equal(t, "4", total)
+	cs, _ = list("?attention=false&status=running")
+	require.Equal(t, []string{"svc-b"}, candidateIDs(cs))
+
+	counts := func() (api.CandidateCounts, api.CandidateCounts) {
+		var m api.Migration
+		r := e.api.Do(t, http.MethodGet, "/migrations/"+mig, nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		r.JSON(t, &m)
+		var ms api.MigrationList
+		r = e.api.Do(t, http.MethodGet, "/migrations", nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		r.JSON(t, &ms)
+		return m.Counts, ms.Migrations[0].Counts
+	}
+	one, inList := counts()
+	require.Equal(t, api.CandidateCounts{NotStarted: 3, Running: 2, Attention: 1}, one)
+	require.Equal(t, one, inList)
+
+	// The summary, the filter and the counts follow the run: a manual wait is attention too,
+	// and a retried step is not.
+	ctx := context.Background()
+	require.NoError(t, e.store.PutStepState(ctx, mig, "svc-b", execID("svc-b"), step("open-pr", api.StepStatusPending), api.AttentionWaiting))
+	require.NoError(t, e.store.PutStepState(ctx, mig, "svc-a", execID("svc-a"), step("merge-pr", api.StepStatusInProgress), ""))
+	cs, _ = list("?attention=true")
+	require.Equal(t, []string{"svc-b"}, candidateIDs(cs))
+	require.Equal(t, api.AttentionWaiting, cs[0].Run.Attention)
+	one, inList = counts()
+	require.Equal(t, 1, one.Attention)
+	require.Equal(t, 1, inList.Attention)
+	e.finishRun("svc-b", api.RunStatusCompleted, api.CandidateStatusCompleted)
+	one, _ = counts()
+	require.Equal(t, api.CandidateCounts{NotStarted: 3, Running: 1, Completed: 1}, one)
+}
+
+func candidateIDs(cs []api.Candidate) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Id
+	}
+	return out
+}
+
+// TestProgress: the series counts each candidate's latest run, from the first start to now.
+func TestProgress(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Add(-time.Hour)
+	begin := func(cid string, started time.Time) {
+		require.NoError(t, e.store.BeginRun(ctx, migrations.RunRecord{RunID: migrations.RunID(mig, cid), ExecutionID: execID(cid),
+			MigrationID: mig, CandidateID: cid, Status: api.RunStatusRunning, StepNames: stepNames, StartedAt: started}))
+	}
+	begin("svc-a", t0)
+	require.NoError(t, e.store.FinishRun(ctx, mig, "svc-a", execID("svc-a"), api.RunStatusCompleted, api.CandidateStatusCompleted, t0.Add(30*time.Minute)))
+	begin("svc-b", t0.Add(20*time.Minute))
+	begin("svc-c", t0.Add(40*time.Minute))
+	require.NoError(t, e.store.FinishRun(ctx, mig, "svc-c", execID("svc-c"), api.RunStatusCancelled, api.CandidateStatusNotStarted, t0.Add(50*time.Minute)))
+
+	get := func(query string) api.Progress {
+		t.Helper()
+		r := e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/progress"+query, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		var p api.Progress
+		r.JSON(t, &p)
+		return p
+	}
+	before := time.Now()
+	p := get("?points=7")
+	require.Equal(t, 5, p.Total)
+	require.Len(t, p.Points, 7)
+	require.Equal(t, t0, p.Points[0].At, "the series starts at the first start")
+	last := p.Points[6]
+	require.WithinRange(t, last.At, before.Add(-time.Second), time.Now(), "the series ends now")
+	require.Equal(t, 3, last.Started, "cancelled runs count as started")
+	require.Equal(t, 1, last.Completed)
+	require.Equal(t, api.ProgressPoint{At: t0, Started: 1, Completed: 0}, p.Points[0])
+	for i := 1; i < len(p.Points); i++ {
+		require.True(t, p.Points[i].At.After(p.Points[i-1].At))
+		require.GreaterOrEqual(t, p.Points[i].Started, p.Points[i-1].Started)
+		require.GreaterOrEqual(t, p.Points[i].Completed, p.Points[i-1].Completed)
+		require.LessOrEqual(t, p.Points[i].Completed, p.Points[i].Started)
+	}
+	// Every ten minutes from t0, give or take how long "now" lasts: svc-b at 20, svc-a done at 30.
+	require.Equal(t, []int{1, 1, 2, 2, 3, 3, 3}, startedCounts(p))
+	require.Equal(t, []int{0, 0, 0, 1, 1, 1, 1}, completedCounts(p))
+
+	require.Len(t, get("").Points, migrations.DefaultProgressPoints)
+}
+
+func startedCounts(p api.Progress) []int {
+	out := make([]int, len(p.Points))
+	for i, pt := range p.Points {
+		out[i] = pt.Started
+	}
+	return out
+}
+
+func completedCounts(p api.Progress) []int {
+	out := make([]int, len(p.Points))
+	for i, pt := range p.Points {
+		out[i] = pt.Completed
+	}
+	return out
 }
