@@ -77,7 +77,7 @@ func New(o Options) (*Bumper, error) {
 			Steps: []wire.StepDefinition{
 				{Name: "branch", Description: "Create " + Branch + " with go.mod moved to Go " + o.Target + "."},
 				{Name: "pull-request", Description: "Wait until " + Branch + " is merged into main."},
-				{Name: "review", Description: "A person checks the build, then marks the step done."},
+				{Name: "review", Description: "A person checks the build, then marks the step done.", Manual: true},
 				{Name: "cleanup", Description: "Delete " + Branch + "."},
 			},
 		},
