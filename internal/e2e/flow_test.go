@@ -181,6 +181,19 @@ func TestWholeRun(t *testing.T) {
 			require.Equal(t, "CI is red: lint failed", st.LastError)
 			mig.NoDispatch(t, 300*time.Millisecond)
 
+			// The candidate list shows the run at a glance, written with the step's state: the
+			// failed step needs an operator, and the attention filter finds it.
+			run := candidates(t, a, mid)["svc-a"].Run
+			require.Equal(t, api.RunSummary{Status: api.RunStatusRunning, StartedAt: run.StartedAt, StepName: "pr",
+				StepStatus: api.StepStatusFailed, Attention: api.AttentionFailed}, run)
+			require.False(t, run.StartedAt.IsZero())
+			resp = a.Do(t, http.MethodGet, "/migrations/"+mid+"/candidates?attention=true", nil)
+			require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+			var needy []api.Candidate
+			resp.JSON(t, &needy)
+			require.Len(t, needy, 1)
+			require.Equal(t, "svc-a", needy[0].Id)
+
 			// Only the failed step can be retried.
 			resp = a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/retry-step", api.RetryStepRequest{StepName: "branch"})
 			require.Equal(t, http.StatusConflict, resp.Status)
@@ -227,6 +240,10 @@ func TestWholeRun(t *testing.T) {
 			require.Equal(t, http.StatusOK, resp.Status)
 			resp.JSON(t, &m)
 			require.Equal(t, api.CandidateCounts{NotStarted: 3, Completed: 1}, m.Counts)
+			run = candidates(t, a, mid)["svc-a"].Run
+			require.Equal(t, api.RunStatusCompleted, run.Status)
+			require.Equal(t, "cleanup", run.StepName)
+			require.Empty(t, run.Attention)
 		})
 	}
 }
