@@ -22,6 +22,21 @@ export function CandidatePage() {
   const [confirmCancel, setConfirmCancel] = useState(false);
 
   const migration = useQuery({ queryKey: ["migration", migrationId], queryFn: () => api.getMigration(migrationId) });
+  // Until a start is seen in the run's state (its workflow records the run a moment after the
+  // 202), the page keeps polling.
+  const [awaitingRun, setAwaitingRun] = useState(false);
+  const candidate = useQuery({
+    queryKey: ["candidate", migrationId, candidateId],
+    queryFn: async () => {
+      const page = await api.listCandidates(migrationId, { q: candidateId, limit: 1000 });
+      const c = page.items.find((x) => x.id === candidateId);
+      if (!c) throw new ApiError(404, `migration ${migrationId} has no candidate ${candidateId}`);
+      return c;
+    },
+    enabled: migration.isSuccess,
+    refetchInterval: (q) => (q.state.data?.status === "running" || awaitingRun ? 3000 : false),
+  });
+  const candidateRunning = candidate.data?.status === "running";
   const steps = useQuery({
     queryKey: ["steps", migrationId, candidateId],
     queryFn: async (): Promise<RunSteps | null> => {
@@ -33,20 +48,16 @@ export function CandidatePage() {
       }
     },
     // Live while the run runs; polling stops once it has ended.
-    refetchInterval: (q) => (q.state.data?.status === "running" ? 1500 : false),
+    refetchInterval: (q) => (q.state.data?.status === "running" || candidateRunning || awaitingRun ? 1500 : false),
   });
-  const runStatus = steps.data?.status;
-  const candidate = useQuery({
-    queryKey: ["candidate", migrationId, candidateId, runStatus, steps.dataUpdatedAt],
-    queryFn: async () => {
-      const page = await api.listCandidates(migrationId, { q: candidateId, limit: 1000 });
-      const c = page.items.find((x) => x.id === candidateId);
-      if (!c) throw new ApiError(404, `migration ${migrationId} has no candidate ${candidateId}`);
-      return c;
-    },
-    placeholderData: (prev) => prev,
-    enabled: migration.isSuccess,
-  });
+  useEffect(() => {
+    if (awaitingRun && steps.data?.status === "running") setAwaitingRun(false);
+  }, [awaitingRun, steps.data?.status]);
+  useEffect(() => {
+    if (!awaitingRun) return;
+    const t = setTimeout(() => setAwaitingRun(false), 30_000);
+    return () => clearTimeout(t);
+  }, [awaitingRun]);
 
   const refresh = () => {
     void qc.invalidateQueries({ queryKey: ["steps", migrationId, candidateId] });
@@ -156,7 +167,10 @@ export function CandidatePage() {
           defs={defs}
           open={!run || run.status !== "completed"}
           canStart={c.status === "not_started"}
-          onStarted={refresh}
+          onStarted={() => {
+            setAwaitingRun(true);
+            refresh();
+          }}
         />
       )}
 

@@ -1,0 +1,201 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { launch, shoot } from "./browser";
+import { git, startDrover, waitFor, type Drover } from "./drover";
+
+// One real `drover dev` with its demo migration (bump-go-version over five git repositories;
+// four are candidates: billing, checkout, inventory, search), driven like an operator would.
+const M = "bump-go-version";
+let drover: Drover;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+async function api<T>(path: string): Promise<T> {
+  const res = await fetch(drover.url + path);
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+const step = (name: string, status?: string) => page.locator(`li[data-step="${name}"]${status ? `[data-status="${status}"]` : ""}`);
+
+async function openCandidate(id: string) {
+  await page.goto(`${drover.url}/ui/migrations/${M}/candidates/${id}`);
+  await page.getByRole("heading", { level: 1, name: new RegExp(`^${id}`) }).waitFor();
+}
+
+async function startFromPreview(id: string, reviewer: string) {
+  await openCandidate(id);
+  await page.getByLabel("Reviewer").fill(reviewer);
+  await page.getByRole("button", { name: "Start run" }).click();
+  await step("branch", "succeeded").waitFor({ timeout: 30_000 });
+}
+
+async function markStep(name: string, verb: "Mark done" | "Mark failed", reason?: string) {
+  await step(name, "pending").getByRole("button", { name: verb }).click();
+  const dialog = page.getByRole("dialog");
+  if (reason) await dialog.getByRole("textbox").fill(reason);
+  await dialog.getByRole("button", { name: verb }).click();
+  await dialog.waitFor({ state: "detached" });
+}
+
+beforeAll(async () => {
+  drover = await startDrover();
+  await waitFor("the demo migration's candidates", async () => {
+    const cs = await api<{ id: string }[]>(`/migrations/${M}/candidates`);
+    return cs.length === 4 ? cs : undefined;
+  }, 60_000);
+  browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === "fail" && page) await shoot(page, `failed-${ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}`);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await drover?.stop();
+});
+
+describe("the console against drover dev", () => {
+  it("opens at / and shows the demo migration with its progress", async () => {
+    await page.goto(drover.url + "/");
+    expect(new URL(page.url()).pathname).toBe("/ui/");
+    await page.getByRole("link", { name: "Move Go modules to Go 1.26" }).waitFor();
+    expect(await page.getByRole("progressbar").first().getAttribute("aria-label")).toBe("0 of 4 completed, 0 running, 4 not started");
+    await shoot(page, "01-migrations");
+  });
+
+  it("filters the candidates by text and by status", async () => {
+    await page.getByRole("link", { name: "Move Go modules to Go 1.26" }).click();
+    await page.getByRole("link", { name: "billing", exact: true }).waitFor();
+    expect(await page.locator("table.candidates tbody tr").count()).toBe(4);
+    await page.getByLabel("Filter candidates").fill("inv");
+    await waitFor("the text filter", async () => ((await page.locator("table.candidates tbody tr").count()) === 1 ? true : undefined));
+    await page.getByRole("link", { name: "inventory", exact: true }).waitFor();
+    expect(new URL(page.url()).searchParams.get("q")).toBe("inv");
+    await page.getByLabel("Filter candidates").fill("");
+    await page.getByRole("tab", { name: /Completed/ }).click();
+    await page.getByText("No candidate matches this filter.").waitFor();
+    await page.getByRole("tab", { name: /^All/ }).click();
+    await page.getByRole("link", { name: "search", exact: true }).waitFor();
+    await shoot(page, "02-migration");
+  });
+
+  it("previews a candidate: the dry run's go.mod diff, unified and split", async () => {
+    await page.getByRole("link", { name: "billing", exact: true }).click();
+    await page.getByLabel("Reviewer").fill("ana");
+    await page.getByRole("button", { name: "Preview changes" }).click();
+    const dry = page.getByTestId("dry-run");
+    await dry.waitFor();
+    expect(await dry.locator("tr.l-del .code").first().textContent()).toBe("go 1.21");
+    expect(await dry.locator("tr.l-add .code").first().textContent()).toBe("go 1.26");
+    await shoot(page, "03-preview-unified");
+    await dry.getByRole("tab", { name: "Split" }).click();
+    await dry.locator("table.diff-table.split").first().waitFor();
+    await shoot(page, "04-preview-split");
+    // A dry run changes nothing.
+    expect(git(drover.dataDir, "billing", "branch", "--list", "drover/*").trim()).toBe("");
+  });
+
+  it("starts the run and follows it live: pending, merged, a person's review, completed", async () => {
+    await page.getByRole("button", { name: "Start run" }).click();
+    await step("pull-request", "pending").waitFor({ timeout: 30_000 });
+    expect(await step("pull-request").textContent()).toContain("Merge it: git -C");
+    await shoot(page, "05-run-pending");
+    // The operator merges the branch outside Drover; the page follows without a reload.
+    git(drover.dataDir, "billing", "merge", "--no-edit", "drover/bump-go");
+    await step("pull-request", "merged").waitFor({ timeout: 30_000 });
+    await step("review", "pending").waitFor({ timeout: 30_000 });
+    await markStep("review", "Mark done");
+    await step("cleanup", "succeeded").waitFor({ timeout: 30_000 });
+    await page.locator("h1 .badge", { hasText: "Completed" }).waitFor({ timeout: 30_000 });
+    expect(git(drover.dataDir, "billing", "show", "main:go.mod")).toContain("go 1.26");
+    await shoot(page, "06-run-completed");
+  });
+
+  it("fails a step, shows it as needing attention, and retries it", async () => {
+    await startFromPreview("checkout", "bo");
+    await step("pull-request", "pending").waitFor({ timeout: 30_000 });
+    git(drover.dataDir, "checkout", "merge", "--no-edit", "drover/bump-go");
+    await step("review", "pending").waitFor({ timeout: 30_000 });
+    await markStep("review", "Mark failed", "the build is red on main");
+    await step("review", "failed").waitFor({ timeout: 30_000 });
+    expect(await step("review").locator(".error-note").textContent()).toContain("the build is red on main");
+
+    await page.goto(`${drover.url}/ui/migrations/${M}?show=attention`);
+    await page.getByRole("link", { name: "checkout", exact: true }).waitFor();
+    expect(await page.locator("table.candidates tbody tr").count()).toBe(1);
+    expect(await page.getByRole("tab", { name: /Needs attention/ }).textContent()).toContain("1");
+    await shoot(page, "07-needs-attention");
+
+    await page.getByRole("link", { name: "checkout", exact: true }).click();
+    await step("review", "failed").getByRole("button", { name: "Retry review" }).click();
+    await step("review", "pending").waitFor({ timeout: 30_000 });
+    await shoot(page, "08-retried");
+  });
+
+  it("cancels a run after confirming", async () => {
+    await startFromPreview("inventory", "cy");
+    await step("pull-request", "pending").waitFor({ timeout: 30_000 });
+    await page.getByRole("button", { name: "Cancel run…" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel the run" }).click();
+    await page.locator("h2 .badge", { hasText: "Cancelled" }).waitFor({ timeout: 30_000 });
+    await page.locator("h1 .badge", { hasText: "Not started" }).waitFor({ timeout: 30_000 });
+    const run = await api<{ status: string }>(`/migrations/${M}/candidates/inventory/steps`);
+    expect(run.status).toBe("cancelled");
+    await shoot(page, "09-cancelled");
+  });
+
+  it("bulk-starts the candidates that have not started", async () => {
+    await page.goto(`${drover.url}/ui/migrations/${M}?show=not_started`);
+    await page.getByRole("link", { name: "inventory", exact: true }).waitFor();
+    await page.getByLabel("Select this page").check();
+    await page.getByRole("button", { name: "Start…" }).click();
+    const dialog = page.getByRole("dialog");
+    expect(await dialog.getByRole("heading").textContent()).toBe("Start 2 candidates?");
+    await dialog.getByLabel("Reviewer").fill("dee");
+    await shoot(page, "10-bulk-confirm");
+    await dialog.getByRole("button", { name: "Start 2 candidates" }).click();
+    await dialog.getByText("Started 2 of 2.").waitFor({ timeout: 30_000 });
+    await dialog.getByRole("button", { name: "Close" }).click();
+    const m = await waitFor("two more running candidates", async () => {
+      const m = await api<{ counts: { running: number } }>(`/migrations/${M}`);
+      return m.counts.running === 3 ? m : undefined;
+    });
+    expect(m.counts.running).toBe(3);
+    await page.getByRole("tab", { name: /^All/ }).click();
+    await page.getByText("1 completed").first().waitFor();
+    await shoot(page, "11-bulk-started");
+  });
+
+  it("jumps to a candidate from the command palette", async () => {
+    await page.keyboard.press("Control+k");
+    await page.getByPlaceholder("Jump to a migration or candidate…").fill("sear");
+    const item = page.locator("[cmdk-item]", { hasText: "search" }).first();
+    await item.waitFor();
+    await shoot(page, "12-palette");
+    await item.click();
+    await page.waitForURL(`**/ui/migrations/${M}/candidates/search`);
+    await page.getByRole("heading", { level: 1, name: /^search/ }).waitFor();
+  });
+
+  it("keeps deep links on reload and reads well in the dark theme", async () => {
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: /^search/ }).waitFor();
+    await page.getByRole("button", { name: /Switch to the dark theme/ }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
+    await shoot(page, "13-run-dark");
+    await page.goto(`${drover.url}/ui/migrations/${M}`);
+    await page.getByRole("link", { name: "search", exact: true }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
+    await shoot(page, "14-migration-dark");
+    await page.getByRole("button", { name: /Switch to the light theme/ }).click();
+  });
+
+  it("raised no script error on any page", () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
