@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { launch, shoot } from "./browser";
+import { rmSync } from "node:fs";
+import { artifacts, launch, shoot } from "./browser";
 import { git, startDrover, waitFor, type Drover } from "./drover";
 
 // One real `drover dev` with its demo migration (bump-go-version over five git repositories;
@@ -40,6 +41,7 @@ async function markStep(name: string, verb: "Mark done" | "Mark failed", reason?
 }
 
 beforeAll(async () => {
+  rmSync(artifacts, { recursive: true, force: true });
   drover = await startDrover();
   await waitFor("the demo migration's candidates", async () => {
     const cs = await api<{ id: string }[]>(`/migrations/${M}/candidates`);
@@ -177,7 +179,7 @@ describe("the console against drover dev", () => {
     const item = page.locator("[cmdk-item]", { hasText: "search" }).first();
     await item.waitFor();
     await shoot(page, "12-palette");
-    await item.click();
+    await page.keyboard.press("Enter");
     await page.waitForURL(`**/ui/migrations/${M}/candidates/search`);
     await page.getByRole("heading", { level: 1, name: /^search/ }).waitFor();
   });
@@ -193,6 +195,40 @@ describe("the console against drover dev", () => {
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
     await shoot(page, "14-migration-dark");
     await page.getByRole("button", { name: /Switch to the light theme/ }).click();
+  });
+
+  it("pages through a 10,000-candidate migration and filters it on the server", async () => {
+    const candidates = Array.from({ length: 10_000 }, (_, i) => ({
+      id: `svc-${String(i).padStart(5, "0")}`,
+      kind: "service",
+      metadata: { team: `team-${i % 40}` },
+    }));
+    const res = await fetch(`${drover.url}/registry/announce`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        id: "big",
+        name: "A big one",
+        description: "Ten thousand services.",
+        migratorUrl: "http://127.0.0.1:9",
+        steps: [{ name: "edit" }],
+        candidates,
+      }),
+    });
+    expect(res.status).toBe(200);
+    await page.goto(`${drover.url}/ui/migrations/big`);
+    await page.getByText("1–50 of 10,000").waitFor();
+    expect(await page.locator("table.candidates tbody tr").count()).toBe(50);
+    await page.getByRole("button", { name: "Next →" }).click();
+    await page.getByText("51–100 of 10,000").waitFor();
+    await page.getByRole("link", { name: "svc-00050", exact: true }).waitFor();
+    await page.getByLabel("Filter candidates").fill("team-7");
+    await page.getByText("1–50 of 250").waitFor();
+    await page.getByLabel("Filter candidates").fill("svc-09999");
+    await page.getByText("1–1 of 1").waitFor();
+    await page.getByLabel("Filter candidates").fill("");
+    await page.getByText("1–50 of 10,000").waitFor();
+    await shoot(page, "15-ten-thousand");
   });
 
   it("raised no script error on any page", () => {

@@ -54,10 +54,25 @@ export function CommandPalette({ open, setOpen, toggleTheme }: { open: boolean; 
     navigate(to);
   };
   const lower = q.toLowerCase();
+  const actions = [
+    { id: "home", label: "All migrations", run: () => go("/") },
+    {
+      id: "theme",
+      label: "Switch light / dark theme",
+      run: () => {
+        toggleTheme();
+        setOpen(false);
+      },
+    },
+  ].filter((a) => !lower || a.label.toLowerCase().includes(lower));
   const matching = ms.filter((m) => !lower || `${m.id} ${m.name} ${m.description}`.toLowerCase().includes(lower));
+  // Results arrive after typing; keep the first one selected so Enter goes there.
+  const first = matching[0] ? `m:${matching[0].id}` : hits.data?.[0] ? `c:${hits.data[0].migration.id}/${hits.data[0].candidate.id}` : actions[0] ? `a:${actions[0].id}` : "";
+  const [selected, setSelected] = useState("");
+  useEffect(() => setSelected(first), [first]);
 
   return (
-    <Command.Dialog open={open} onOpenChange={setOpen} label="Jump to" shouldFilter={false} className="palette" overlayClassName="palette-overlay">
+    <Command.Dialog open={open} onOpenChange={setOpen} label="Jump to" shouldFilter={false} value={selected} onValueChange={setSelected} className="palette" overlayClassName="palette-overlay">
       <Command.Input value={text} onValueChange={setText} placeholder="Jump to a migration or candidate…" />
       <Command.List>
         <Command.Empty>{migrations.isLoading || hits.isFetching ? "Searching…" : "Nothing matches."}</Command.Empty>
@@ -86,20 +101,15 @@ export function CommandPalette({ open, setOpen, toggleTheme }: { open: boolean; 
             ))}
           </Command.Group>
         )}
-        <Command.Group heading="Actions">
-          <Command.Item value="a:home" onSelect={() => go("/")}>
-            All migrations
-          </Command.Item>
-          <Command.Item
-            value="a:theme"
-            onSelect={() => {
-              toggleTheme();
-              setOpen(false);
-            }}
-          >
-            Switch light / dark theme
-          </Command.Item>
-        </Command.Group>
+        {actions.length > 0 && (
+          <Command.Group heading="Actions">
+            {actions.map((a) => (
+              <Command.Item key={a.id} value={`a:${a.id}`} onSelect={a.run}>
+                {a.label}
+              </Command.Item>
+            ))}
+          </Command.Group>
+        )}
       </Command.List>
     </Command.Dialog>
   );

@@ -26,7 +26,7 @@ export function ProgressChart({ progress, theme }: { progress: Progress; theme: 
       {
         width: Math.max(el.clientWidth, 200),
         height: 180,
-        legend: { show: true },
+        legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
         scales: { y: { range: [0, Math.max(progress.total, 1)] } },
         axes: [axis, { ...axis, size: 44 }],

@@ -130,6 +130,20 @@ describe("candidate page", () => {
     expect(within(screen.getByRole("dialog")).getByRole("button", { name: "Mark failed" })).toBeDisabled();
   });
 
+  it("edits a running candidate's inputs", async () => {
+    const pending: RunSteps = { ...failedRun, steps: [{ stepName: "branch", candidate: "billing", status: "in_progress" }] };
+    const { api, calls } = drover(pending, (c) => (c.method === "PATCH" ? { body: { inputs: { reviewer: "zed" } } } : undefined));
+    renderAt("/migrations/bump/candidates/billing", api);
+    await userEvent.click(await screen.findByRole("button", { name: "Edit inputs" }));
+    const field = screen.getByLabelText("Reviewer");
+    expect(field).toHaveValue("ana");
+    await userEvent.clear(field);
+    await userEvent.type(field, "zed");
+    await userEvent.click(screen.getByRole("button", { name: "Save inputs" }));
+    await waitFor(() => expect(calls.find((c) => c.method === "PATCH")?.body).toEqual({ inputs: { reviewer: "zed" } }));
+    expect(calls.find((c) => c.method === "PATCH")?.path).toBe("/migrations/bump/candidates/billing/inputs");
+  });
+
   it("asks for missing inputs before starting, and shows the server's refusal", async () => {
     const { api, calls } = drover(null, (c) =>
       c.path.endsWith("/start") ? { status: 409, body: { error: "candidate search is already running" } } : undefined,
