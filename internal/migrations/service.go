@@ -391,6 +391,12 @@ func (s *Service) migration(ctx context.Context, id string) (api.Migration, erro
 	return m, nil
 }
 
+// GetCandidate returns one candidate with its status, inputs and latest run summary.
+func (s *Service) GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error) {
+	_, c, err := s.candidate(ctx, migrationID, candidateID)
+	return c, err
+}
+
 func (s *Service) candidate(ctx context.Context, migrationID, candidateID string) (api.Migration, api.Candidate, error) {
 	if err := ValidateMigrationID("migrationId", migrationID); err != nil {
 		return api.Migration{}, api.Candidate{}, err

@@ -77,6 +77,8 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
       const total = Number(response.headers.get("X-Total-Count") ?? items.length);
       return { items, total };
     },
+    getCandidate: (id: string, candidateId: string) =>
+      unwrap(c.GET("/migrations/{migrationId}/candidates/{candidateId}", cpath(id, candidateId))),
     dryRun: (id: string, candidateId: string, inputs: Record<string, string>) =>
       unwrap(c.POST("/migrations/{migrationId}/dry-run", { ...path(id), body: { candidate: { id: candidateId }, inputs } })),
     start: (id: string, candidateId: string, inputs: Record<string, string>) =>

@@ -27,12 +27,7 @@ export function CandidatePage() {
   const [awaitingRun, setAwaitingRun] = useState(false);
   const candidate = useQuery({
     queryKey: ["candidate", migrationId, candidateId],
-    queryFn: async () => {
-      const page = await api.listCandidates(migrationId, { q: candidateId, limit: 1000 });
-      const c = page.items.find((x) => x.id === candidateId);
-      if (!c) throw new ApiError(404, `migration ${migrationId} has no candidate ${candidateId}`);
-      return c;
-    },
+    queryFn: () => api.getCandidate(migrationId, candidateId),
     enabled: migration.isSuccess,
     refetchInterval: (q) => (q.state.data?.status === "running" || awaitingRun ? 3000 : false),
   });

@@ -35,6 +35,11 @@ function drover(run: RunSteps | null, extra?: (c: Call) => { status?: number; bo
       const hits = candidates.filter((c) => c.id.includes(q) && (!attention || c.run?.attention));
       return { body: hits, headers: { "X-Total-Count": String(hits.length) } } as never;
     }
+    const one = /^\/migrations\/bump\/candidates\/([^/]+)$/.exec(call.path);
+    if (one) {
+      const c = candidates.find((x) => x.id === one[1]);
+      return c ? { body: c } : { status: 404, body: { error: `candidate "${one[1]}" of migration "bump": not found` } };
+    }
     if (call.path.endsWith("/steps")) return run ? { body: run } : { status: 404, body: { error: "candidate billing has no run" } };
     return undefined;
   });
@@ -142,6 +147,12 @@ describe("candidate page", () => {
     await userEvent.click(screen.getByRole("button", { name: "Save inputs" }));
     await waitFor(() => expect(calls.find((c) => c.method === "PATCH")?.body).toEqual({ inputs: { reviewer: "zed" } }));
     expect(calls.find((c) => c.method === "PATCH")?.path).toBe("/migrations/bump/candidates/billing/inputs");
+  });
+
+  it("says so when the candidate does not exist", async () => {
+    const { api } = drover(null);
+    renderAt("/migrations/bump/candidates/nope", api);
+    expect(await screen.findByText(/candidate "nope" of migration "bump": not found/)).toBeInTheDocument();
   });
 
   it("asks for missing inputs before starting, and shows the server's refusal", async () => {

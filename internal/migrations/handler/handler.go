@@ -42,6 +42,7 @@ type Service interface {
 	Cancel(ctx context.Context, migrationID, candidateID string) (bool, error)
 	RetryStep(ctx context.Context, migrationID, candidateID, stepName string) error
 	UpdateInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error)
+	GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error)
 	GetSteps(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error)
 	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
 	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
@@ -76,6 +77,7 @@ func New(svc Service, log *slog.Logger, extra func(*gin.Engine)) (http.Handler, 
 	r.POST("/migrations/:migrationId/candidates/:candidateId/cancel", h.cancel)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/retry-step", h.retryStep)
 	r.PATCH("/migrations/:migrationId/candidates/:candidateId/inputs", h.updateInputs)
+	r.GET("/migrations/:migrationId/candidates/:candidateId", h.getCandidate)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
 	r.POST("/event/:runId", h.event)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.StatusResponse{Status: "ok"}) })
@@ -240,6 +242,15 @@ func (h *Handler) updateInputs(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+func (h *Handler) getCandidate(c *gin.Context) {
+	cand, err := h.svc.GetCandidate(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cand)
 }
 
 func (h *Handler) getSteps(c *gin.Context) {

@@ -624,6 +624,32 @@ func TestUpdateInputs(t *testing.T) {
 // ---------------------------------------------------------------------------------------------
 // GET .../{cid}/steps
 
+func TestGetCandidate(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusSucceeded), step("merge-pr", api.StepStatusPending))
+	runCases(t, e, []errCase{
+		{name: "unknown candidate", method: "GET", path: "/migrations/" + mig + "/candidates/svc-zzz", status: 404, words: []string{`"svc-zzz"`, "not found"}},
+		{name: "unknown migration", method: "GET", path: "/migrations/no-such-migration/candidates/svc-a", status: 404, words: []string{`"no-such-migration"`, "not found"}},
+		{name: "invalid candidate id", method: "GET", path: "/migrations/" + mig + "/candidates/" + strings.Repeat("c", 129), status: 400, field: "candidateId", words: []string{"too long"}},
+	})
+
+	for _, tc := range []struct {
+		id     string
+		status api.CandidateStatus
+		run    bool
+	}{{"svc-a", api.CandidateStatusNotStarted, false}, {"svc-b", api.CandidateStatusRunning, true}} {
+		t.Run(tc.id, func(t *testing.T) {
+			r := e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/candidates/"+tc.id, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			var c api.Candidate
+			r.JSON(t, &c)
+			require.Equal(t, tc.id, c.Id)
+			require.Equal(t, tc.status, c.Status)
+			require.Equal(t, tc.run, !c.Run.StartedAt.IsZero(), "run summary present only after a run began")
+		})
+	}
+}
+
 func TestGetSteps(t *testing.T) {
 	e := newEnv(t)
 	e.beginRun("svc-b", step("open-pr", api.StepStatusSucceeded), step("merge-pr", api.StepStatusPending))
