@@ -269,6 +269,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 			}
 			st.Status = api.StepStatusInProgress
 			st.Attempts, st.LastError, st.FinishedAt = 0, "", time.Time{}
+			st.Metadata = withoutFailure(st.Metadata)
 			attempt = 0
 			try++
 			st.DispatchId = migrations.DispatchID(r.execID, step.Name, try)
@@ -285,6 +286,15 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 		}
 	}
 	return st, nil
+}
+
+// withoutFailure drops the failed try's reason from a retried step's metadata (links such as
+// a PR's stay), so the new try does not show the old error.
+func withoutFailure(md map[string]string) map[string]string {
+	out := maps.Clone(md)
+	delete(out, "error")
+	delete(out, "message")
+	return out
 }
 
 func backoff(attempt int) time.Duration {

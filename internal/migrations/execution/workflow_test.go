@@ -162,13 +162,17 @@ func TestMigratorFailureKeepsMessageAndDuplicateDoesNotAdvanceTwice(t *testing.T
 		dispatched = append(dispatched, in.Step.Name)
 		return nil
 	})
-	f.event(time.Second, "one", api.StepEventStatusFailed, map[string]string{"error": "tests are red"})
-	var failed api.StepState
+	f.event(time.Second, "one", api.StepEventStatusFailed, map[string]string{"error": "tests are red", "prUrl": "u"})
+	var failed, retried api.StepState
 	f.env.RegisterDelayedCallback(func() {
 		run, _ := f.store.GetRun(context.Background(), "m", "c")
 		failed = run.Steps[0]
 	}, 2*time.Second)
 	f.signalAt(3*time.Second, migrations.SignalRetryStep, migrations.RetryRequest{StepName: "one"})
+	f.env.RegisterDelayedCallback(func() {
+		run, _ := f.store.GetRun(context.Background(), "m", "c")
+		retried = run.Steps[0]
+	}, 3500*time.Millisecond)
 	f.event(4*time.Second, "one", api.StepEventStatusSucceeded, nil)
 	f.event(5*time.Second, "one", api.StepEventStatusSucceeded, nil) // duplicate: must not end step two
 	var mid migrations.RunRecord
@@ -180,6 +184,8 @@ func TestMigratorFailureKeepsMessageAndDuplicateDoesNotAdvanceTwice(t *testing.T
 	require.NoError(t, f.env.GetWorkflowError())
 	require.Equal(t, "tests are red", failed.LastError)
 	require.Equal(t, api.StepStatusFailed, failed.Status)
+	require.Equal(t, api.StepStatusInProgress, retried.Status)
+	require.Equal(t, map[string]string{"prUrl": "u"}, retried.Metadata, "a retry drops the failed try's reason, keeps its links")
 	require.Len(t, mid.Steps, 2)
 	require.Equal(t, api.StepStatusInProgress, mid.Steps[1].Status)
 	require.Equal(t, []string{"one", "one", "two", "three"}, dispatched)
