@@ -231,6 +231,26 @@ describe("the console against drover dev", () => {
     await shoot(page, "15-ten-thousand");
   });
 
+  it("fits a small laptop screen without sideways scrolling", async () => {
+    await page.setViewportSize({ width: 1024, height: 700 });
+    try {
+      for (const [path, name] of [
+        ["/ui/", "16-laptop-migrations"],
+        [`/ui/migrations/${M}`, "17-laptop-migration"],
+        [`/ui/migrations/${M}/candidates/checkout`, "18-laptop-run"],
+      ]) {
+        await page.goto(drover.url + path);
+        await page.getByRole("heading", { level: 1 }).waitFor();
+        await page.waitForLoadState("networkidle");
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, `${path} scrolls sideways by ${overflow}px`).toBeLessThanOrEqual(0);
+        await shoot(page, name);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   it("raised no script error on any page", () => {
     expect(pageErrors).toEqual([]);
   });
