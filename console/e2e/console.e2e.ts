@@ -157,7 +157,7 @@ describe("the console against drover dev", () => {
     await page.getByLabel("Select this page").check();
     await page.getByRole("button", { name: "Start…" }).click();
     const dialog = page.getByRole("dialog");
-    expect(await dialog.getByRole("heading").textContent()).toBe("Start 2 candidates?");
+    await dialog.getByRole("heading", { name: "Start 2 candidates?" }).waitFor();
     await dialog.getByLabel("Reviewer").fill("dee");
     await shoot(page, "10-bulk-confirm");
     await dialog.getByRole("button", { name: "Start 2 candidates" }).click();
@@ -189,6 +189,7 @@ describe("the console against drover dev", () => {
     await page.getByRole("heading", { level: 1, name: /^search/ }).waitFor();
     await page.getByRole("button", { name: /Switch to the dark theme/ }).click();
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
+    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe("rgb(15, 20, 27)");
     await shoot(page, "13-run-dark");
     await page.goto(`${drover.url}/ui/migrations/${M}`);
     await page.getByRole("link", { name: "search", exact: true }).waitFor();

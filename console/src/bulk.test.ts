@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Candidate } from "./api/client";
-import { collect, inputsFor, runBulk } from "./bulk";
+import { collect, eligibleQuery, inputsFor, runBulk } from "./bulk";
 import { fakeDrover } from "./test/fake";
 
 const cand = (id: string, status: Candidate["status"], metadata?: Record<string, string>): Candidate => ({ id, kind: "repo", status, metadata });
@@ -25,7 +25,7 @@ describe("bulk actions", () => {
     });
     const cs = [cand("c1", "not_started", { reviewer: "a" }), cand("c2", "running"), cand("c3", "not_started"), cand("c4", "completed"), ...Array.from({ length: 10 }, (_, i) => cand(`n${i}`, "not_started", { reviewer: "r" }))];
     const seen: number[] = [];
-    const out = await runBulk(api, "m", "start", cs, ["reviewer"], {}, (o) => seen.push(o.done + o.failed.length), 3);
+    const out = await runBulk(api, "m", "start", cs, ["reviewer"], {}, (o) => seen.push(o.done + o.failed.length), undefined, 3);
     expect(out.done).toBe(11);
     expect(out.skipped).toBe(2);
     expect(out.failed).toEqual([{ id: "c3", reason: "required input reviewer is missing (inputs.reviewer)" }]);
@@ -35,11 +35,34 @@ describe("bulk actions", () => {
     expect(seen[seen.length - 1]).toBe(12);
   });
 
-  it("cancels only running candidates", async () => {
-    const { api, calls } = fakeDrover(() => ({ status: 204 }));
-    const out = await runBulk(api, "m", "cancel", [cand("a", "running"), cand("b", "not_started")], [], {}, () => {});
-    expect(out).toEqual({ done: 1, failed: [], skipped: 1 });
-    expect(calls.map((c) => c.path)).toEqual(["/migrations/m/candidates/a/cancel"]);
+  it("cancels only running candidates, and tells a finished cancel from one still cleaning up", async () => {
+    const { api, calls } = fakeDrover((c) =>
+      c.path.includes("/a/") ? { status: 204 } : c.path.includes("/c/") ? { status: 202 } : { status: 409, body: { error: "candidate d is not running" } },
+    );
+    const cs = [cand("a", "running"), cand("b", "not_started"), cand("c", "running"), cand("d", "running")];
+    const out = await runBulk(api, "m", "cancel", cs, [], {}, () => {});
+    expect(out).toEqual({ done: 2, pending: 1, failed: [], skipped: 1, changed: 1, stopped: false });
+    expect(calls.map((c) => c.path).sort()).toEqual(["/migrations/m/candidates/a/cancel", "/migrations/m/candidates/c/cancel", "/migrations/m/candidates/d/cancel"]);
+  });
+
+  it("stops between candidates when asked", async () => {
+    const stop = new AbortController();
+    const { api, calls } = fakeDrover(() => {
+      stop.abort();
+      return { status: 202, body: { status: "STARTED", runId: "x" } };
+    });
+    const cs = Array.from({ length: 10 }, (_, i) => cand(`n${i}`, "not_started"));
+    const out = await runBulk(api, "m", "start", cs, [], {}, () => {}, stop.signal, 1);
+    expect(out.stopped).toBe(true);
+    expect(out.done).toBe(1);
+    expect(calls).toHaveLength(1);
+  });
+
+  it("narrows a filter to the candidates an action applies to", () => {
+    expect(eligibleQuery("start", { q: "pay" })).toEqual({ q: "pay", status: "not_started", offset: undefined, limit: undefined });
+    expect(eligibleQuery("cancel", { attention: true })).toMatchObject({ attention: true, status: "running" });
+    expect(eligibleQuery("start", { status: "completed" })).toBeNull();
+    expect(eligibleQuery("start", { attention: true })).toBeNull();
   });
 
   it("collects every candidate matching a filter, page by page", async () => {

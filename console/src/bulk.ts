@@ -1,12 +1,34 @@
-import type { Api, Candidate, CandidateQuery } from "./api/client";
-import { describe } from "./api/client";
+import type { Api, Candidate, CandidateQuery, CandidateStatus } from "./api/client";
+import { ApiError, describe } from "./api/client";
 
 export type BulkKind = "start" | "cancel";
-export type BulkOutcome = { done: number; failed: { id: string; reason: string }[]; skipped: number };
+export type BulkOutcome = {
+  done: number;
+  /** cancels whose clean-up was still running when Drover answered */
+  pending: number;
+  failed: { id: string; reason: string }[];
+  /** candidates the action did not apply to, as listed */
+  skipped: number;
+  /** candidates whose status had changed since they were listed (the server answered 409) */
+  changed: number;
+  stopped: boolean;
+};
+
+/** needs is the status a candidate must have for a bulk action to apply to it. */
+export function needs(kind: BulkKind): CandidateStatus {
+  return kind === "start" ? "not_started" : "running";
+}
 
 /** eligible says whether a bulk action applies to a candidate in its current status. */
 export function eligible(kind: BulkKind, c: Candidate): boolean {
-  return kind === "start" ? c.status === "not_started" : c.status === "running";
+  return c.status === needs(kind);
+}
+
+/** eligibleQuery narrows a filter to the candidates a bulk action applies to, or null when none can match. */
+export function eligibleQuery(kind: BulkKind, q: CandidateQuery): CandidateQuery | null {
+  if (q.status && q.status !== needs(kind)) return null;
+  if (kind === "start" && q.attention) return null; // only running candidates need attention
+  return { ...q, status: needs(kind), offset: undefined, limit: undefined };
 }
 
 /** inputsFor fills each required input from the form, or else from the candidate's metadata of the same name. */
@@ -29,7 +51,11 @@ export async function collect(api: Api, migrationId: string, q: CandidateQuery):
   }
 }
 
-/** runBulk applies one action to many candidates, a few at a time, and reports every failure with its reason. */
+/**
+ * runBulk applies one action to many candidates, a few at a time, and reports every failure with
+ * its reason. A candidate whose status has changed since it was listed (the server answers 409)
+ * is counted apart from the failures; signal stops it between candidates.
+ */
 export async function runBulk(
   api: Api,
   migrationId: string,
@@ -38,22 +64,28 @@ export async function runBulk(
   inputNames: string[],
   form: Record<string, string>,
   onProgress: (o: BulkOutcome) => void,
+  signal?: AbortSignal,
   concurrency = 8,
 ): Promise<BulkOutcome> {
   const todo = candidates.filter((c) => eligible(kind, c));
-  const outcome: BulkOutcome = { done: 0, failed: [], skipped: candidates.length - todo.length };
+  const outcome: BulkOutcome = { done: 0, pending: 0, failed: [], skipped: candidates.length - todo.length, changed: 0, stopped: false };
   let next = 0;
   const worker = async () => {
     while (next < todo.length) {
+      if (signal?.aborted) {
+        outcome.stopped = true;
+        return;
+      }
       const c = todo[next++];
       try {
         if (kind === "start") await api.start(migrationId, c.id, inputsFor(inputNames, form, c));
-        else await api.cancel(migrationId, c.id);
+        else if ((await api.cancel(migrationId, c.id)) === "pending") outcome.pending++;
         outcome.done++;
       } catch (err) {
-        outcome.failed.push({ id: c.id, reason: describe(err) });
+        if (err instanceof ApiError && err.status === 409) outcome.changed++;
+        else outcome.failed.push({ id: c.id, reason: describe(err) });
       }
-      onProgress({ ...outcome, failed: [...outcome.failed] });
+      onProgress({ ...outcome });
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));

@@ -74,6 +74,7 @@ export function pairUp(lines: Line[]): SplitRow[] {
   return rows;
 }
 
+/** stats counts a diff's added and removed lines, for the file header. */
 export function stats(lines: Line[]): { added: number; removed: number } {
   return { added: lines.filter((l) => l.kind === "add").length, removed: lines.filter((l) => l.kind === "del").length };
 }

@@ -32,6 +32,7 @@ export function duration(from: string | undefined, to?: string, now: number = Da
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
 }
 
+/** statusLabel names candidate, run and step statuses for people. */
 export const statusLabel: Record<string, string> = {
   not_started: "Not started",
   running: "Running",
@@ -45,6 +46,7 @@ export const statusLabel: Record<string, string> = {
   upcoming: "Upcoming",
 };
 
+/** attentionLabel says why a candidate needs an operator. */
 export const attentionLabel: Record<string, string> = {
   failed: "Step failed",
   waiting: "Waiting for a person",

@@ -1,17 +1,30 @@
 import type { RouteObject } from "react-router";
+import { useParams } from "react-router";
 import { Layout } from "./components/Layout";
 import { MigrationsPage } from "./pages/MigrationsPage";
 import { MigrationPage } from "./pages/MigrationPage";
 import { CandidatePage } from "./pages/CandidatePage";
 import { NotFound } from "./pages/NotFound";
 
+// A page keyed by its route's ids starts afresh for another migration or candidate, so a
+// selection, a filter or a form never carries over to the next one.
+function MigrationRoute() {
+  const { migrationId } = useParams();
+  return <MigrationPage key={migrationId} />;
+}
+
+function CandidateRoute() {
+  const { migrationId, candidateId } = useParams();
+  return <CandidatePage key={`${migrationId}/${candidateId}`} />;
+}
+
 export const routes: RouteObject[] = [
   {
     element: <Layout />,
     children: [
       { index: true, element: <MigrationsPage /> },
-      { path: "migrations/:migrationId", element: <MigrationPage /> },
-      { path: "migrations/:migrationId/candidates/:candidateId", element: <CandidatePage /> },
+      { path: "migrations/:migrationId", element: <MigrationRoute /> },
+      { path: "migrations/:migrationId/candidates/:candidateId", element: <CandidateRoute /> },
       { path: "*", element: <NotFound /> },
     ],
   },

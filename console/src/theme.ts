@@ -24,6 +24,8 @@ export function useTheme(): [Theme, () => void] {
   const toggle = useCallback(() => {
     setTheme((t) => {
       const next = t === "dark" ? "light" : "dark";
+      // Set now, not in an effect: the chart reads the theme's colours while this render commits.
+      document.documentElement.dataset.theme = next;
       try {
         localStorage.setItem("drover.theme", next);
       } catch {

@@ -28,7 +28,7 @@ export class ApiError extends Error {
 /** describe turns anything thrown by a request into a sentence an operator can act on. */
 export function describe(err: unknown): string {
   if (err instanceof ApiError) {
-    const where = err.field ? ` (${err.field})` : "";
+    const where = err.field && !err.message.includes(err.field) ? ` (${err.field})` : "";
     if (err.status === 503) return `Drover cannot reach its store or Temporal: ${err.message}`;
     if (err.status === 502 || err.status === 504) return `The migrator failed: ${err.message}`;
     return err.message + where;
@@ -83,8 +83,12 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
       unwrap(c.POST("/migrations/{migrationId}/dry-run", { ...path(id), body: { candidate: { id: candidateId }, inputs } })),
     start: (id: string, candidateId: string, inputs: Record<string, string>) =>
       unwrap(c.POST("/migrations/{migrationId}/candidates/{candidateId}/start", { ...cpath(id, candidateId), body: { inputs } })),
-    cancel: (id: string, candidateId: string) =>
-      unwrap(c.POST("/migrations/{migrationId}/candidates/{candidateId}/cancel", cpath(id, candidateId))),
+    /** cancel answers "done" when the run has closed, "pending" when its clean-up still runs (202). */
+    async cancel(id: string, candidateId: string): Promise<"done" | "pending"> {
+      const res = c.POST("/migrations/{migrationId}/candidates/{candidateId}/cancel", cpath(id, candidateId));
+      await unwrap(res);
+      return (await res).response.status === 202 ? "pending" : "done";
+    },
     retryStep: (id: string, candidateId: string, stepName: string) =>
       unwrap(c.POST("/migrations/{migrationId}/candidates/{candidateId}/retry-step", { ...cpath(id, candidateId), body: { stepName } })),
     updateInputs: (id: string, candidateId: string, inputs: Record<string, string>) =>

@@ -8,6 +8,7 @@ export function ApiProvider({ api, children }: { api: Api; children: ReactNode }
   return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;
 }
 
+/** useApi is the API client of the nearest ApiProvider. */
 export function useApi(): Api {
   const api = useContext(ApiContext);
   if (!api) throw new Error("useApi outside ApiProvider");

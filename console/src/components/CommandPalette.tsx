@@ -5,17 +5,9 @@ import { useNavigate } from "react-router";
 import { useApi } from "../api/context";
 import type { Candidate, Migration } from "../api/client";
 import { StatusBadge } from "./Badges";
+import { useDebounced } from "../hooks";
 
 type Hit = { migration: Migration; candidate: Candidate };
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
-}
 
 /** CommandPalette (Ctrl+K, ⌘K or /) jumps to a migration or a candidate by typing part of its name. */
 export function CommandPalette({ open, setOpen, toggleTheme }: { open: boolean; setOpen: (o: boolean) => void; toggleTheme: () => void }) {

@@ -1,16 +1,37 @@
 import { useEffect, useRef, type ReactNode } from "react";
 
-/** Modal is a dialog over the page: Escape or a click outside closes it, focus starts inside. */
-export function Modal({ title, onClose, children, wide = false }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
+const focusable = "input, textarea, select, button, a[href], [tabindex]:not([tabindex='-1'])";
+
+/**
+ * Modal is a dialog over the page: focus starts on its first field (or its first button, the
+ * harmless one) and stays inside while it is open; Escape or a click outside closes it.
+ */
+export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ReactNode }) {
   const box = useRef<HTMLDivElement>(null);
+  // Callers pass a new onClose on every render; the focus must move only when the dialog opens.
+  const close = useRef(onClose);
+  close.current = onClose;
   useEffect(() => {
     const prev = document.activeElement as HTMLElement | null;
-    const first = box.current?.querySelector<HTMLElement>("input, textarea, select, button.primary, button");
-    first?.focus();
+    const el = box.current;
+    (el?.querySelector<HTMLElement>("input, textarea, select") ?? el?.querySelector<HTMLElement>("button"))?.focus();
     const onKey = (e: KeyboardEvent) => {
       if (e.key === "Escape") {
         e.stopPropagation();
-        onClose();
+        close.current();
+        return;
+      }
+      if (e.key !== "Tab" || !el) return;
+      const items = [...el.querySelectorAll<HTMLElement>(focusable)].filter((x) => !x.hasAttribute("disabled"));
+      if (items.length === 0) return;
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (e.shiftKey && (document.activeElement === first || !el.contains(document.activeElement))) {
+        e.preventDefault();
+        last.focus();
+      } else if (!e.shiftKey && (document.activeElement === last || !el.contains(document.activeElement))) {
+        e.preventDefault();
+        first.focus();
       }
     };
     document.addEventListener("keydown", onKey);
@@ -18,10 +39,10 @@ export function Modal({ title, onClose, children, wide = false }: { title: strin
       document.removeEventListener("keydown", onKey);
       prev?.focus?.();
     };
-  }, [onClose]);
+  }, []);
   return (
-    <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
-      <div ref={box} className={wide ? "modal wide" : "modal"} role="dialog" aria-modal="true" aria-label={title}>
+    <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && close.current()}>
+      <div ref={box} className="modal" role="dialog" aria-modal="true" aria-label={title}>
         <h2>{title}</h2>
         {children}
       </div>

@@ -5,13 +5,13 @@ type Notify = (kind: Toast["kind"], text: string) => void;
 
 const ToastContext = createContext<Notify>(() => {});
 
-/** Toasts shows the outcome of actions (started, cancelled, failed with the reason) for a while. */
+/** Toasts shows the outcome of actions: successes for a few seconds, failures until dismissed. */
 export function ToastProvider({ children }: { children: ReactNode }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const notify = useCallback<Notify>((kind, text) => {
     const id = Date.now() + Math.random();
-    setToasts((t) => [...t.slice(-3), { id, kind, text }]);
-    setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), kind === "error" ? 10000 : 4000);
+    setToasts((t) => [...t.slice(-4), { id, kind, text }]);
+    if (kind === "ok") setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), 4000);
   }, []);
   return (
     <ToastContext.Provider value={notify}>

@@ -32,22 +32,37 @@ export function CandidatePage() {
     refetchInterval: (q) => (q.state.data?.status === "running" || awaitingRun ? 3000 : false),
   });
   const candidateRunning = candidate.data?.status === "running";
+  // A candidate that never ran has no steps to ask for; once a run is seen, the page follows it.
+  const [seenRun, setSeenRun] = useState(false);
+  const hasRun = seenRun || Boolean(candidate.data?.run?.startedAt) || candidateRunning || awaitingRun;
+  useEffect(() => {
+    if (hasRun) setSeenRun(true);
+  }, [hasRun]);
   const steps = useQuery({
     queryKey: ["steps", migrationId, candidateId],
     queryFn: async (): Promise<RunSteps | null> => {
       try {
         return await api.getSteps(migrationId, candidateId);
       } catch (err) {
-        if (err instanceof ApiError && err.status === 404 && /run/i.test(err.message)) return null;
+        // Between the start's 202 and the workflow's first write the run is not recorded yet.
+        if (err instanceof ApiError && err.status === 404 && /never run/i.test(err.message)) return null;
         throw err;
       }
     },
+    enabled: candidate.isSuccess && hasRun,
     // Live while the run runs; polling stops once it has ended.
     refetchInterval: (q) => (q.state.data?.status === "running" || candidateRunning || awaitingRun ? 1500 : false),
   });
   useEffect(() => {
     if (awaitingRun && steps.data?.status === "running") setAwaitingRun(false);
   }, [awaitingRun, steps.data?.status]);
+  // When the run starts or ends, the candidate's status and the migration's counts change too.
+  const runStatus = steps.data?.status;
+  useEffect(() => {
+    if (!runStatus) return;
+    void qc.invalidateQueries({ queryKey: ["candidate", migrationId, candidateId] });
+    void qc.invalidateQueries({ queryKey: ["migration", migrationId] });
+  }, [runStatus, qc, migrationId, candidateId]);
   useEffect(() => {
     if (!awaitingRun) return;
     const t = setTimeout(() => setAwaitingRun(false), 30_000);
@@ -62,9 +77,9 @@ export function CandidatePage() {
   };
   const cancel = useMutation({
     mutationFn: () => api.cancel(migrationId, candidateId),
-    onSuccess: () => {
+    onSuccess: (how) => {
       setConfirmCancel(false);
-      toast("ok", `Cancelled the run of ${candidateId}.`);
+      toast("ok", how === "done" ? `Cancelled the run of ${candidateId}.` : `Cancel requested for ${candidateId}; its clean-up is still running.`);
       refresh();
     },
     onError: (err) => {
@@ -193,6 +208,7 @@ function Inputs({ migration, candidate, onChange }: { migration: Migration; cand
   const toast = useToast();
   const [editing, setEditing] = useState(false);
   const [form, setForm] = useState<Record<string, string>>({});
+  const [missing, setMissing] = useState<string[]>([]);
   const save = useMutation({
     mutationFn: () => api.updateInputs(migration.id, candidate.id, form),
     onSuccess: () => {
@@ -230,15 +246,22 @@ function Inputs({ migration, candidate, onChange }: { migration: Migration; cand
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            save.mutate();
+            const empty = names.filter((i) => !form[i.name]?.trim()).map((i) => i.label);
+            setMissing(empty);
+            if (empty.length === 0) save.mutate();
           }}
         >
           {names.map((i) => (
             <label key={i.name} className="field">
               <span>{i.label}</span>
-              <input value={form[i.name] ?? ""} onChange={(e) => setForm({ ...form, [i.name]: e.target.value })} />
+              <input value={form[i.name] ?? ""} aria-invalid={missing.includes(i.label)} onChange={(e) => setForm({ ...form, [i.name]: e.target.value })} />
             </label>
           ))}
+          {missing.length > 0 && (
+            <div className="error-note" role="alert">
+              {missing.join(" and ")} cannot be empty.
+            </div>
+          )}
           <ErrorNote error={save.error} />
           <div className="actions left">
             <button type="submit" className="primary" disabled={save.isPending}>

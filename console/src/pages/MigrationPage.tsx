@@ -9,7 +9,7 @@ import { ProgressBar } from "../components/ProgressBar";
 import { ProgressChart } from "../components/ProgressChart";
 import { useCurrentTheme } from "../components/Layout";
 import { BulkDialog } from "./BulkDialog";
-import { collect } from "../bulk";
+import { useDebounced } from "../hooks";
 import { ago, plural, when } from "../format";
 
 const PAGE = 50;
@@ -21,15 +21,6 @@ const tabs: { id: Tab; label: string }[] = [
   { id: "running", label: "Running" },
   { id: "completed", label: "Completed" },
 ];
-
-function useDebounced(value: string, ms: number): string {
-  const [v, setV] = useState(value);
-  useEffect(() => {
-    const t = setTimeout(() => setV(value), ms);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return v;
-}
 
 /** MigrationPage shows one migration: progress, phases, the chart and the candidates to act on. */
 export function MigrationPage() {
@@ -87,6 +78,13 @@ export function MigrationPage() {
     enabled: migration.isSuccess,
   });
 
+  // A list that shrank under the page (runs completed while watching Running) shows its last page.
+  const lastPage = Math.max(0, Math.ceil((candidates.data?.total ?? 0) / PAGE) - 1);
+  useEffect(() => {
+    if (candidates.isSuccess && page > lastPage) setParam("page", lastPage === 0 ? null : String(lastPage));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [candidates.isSuccess, page, lastPage]);
+
   // A new filter starts a new selection.
   useEffect(() => {
     setSelected(new Map());
@@ -107,7 +105,7 @@ export function MigrationPage() {
   const m = migration.data;
   const items = candidates.data?.items ?? [];
   const total = candidates.data?.total ?? 0;
-  const pageSelected = items.length > 0 && items.every((c) => selected.has(c.id));
+  const pageSelected = allMatching || (items.length > 0 && items.every((c) => selected.has(c.id)));
   const selectionCount = allMatching ? total : selected.size;
 
   const toggle = (c: Candidate) =>
@@ -204,7 +202,7 @@ export function MigrationPage() {
             <thead>
               <tr>
                 <th className="check">
-                  <input type="checkbox" aria-label="Select this page" checked={pageSelected} onChange={togglePage} disabled={items.length === 0} />
+                  <input type="checkbox" aria-label="Select this page" checked={pageSelected} onChange={togglePage} disabled={items.length === 0 || allMatching} />
                 </th>
                 <th>Candidate</th>
                 <th>Status</th>
@@ -216,7 +214,14 @@ export function MigrationPage() {
               {items.map((c) => (
                 <tr key={c.id} className={c.run?.attention ? "needs" : undefined}>
                   <td className="check">
-                    <input type="checkbox" aria-label={`Select ${c.id}`} checked={allMatching || selected.has(c.id)} onChange={() => toggle(c)} />
+                    <input
+                      type="checkbox"
+                      aria-label={`Select ${c.id}`}
+                      checked={allMatching || selected.has(c.id)}
+                      onChange={() => toggle(c)}
+                      disabled={allMatching}
+                      title={allMatching ? "Every matching candidate is selected; Clear to pick rows" : undefined}
+                    />
                   </td>
                   <td>
                     <Link to={`/migrations/${m.id}/candidates/${c.id}`} className="cid">
@@ -265,8 +270,9 @@ export function MigrationPage() {
         <BulkDialog
           kind={bulk}
           migration={m}
-          count={selectionCount}
-          resolve={() => (allMatching ? collect(api, m.id, filter) : Promise.resolve([...selected.values()]))}
+          selected={allMatching ? null : [...selected.values()]}
+          filter={filter}
+          selectedCount={selectionCount}
           onClose={(didSomething) => {
             setBulk(null);
             if (didSomething) {

@@ -1,5 +1,6 @@
 import { Link } from "react-router";
 
+/** NotFound answers a console address that names no page. */
 export function NotFound() {
   return (
     <section className="page">

@@ -97,8 +97,8 @@ export function Preview({
             {preview.isPending ? "Asking the migrator…" : preview.data ? "Preview again" : "Preview changes"}
           </button>
           {canStart && (
-            <button type="button" className="primary" disabled={start.isPending} onClick={() => check() && start.mutate()}>
-              {start.isPending ? "Starting…" : "Start run"}
+            <button type="button" className="primary" disabled={start.isPending || start.isSuccess} onClick={() => check() && start.mutate()}>
+              {start.isPending ? "Starting…" : start.isSuccess ? "Started" : "Start run"}
             </button>
           )}
           {!canStart && <span className="muted small">This candidate is {candidate.status.replace("_", " ")}; it cannot be started now.</span>}

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { useMutation } from "@tanstack/react-query";
 import type { Candidate, RunSteps, StepDefinition, StepEventStatus, StepState } from "../api/client";
 import { describe } from "../api/client";
@@ -29,15 +29,21 @@ export function Timeline({
   const api = useApi();
   const toast = useToast();
   const [mark, setMark] = useState<Mark | null>(null);
+  // The step a retry was accepted for: its button stays off until the run shows the new try.
+  const [retried, setRetried] = useState<string | null>(null);
   const running = run.status === "running";
   const retry = useMutation({
     mutationFn: (step: string) => api.retryStep(migrationId, candidate.id, step),
     onSuccess: (_, step) => {
+      setRetried(step);
       toast("ok", `Retrying ${step}.`);
       onChange();
     },
     onError: (err, step) => toast("error", `Retry of ${step} failed: ${describe(err)}`),
   });
+  useEffect(() => {
+    if (retried && run.steps.find((s) => s.stepName === retried)?.status !== "failed") setRetried(null);
+  }, [retried, run.steps]);
   const names = defs.map((d) => d.name);
   // Steps the run recorded that the definitions no longer list still belong in the timeline.
   for (const s of run.steps) if (!names.includes(s.stepName)) names.push(s.stepName);
@@ -89,8 +95,8 @@ export function Timeline({
                 )}
                 {running && st?.status === "failed" && (
                   <div className="actions left">
-                    <button type="button" className="primary" disabled={retry.isPending} onClick={() => retry.mutate(name)}>
-                      Retry {name}
+                    <button type="button" className="primary" disabled={retry.isPending || retried === name} onClick={() => retry.mutate(name)}>
+                      {retried === name ? "Retrying…" : `Retry ${name}`}
                     </button>
                   </div>
                 )}

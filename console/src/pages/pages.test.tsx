@@ -96,12 +96,81 @@ describe("migration page", () => {
     await userEvent.click(screen.getByLabelText("Select this page"));
     await userEvent.click(screen.getByRole("button", { name: "Start…" }));
     const dialog = screen.getByRole("dialog");
-    expect(within(dialog).getByRole("heading")).toHaveTextContent("Start 2 candidates?");
+    expect(await within(dialog).findByRole("heading", { name: "Start 1 candidate?" })).toBeInTheDocument();
+    expect(within(dialog).getByText("1 other selected candidate is already running or completed and is skipped.")).toBeInTheDocument();
     await userEvent.type(within(dialog).getByLabelText(/Reviewer/), "lee");
-    await userEvent.click(within(dialog).getByRole("button", { name: "Start 2 candidates" }));
-    expect(await within(dialog).findByText(/Started 1 of 1 \(1 skipped: already running or completed\)/)).toBeInTheDocument();
+    await userEvent.click(within(dialog).getByRole("button", { name: "Start 1 candidate" }));
+    expect(await within(dialog).findByText("Started 1 of 1.")).toBeInTheDocument();
     const starts = calls.filter((c) => c.method === "POST");
     expect(starts.map((c) => [c.path, c.body])).toEqual([["/migrations/bump/candidates/search/start", { inputs: { reviewer: "lee" } }]]);
+  });
+});
+
+describe("moving between pages", () => {
+  it("starts each migration's page afresh: no selection carries over", async () => {
+    const { api } = drover(null, (c) =>
+      c.path === "/migrations/other" ? { body: { ...migration, id: "other", name: "Other" } } : c.path === "/migrations/other/candidates" ? { body: [] } : undefined,
+    );
+    const { router } = renderAt("/migrations/bump", api);
+    await screen.findByRole("link", { name: "billing" });
+    await userEvent.click(screen.getByLabelText("Select billing"));
+    expect(screen.getByText("1 candidate selected")).toBeInTheDocument();
+    await router.navigate("/migrations/other");
+    expect(await screen.findByText("This migration has no candidates yet.")).toBeInTheDocument();
+    expect(screen.queryByText(/selected/)).not.toBeInTheDocument();
+  });
+});
+
+describe("live updates", () => {
+  const stepCalls = (calls: Call[]) => calls.filter((c) => c.path.endsWith("/steps")).length;
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("polls a running run and stops once it has ended", async () => {
+    const running = drover(failedRun);
+    renderAt("/migrations/bump/candidates/billing", running.api);
+    await screen.findByText("build is red");
+    await pause(3300);
+    expect(stepCalls(running.calls)).toBeGreaterThanOrEqual(3);
+  });
+
+  it("follows a run started from the page, even before the candidate's status catches up", async () => {
+    let started = false;
+    const { api, calls } = drover(null, (c) => {
+      if (c.path.endsWith("/start")) {
+        started = true;
+        return { status: 202, body: { status: "STARTED", runId: "bump__search" } };
+      }
+      if (c.path.endsWith("/search/steps") && started) return { body: { ...failedRun, runId: "bump__search", steps: [{ stepName: "branch", candidate: "search", status: "in_progress" }] } };
+      return undefined;
+    });
+    renderAt("/migrations/bump/candidates/search", api);
+    await userEvent.type(await screen.findByLabelText("Reviewer"), "ana");
+    await userEvent.click(screen.getByRole("button", { name: "Start run" }));
+    expect(await screen.findByText("In progress")).toBeInTheDocument();
+    const before = stepCalls(calls);
+    await pause(3300);
+    expect(stepCalls(calls) - before).toBeGreaterThanOrEqual(2);
+  });
+
+  it("does not poll an ended run", async () => {
+    candidates[1] = { ...candidates[1], status: "completed", run: { status: "completed", startedAt: "2026-12-01T10:01:00Z", finishedAt: "2026-12-01T10:05:00Z" } };
+    try {
+      const done = drover({ ...failedRun, status: "completed", runId: "bump__search", steps: [] });
+      renderAt("/migrations/bump/candidates/search", done.api);
+      await screen.findByText("Run");
+      await pause(3300);
+      expect(stepCalls(done.calls)).toBe(1);
+    } finally {
+      candidates[1] = { id: "search", kind: "go-module", status: "not_started", metadata: { owner: "search-team" } };
+    }
+  });
+
+  it("does not ask for the steps of a candidate that never ran", async () => {
+    const { api, calls } = drover(null);
+    renderAt("/migrations/bump/candidates/search", api);
+    await screen.findByRole("button", { name: "Preview changes" });
+    await pause(200);
+    expect(stepCalls(calls)).toBe(0);
   });
 });
 

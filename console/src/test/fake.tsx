@@ -1,4 +1,3 @@
-import type { ReactNode } from "react";
 import { render } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider, createMemoryRouter } from "react-router";
@@ -28,16 +27,16 @@ export function fakeDrover(route: Route) {
   return { calls, api: makeApi("http://drover.test", fetchImpl as typeof fetch) };
 }
 
-/** renderAt renders the whole console at a path, against the given API. */
-export function renderAt(path: string, api: ReturnType<typeof makeApi>, extra?: ReactNode) {
+/** renderAt renders the whole console at a path, against the given API; router navigates further. */
+export function renderAt(path: string, api: ReturnType<typeof makeApi>) {
   const router = createMemoryRouter(routes, { initialEntries: [path] });
   const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  return render(
+  const view = render(
     <ApiProvider api={api}>
       <QueryClientProvider client={qc}>
         <RouterProvider router={router} />
-        {extra}
       </QueryClientProvider>
     </ApiProvider>,
   );
+  return { ...view, router };
 }
