@@ -3,14 +3,14 @@ import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-quer
 import { Link, useParams, useSearchParams } from "react-router";
 import { useApi } from "../api/context";
 import type { Candidate, CandidateQuery, CandidateStatus, Migration } from "../api/client";
-import { AttentionBadge, StatusBadge } from "../components/Badges";
 import { ErrorNote } from "../components/ErrorNote";
 import { ProgressBar } from "../components/ProgressBar";
 import { ProgressChart } from "../components/ProgressChart";
 import { useCurrentTheme } from "../components/Layout";
 import { BulkDialog } from "./BulkDialog";
 import { useDebounced } from "../hooks";
-import { ago, plural, when } from "../format";
+import { plural, when } from "../format";
+import { CandidateTable, Pager } from "./CandidateTable";
 
 const PAGE = 50;
 type Tab = "all" | "attention" | CandidateStatus;
@@ -197,73 +197,17 @@ export function MigrationPage() {
         )}
 
         <ErrorNote error={candidates.error} onRetry={() => candidates.refetch()} />
-        <div className="table-wrap">
-          <table className="candidates">
-            <thead>
-              <tr>
-                <th className="check">
-                  <input type="checkbox" aria-label="Select this page" checked={pageSelected} onChange={togglePage} disabled={items.length === 0 || allMatching} />
-                </th>
-                <th>Candidate</th>
-                <th>Status</th>
-                <th>Current step</th>
-                <th>Updated</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((c) => (
-                <tr key={c.id} className={c.run?.attention ? "needs" : undefined}>
-                  <td className="check">
-                    <input
-                      type="checkbox"
-                      aria-label={`Select ${c.id}`}
-                      checked={allMatching || selected.has(c.id)}
-                      onChange={() => toggle(c)}
-                      disabled={allMatching}
-                      title={allMatching ? "Every matching candidate is selected; Clear to pick rows" : undefined}
-                    />
-                  </td>
-                  <td>
-                    <Link to={`/migrations/${m.id}/candidates/${c.id}`} className="cid">
-                      {c.id}
-                    </Link>
-                    <span className="muted small kind">{c.kind}</span>
-                  </td>
-                  <td>
-                    <StatusBadge status={c.status} />
-                    {c.status === "not_started" && c.run?.status === "cancelled" && <span className="muted small"> (cancelled)</span>}
-                  </td>
-                  <td>
-                    {c.run?.stepName && c.run.status === "running" ? (
-                      <span className="step-cell">
-                        <span>{c.run.stepName}</span> {c.run.stepStatus && <StatusBadge status={c.run.stepStatus} />} <AttentionBadge attention={c.run.attention} />
-                      </span>
-                    ) : (
-                      <span className="muted">—</span>
-                    )}
-                  </td>
-                  <td className="muted small" title={when(c.updatedAt)}>
-                    {ago(c.updatedAt)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          {candidates.isSuccess && items.length === 0 && (
-            <p className="muted pad">{q || tab !== "all" ? "No candidate matches this filter." : "This migration has no candidates yet."}</p>
-          )}
-        </div>
-        <div className="pager">
-          <span className="muted">
-            {total === 0 ? "0" : `${(page * PAGE + 1).toLocaleString()}–${Math.min(total, (page + 1) * PAGE).toLocaleString()}`} of {total.toLocaleString()}
-          </span>
-          <button type="button" disabled={page === 0} onClick={() => setParam("page", String(page - 1))}>
-            ← Previous
-          </button>
-          <button type="button" disabled={(page + 1) * PAGE >= total} onClick={() => setParam("page", String(page + 1))}>
-            Next →
-          </button>
-        </div>
+        <CandidateTable
+          migrationId={m.id}
+          items={items}
+          isSelected={(c) => allMatching || selected.has(c.id)}
+          lockedSelection={allMatching}
+          pageSelected={pageSelected}
+          onToggle={toggle}
+          onTogglePage={togglePage}
+          empty={candidates.isSuccess && items.length === 0 ? (q || tab !== "all" ? "No candidate matches this filter." : "This migration has no candidates yet.") : null}
+        />
+        <Pager page={page} size={PAGE} total={total} go={(p) => setParam("page", p === 0 ? null : String(p))} />
       </div>
 
       {bulk && (
