@@ -160,7 +160,7 @@ func (e StepStatus) Valid() bool {
 	}
 }
 
-// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
 type Attention string
 
 // Candidate defines model for Candidate.
@@ -172,10 +172,12 @@ type Candidate struct {
 	// Example: payments-service
 	Id CandidateID `json:"id"`
 
-	// Inputs The operator's inputs, stored at start or by updateInputs.
-	Inputs   map[string]string `json:"inputs,omitempty,omitzero"`
-	Kind     string            `json:"kind"`
-	Metadata map[string]string `json:"metadata,omitempty,omitzero"`
+	// Inputs The operator's inputs, stored at start or by updateInputs (not sent to migrators; they see them merged into metadata).
+	Inputs map[string]string `json:"inputs,omitempty,omitzero"`
+	Kind   string            `json:"kind"`
+
+	// Metadata Free-form string values shown to operators and sent back to the migrator; at most 64 keys.
+	Metadata Metadata `json:"metadata,omitempty,omitzero"`
 
 	// Run The candidate's latest run at a glance; absent when the candidate never ran.
 	Run    RunSummary       `json:"run,omitempty,omitzero"`
@@ -200,9 +202,9 @@ type CandidateCounts struct {
 // Example: payments-service
 type CandidateID = string
 
-// CandidateInput A candidate as a migrator submits it.
+// CandidateInput A candidate as a migrator submits it (Candidate in the wire contract; its status is Drover's to keep). `steps`, when given, overrides the migration's steps for this candidate.
 type CandidateInput struct {
-	Files []FileGroup `json:"files,omitempty,omitzero"`
+	Files FileGroups `json:"files,omitempty,omitzero"`
 
 	// Id letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 128 characters
 	//
@@ -210,28 +212,36 @@ type CandidateInput struct {
 	Id CandidateID `json:"id"`
 
 	// Kind What the candidate is, e.g. service, repo, topic.
-	Kind     string            `json:"kind"`
-	Metadata map[string]string `json:"metadata,omitempty,omitzero"`
-	Status   CandidateStatus   `json:"status,omitempty,omitzero"`
+	Kind CandidateKind `json:"kind"`
 
-	// Steps Overrides the migration's steps for this candidate.
-	Steps []StepDefinition `json:"steps,omitempty,omitzero"`
+	// Metadata Free-form string values shown to operators and sent back to the migrator; at most 64 keys.
+	Metadata Metadata        `json:"metadata,omitempty,omitzero"`
+	Status   CandidateStatus `json:"status,omitempty,omitzero"`
+	Steps    StepDefinitions `json:"steps,omitempty,omitzero"`
 }
+
+// CandidateInputs defines model for CandidateInputs.
+type CandidateInputs = []CandidateInput
+
+// CandidateKind What the candidate is, e.g. service, repo, topic.
+type CandidateKind = string
 
 // CandidateStatus defines model for CandidateStatus.
 type CandidateStatus string
 
 // CandidateSubmission defines model for CandidateSubmission.
 type CandidateSubmission struct {
-	Candidates []CandidateInput `json:"candidates"`
+	Candidates CandidateInputs `json:"candidates"`
 }
 
 // DispatchStepRequest defines model for DispatchStepRequest.
 type DispatchStepRequest struct {
 	// CallbackId The run id; POST the step's events to `/event/{callbackId}`.
-	CallbackId string                 `json:"callbackId"`
-	Candidate  Candidate              `json:"candidate"`
-	Config     map[string]interface{} `json:"config,omitempty,omitzero"`
+	CallbackId string    `json:"callbackId"`
+	Candidate  Candidate `json:"candidate"`
+
+	// Config Step configuration, passed to the migrator in each dispatch as sent; at most 64 keys.
+	Config StepConfig `json:"config,omitempty,omitzero"`
 
 	// DispatchId Identifies this dispatch. A repeated delivery of the same dispatch carries the same id; a new run of the candidate, or the operator's retry of the step, gets a new one. Migrators use it to ignore duplicates.
 	DispatchId string `json:"dispatchId,omitempty,omitzero"`
@@ -291,14 +301,29 @@ type FileDiff struct {
 // FileDiffStatus defines model for FileDiff.Status.
 type FileDiffStatus string
 
-// FileGroup Files of a candidate that a migration touches, grouped by repository.
+// FileGroup Files of a candidate that a migration touches in one context (an environment such as prod or staging, the base, an app repository) and repository.
 type FileGroup struct {
-	Files []string `json:"files,omitempty,omitzero"`
-	Repo  string   `json:"repo,omitempty,omitzero"`
+	Files []FileRef `json:"files"`
+
+	// Name The context, e.g. prod, staging, base, app-repo.
+	Name string `json:"name"`
+	Repo string `json:"repo"`
+}
+
+// FileGroups defines model for FileGroups.
+type FileGroups = []FileGroup
+
+// FileRef defines model for FileRef.
+type FileRef struct {
+	Path string `json:"path"`
+	Url  string `json:"url"`
 }
 
 // Inputs Operator inputs by required-input name.
 type Inputs map[string]string
+
+// Metadata Free-form string values shown to operators and sent back to the migrator; at most 64 keys.
+type Metadata map[string]string
 
 // Migration defines model for Migration.
 type Migration struct {
@@ -313,7 +338,8 @@ type Migration struct {
 	Id             MigrationID      `json:"id"`
 	MigratorUrl    string           `json:"migratorUrl"`
 	Name           string           `json:"name"`
-	Overview       []OverviewPhase  `json:"overview,omitempty,omitzero"`
+	Overview       []string         `json:"overview,omitempty,omitzero"`
+	Phases         []OverviewPhase  `json:"phases,omitempty,omitzero"`
 	RequiredInputs []RequiredInput  `json:"requiredInputs,omitempty,omitzero"`
 	Steps          []StepDefinition `json:"steps"`
 	UpdatedAt      time.Time        `json:"updatedAt,omitempty,omitzero"`
@@ -321,8 +347,8 @@ type Migration struct {
 
 // MigrationAnnouncement defines model for MigrationAnnouncement.
 type MigrationAnnouncement struct {
-	Candidates  []CandidateInput `json:"candidates"`
-	Description string           `json:"description"`
+	Candidates  CandidateInputs `json:"candidates"`
+	Description string          `json:"description"`
 
 	// Id letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 64 characters (so that the run id `migrationId__candidateId` is unambiguous)
 	//
@@ -330,9 +356,14 @@ type MigrationAnnouncement struct {
 	Id MigrationID `json:"id"`
 
 	// MigratorUrl The migrator's base URL (http or https); Drover POSTs to `{migratorUrl}/dispatch-step` and `{migratorUrl}/dry-run`.
-	MigratorUrl    string           `json:"migratorUrl"`
-	Name           string           `json:"name"`
-	Overview       []OverviewPhase  `json:"overview,omitempty,omitzero"`
+	MigratorUrl string `json:"migratorUrl"`
+	Name        string `json:"name"`
+
+	// Overview The migration's high-level phases, one string each, in order.
+	Overview Overview `json:"overview,omitempty,omitzero"`
+
+	// Phases Optional richer overview (a Drover extra): each phase with its description and the steps it groups. The console shows these when present, else `overview`.
+	Phases         Phases           `json:"phases,omitempty,omitzero"`
 	RequiredInputs []RequiredInput  `json:"requiredInputs,omitempty,omitzero"`
 	Steps          []StepDefinition `json:"steps"`
 }
@@ -347,12 +378,18 @@ type MigrationList struct {
 	Migrations []Migration `json:"migrations"`
 }
 
-// OverviewPhase A phase of the migration as shown to operators.
+// Overview The migration's high-level phases, one string each, in order.
+type Overview = []string
+
+// OverviewPhase A phase of the migration with the steps it groups (a Drover extra beside `overview`).
 type OverviewPhase struct {
 	Description string   `json:"description,omitempty,omitzero"`
 	Name        string   `json:"name"`
 	Steps       []string `json:"steps,omitempty,omitzero"`
 }
+
+// Phases Optional richer overview (a Drover extra): each phase with its description and the steps it groups. The console shows these when present, else `overview`.
+type Phases = []OverviewPhase
 
 // Progress defines model for Progress.
 type Progress struct {
@@ -384,7 +421,7 @@ type Readiness struct {
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
 
-// RequiredInput defines model for RequiredInput.
+// RequiredInput An input the operator gives at start (InputDefinition in the wire contract).
 type RequiredInput struct {
 	Description string `json:"description,omitempty,omitzero"`
 	Label       string `json:"label"`
@@ -418,7 +455,7 @@ type RunSteps struct {
 
 // RunSummary The candidate's latest run at a glance; absent when the candidate never ran.
 type RunSummary struct {
-	// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+	// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
 	Attention  Attention `json:"attention,omitempty,omitzero"`
 	FinishedAt time.Time `json:"finishedAt,omitempty,omitzero"`
 	StartedAt  time.Time `json:"startedAt"`
@@ -443,19 +480,28 @@ type StatusResponse struct {
 	Status string `json:"status"`
 }
 
+// StepConfig Step configuration, passed to the migrator in each dispatch as sent; at most 64 keys.
+type StepConfig map[string]string
+
 // StepDefinition defines model for StepDefinition.
 type StepDefinition struct {
-	// Config Free-form step configuration passed to the migrator in each dispatch.
-	Config      map[string]interface{} `json:"config,omitempty,omitzero"`
-	Description string                 `json:"description,omitempty,omitzero"`
+	// Config Step configuration, passed to the migrator in each dispatch as sent; at most 64 keys.
+	Config      StepConfig `json:"config,omitempty,omitzero"`
+	Description string     `json:"description,omitempty,omitzero"`
 
-	// Manual The step waits for a person: the migrator answers its dispatch with `pending`, and an operator marks it done or failed (in the console, or with `POST /event/{runId}`). A pending manual step counts as needing attention.
-	Manual bool   `json:"manual,omitempty,omitzero"`
-	Name   string `json:"name"`
+	// Manual The step waits for a person: the migrator answers its dispatch with `pending`, and an operator marks it done or failed (in the console, or with `POST /event/{runId}`). A pending manual step counts as needing attention. Type `manual-review` means the same.
+	Manual bool `json:"manual,omitempty,omitzero"`
 
-	// Type Passed to the migrator in each dispatch; lets one migrator serve several kinds of step.
+	// MigratorApp The app id of the migrator that handles the step; sent back as the dispatch's `migratorApp`.
+	MigratorApp string `json:"migratorApp"`
+	Name        string `json:"name"`
+
+	// Type Passed to the migrator in each dispatch; lets one migrator serve several kinds of step. A step of type `manual-review` waits for a person, like `manual`.
 	Type string `json:"type,omitempty,omitzero"`
 }
+
+// StepDefinitions defines model for StepDefinitions.
+type StepDefinitions = []StepDefinition
 
 // StepDryRun defines model for StepDryRun.
 type StepDryRun struct {
@@ -468,13 +514,11 @@ type StepDryRun struct {
 // StepEventStatus defines model for StepEventStatus.
 type StepEventStatus string
 
-// StepState defines model for StepState.
+// StepState One step of a run; `candidate` carries the candidate's id, kind and current status.
 type StepState struct {
 	// Attempts Dispatch attempts made for the current try of this step.
-	Attempts int `json:"attempts,omitempty,omitzero"`
-
-	// Candidate The candidate's id.
-	Candidate string `json:"candidate"`
+	Attempts  int       `json:"attempts,omitempty,omitzero"`
+	Candidate Candidate `json:"candidate"`
 
 	// DispatchId The id of the step's current dispatch.
 	DispatchId string    `json:"dispatchId,omitempty,omitzero"`
@@ -502,7 +546,7 @@ type StepStatusEvent struct {
 	// DispatchId The dispatchId of the dispatch this event answers, when the migrator knows it; an event for an earlier dispatch (e.g. of a cancelled run) is then refused instead of being taken for the current one.
 	DispatchId string `json:"dispatchId,omitempty,omitzero"`
 
-	// Metadata Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason.
+	// Metadata Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason. Merged into the step's metadata (new values win); the merged metadata of one step is at most 64 keys and 64 KiB (keys and values), beyond which the event is refused with 413.
 	Metadata map[string]string `json:"metadata,omitempty,omitzero"`
 	Status   StepEventStatus   `json:"status"`
 	StepName string            `json:"stepName"`
@@ -538,6 +582,9 @@ type GatewayTimeout = Error
 
 // NotFound defines model for NotFound.
 type NotFound = Error
+
+// TooLarge defines model for TooLarge.
+type TooLarge = Error
 
 // Unavailable defines model for Unavailable.
 type Unavailable = Error

@@ -342,56 +342,73 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** @description An input the operator gives at start (InputDefinition in the wire contract). */
         RequiredInput: {
             name: string;
             label: string;
             description?: string;
         };
-        /** @description A phase of the migration as shown to operators. */
+        /** @description A phase of the migration with the steps it groups (a Drover extra beside `overview`). */
         OverviewPhase: {
             name: string;
             description?: string;
             steps?: string[];
         };
+        /** @description The migration's high-level phases, one string each, in order. */
+        Overview: string[];
+        /** @description Optional richer overview (a Drover extra): each phase with its description and the steps it groups. The console shows these when present, else `overview`. */
+        Phases: components["schemas"]["OverviewPhase"][];
+        /** @description Free-form string values shown to operators and sent back to the migrator; at most 64 keys. */
+        Metadata: {
+            [key: string]: string;
+        };
+        /** @description Step configuration, passed to the migrator in each dispatch as sent; at most 64 keys. */
+        StepConfig: {
+            [key: string]: string;
+        };
         StepDefinition: {
             name: string;
             description?: string;
-            /** @description Passed to the migrator in each dispatch; lets one migrator serve several kinds of step. */
+            /** @description The app id of the migrator that handles the step; sent back as the dispatch's `migratorApp`. */
+            migratorApp: string;
+            /** @description Passed to the migrator in each dispatch; lets one migrator serve several kinds of step. A step of type `manual-review` waits for a person, like `manual`. */
             type?: string;
-            /** @description Free-form step configuration passed to the migrator in each dispatch. */
-            config?: {
-                [key: string]: unknown;
-            };
-            /** @description The step waits for a person: the migrator answers its dispatch with `pending`, and an operator marks it done or failed (in the console, or with `POST /event/{runId}`). A pending manual step counts as needing attention. */
+            config?: components["schemas"]["StepConfig"];
+            /** @description The step waits for a person: the migrator answers its dispatch with `pending`, and an operator marks it done or failed (in the console, or with `POST /event/{runId}`). A pending manual step counts as needing attention. Type `manual-review` means the same. */
             manual?: boolean;
         };
-        /** @description Files of a candidate that a migration touches, grouped by repository. */
-        FileGroup: {
-            repo?: string;
-            files?: string[];
+        StepDefinitions: components["schemas"]["StepDefinition"][];
+        FileRef: {
+            path: string;
+            url: string;
         };
-        /** @description A candidate as a migrator submits it. */
+        /** @description Files of a candidate that a migration touches in one context (an environment such as prod or staging, the base, an app repository) and repository. */
+        FileGroup: {
+            /** @description The context, e.g. prod, staging, base, app-repo. */
+            name: string;
+            repo: string;
+            files: components["schemas"]["FileRef"][];
+        };
+        FileGroups: components["schemas"]["FileGroup"][];
+        /** @description What the candidate is, e.g. service, repo, topic. */
+        CandidateKind: string;
+        /** @description A candidate as a migrator submits it (Candidate in the wire contract; its status is Drover's to keep). `steps`, when given, overrides the migration's steps for this candidate. */
         CandidateInput: {
             id: components["schemas"]["CandidateID"];
-            /** @description What the candidate is, e.g. service, repo, topic. */
-            kind: string;
-            metadata?: {
-                [key: string]: string;
-            };
-            files?: components["schemas"]["FileGroup"][];
-            /** @description Overrides the migration's steps for this candidate. */
-            steps?: components["schemas"]["StepDefinition"][];
+            kind: components["schemas"]["CandidateKind"];
+            metadata?: components["schemas"]["Metadata"];
+            files?: components["schemas"]["FileGroups"];
+            steps?: components["schemas"]["StepDefinitions"];
             status?: components["schemas"]["CandidateStatus"];
         };
+        CandidateInputs: components["schemas"]["CandidateInput"][];
         /** @enum {string} */
         CandidateStatus: "not_started" | "running" | "completed";
         Candidate: {
             id: components["schemas"]["CandidateID"];
             kind: string;
-            metadata?: {
-                [key: string]: string;
-            };
-            /** @description The operator's inputs, stored at start or by updateInputs. */
+            metadata?: components["schemas"]["Metadata"];
+            /** @description The operator's inputs, stored at start or by updateInputs (not sent to migrators; they see them merged into metadata). */
             inputs?: {
                 [key: string]: string;
             };
@@ -418,7 +435,7 @@ export interface components {
             attention?: components["schemas"]["Attention"];
         };
         /**
-         * @description Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+         * @description Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
          * @enum {string}
          */
         Attention: "failed" | "waiting" | "retrying";
@@ -426,15 +443,16 @@ export interface components {
             id: components["schemas"]["MigrationID"];
             name: string;
             description: string;
-            overview?: components["schemas"]["OverviewPhase"][];
+            overview?: components["schemas"]["Overview"];
+            phases?: components["schemas"]["Phases"];
             requiredInputs?: components["schemas"]["RequiredInput"][];
-            candidates: components["schemas"]["CandidateInput"][];
+            candidates: components["schemas"]["CandidateInputs"];
             steps: components["schemas"]["StepDefinition"][];
             /** @description The migrator's base URL (http or https); Drover POSTs to `{migratorUrl}/dispatch-step` and `{migratorUrl}/dry-run`. */
             migratorUrl: string;
         };
         CandidateSubmission: {
-            candidates: components["schemas"]["CandidateInput"][];
+            candidates: components["schemas"]["CandidateInputs"];
         };
         CandidateCounts: {
             not_started: number;
@@ -447,7 +465,8 @@ export interface components {
             id: components["schemas"]["MigrationID"];
             name: string;
             description: string;
-            overview?: components["schemas"]["OverviewPhase"][];
+            overview?: string[];
+            phases?: components["schemas"]["OverviewPhase"][];
             migratorUrl: string;
             requiredInputs?: components["schemas"]["RequiredInput"][];
             candidates: components["schemas"]["Candidate"][];
@@ -499,7 +518,7 @@ export interface components {
             stepName: string;
             candidateId: components["schemas"]["CandidateID"];
             status: components["schemas"]["StepEventStatus"];
-            /** @description Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason. */
+            /** @description Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason. Merged into the step's metadata (new values win); the merged metadata of one step is at most 64 keys and 64 KiB (keys and values), beyond which the event is refused with 413. */
             metadata?: {
                 [key: string]: string;
             };
@@ -508,10 +527,10 @@ export interface components {
         };
         /** @enum {string} */
         StepStatus: "in_progress" | "pending" | "succeeded" | "merged" | "failed";
+        /** @description One step of a run; `candidate` carries the candidate's id, kind and current status. */
         StepState: {
             stepName: string;
-            /** @description The candidate's id. */
-            candidate: string;
+            candidate: components["schemas"]["Candidate"];
             status: components["schemas"]["StepStatus"];
             metadata?: {
                 [key: string]: string;
@@ -544,9 +563,7 @@ export interface components {
             migrationId: string;
             stepName: string;
             candidate: components["schemas"]["Candidate"];
-            config?: {
-                [key: string]: unknown;
-            };
+            config?: components["schemas"]["StepConfig"];
             type?: string;
             /** @description The run id; POST the step's events to `/event/{callbackId}`. */
             callbackId: string;
@@ -633,6 +650,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The request body, or the state it would make (a step's metadata), is larger than its limit. */
+        TooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description A dependency (the store or Temporal) is unavailable. */
         Unavailable: {
             headers: {
@@ -676,6 +702,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -789,6 +816,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1055,6 +1083,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
