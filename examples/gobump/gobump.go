@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,7 +70,9 @@ func New(o Options) (*Bumper, error) {
 			ID:          MigrationID,
 			Name:        "Move Go modules to Go " + o.Target,
 			Description: fmt.Sprintf("Every repository under %s whose go.mod names a Go version older than %s gets a branch that moves it to %s.", o.Workspace, o.Target, o.Target),
-			Overview: []wire.OverviewPhase{
+			App:         "gobump",
+			Overview:    []string{"Change", "Finish"},
+			Phases: []wire.OverviewPhase{
 				{Name: "Change", Description: "Commit the edit on a branch and merge it.", Steps: []string{"branch", "pull-request"}},
 				{Name: "Finish", Description: "A person checks the result; the branch is removed.", Steps: []string{"review", "cleanup"}},
 			},
@@ -77,14 +80,14 @@ func New(o Options) (*Bumper, error) {
 			Steps: []wire.StepDefinition{
 				{Name: "branch", Description: "Create " + Branch + " with go.mod moved to Go " + o.Target + "."},
 				{Name: "pull-request", Description: "Wait until " + Branch + " is merged into main."},
-				{Name: "review", Description: "A person checks the build, then marks the step done.", Manual: true},
+				{Name: "review", Description: "A person checks the build, then marks the step done.", Type: "manual-review"},
 				{Name: "cleanup", Description: "Delete " + Branch + "."},
 			},
 		},
 		Discover:      b.discover,
 		DiscoverEvery: 10 * time.Second,
 		Steps: map[string]migrator.StepFunc{
-			"branch": b.branch, "pull-request": b.pullRequest, "review": b.review, "cleanup": b.cleanup,
+			"branch": b.branch, "pull-request": b.pullRequest, "manual-review": b.review, "cleanup": b.cleanup,
 		},
 		DryRun:      b.dryRun,
 		Concurrency: 4,
@@ -137,7 +140,9 @@ func (b *Bumper) discover(ctx context.Context) ([]wire.CandidateInput, error) {
 		}
 		out = append(out, wire.CandidateInput{Id: e.Name(), Kind: "go-module", Metadata: map[string]string{
 			"path": dir, "goVersion": m[1], "module": modulePath(gomod),
-		}})
+		}, Files: []wire.FileGroup{{Name: "base", Repo: e.Name(), Files: []wire.FileRef{
+			{Path: "go.mod", Url: (&url.URL{Scheme: "file", Path: filepath.Join(dir, "go.mod")}).String()},
+		}}}})
 	}
 	return out, nil
 }

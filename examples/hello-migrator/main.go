@@ -64,26 +64,34 @@ func main() {
 
 func (m *migrator) announcement() api.MigrationAnnouncement {
 	return api.MigrationAnnouncement{
-		Id:          "hello-rename",
-		Name:        "Rename owner to team",
-		Description: "Renames the `owner` key of every service.yaml to `team`.",
-		Overview: []api.OverviewPhase{
-			{Name: "Change", Description: "Edit the file and open a pull request.", Steps: []string{"rename-key", "open-pr"}},
-			{Name: "Tidy", Steps: []string{"cleanup"}},
-		},
+		Id:             "hello-rename",
+		Name:           "Rename owner to team",
+		Description:    "Renames the `owner` key of every service.yaml to `team`.",
+		Overview:       []string{"Edit service.yaml and open a pull request", "Delete the legacy owner file"},
 		RequiredInputs: []api.RequiredInput{{Name: "team", Label: "Owning team", Description: "Written as the new `team` value."}},
 		Steps: []api.StepDefinition{
-			{Name: "rename-key", Description: "Rewrite service.yaml on a branch."},
-			{Name: "open-pr", Description: "Open a pull request and wait for it to merge.", Type: "pull-request"},
-			{Name: "cleanup", Description: "Delete the legacy owner file."},
+			{Name: "rename-key", Description: "Rewrite service.yaml on a branch.", MigratorApp: app},
+			{Name: "open-pr", Description: "Open a pull request and wait for it to merge.", MigratorApp: app, Type: "pull-request",
+				Config: map[string]string{"baseBranch": "main"}},
+			{Name: "cleanup", Description: "Delete the legacy owner file.", MigratorApp: app},
 		},
 		Candidates: []api.CandidateInput{
-			{Id: "billing", Kind: "service", Metadata: map[string]string{"repo": "acme/billing", "team": "payments"}},
-			{Id: "search", Kind: "service", Metadata: map[string]string{"repo": "acme/search"}},
-			{Id: "checkout-flaky", Kind: "service", Metadata: map[string]string{"repo": "acme/checkout", "team": "checkout"}},
+			{Id: "billing", Kind: "service", Metadata: map[string]string{"repo": "acme/billing", "team": "payments"}, Files: files("acme/billing")},
+			{Id: "search", Kind: "service", Metadata: map[string]string{"repo": "acme/search"}, Files: files("acme/search")},
+			{Id: "checkout-flaky", Kind: "service", Metadata: map[string]string{"repo": "acme/checkout", "team": "checkout"}, Files: files("acme/checkout")},
 		},
 		MigratorUrl: m.self,
 	}
+}
+
+// app is this migrator's app id, the migratorApp of each of its steps.
+const app = "hello-migrator"
+
+// files is the file group each candidate announces: the production service.yaml in its repo.
+func files(repo string) []api.FileGroup {
+	return []api.FileGroup{{Name: "prod", Repo: repo, Files: []api.FileRef{
+		{Path: "service.yaml", Url: "https://git.example/" + repo + "/blob/main/service.yaml"},
+	}}}
 }
 
 // announce retries until Drover answers, so the migrator may start first.

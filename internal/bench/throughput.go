@@ -119,7 +119,7 @@ func (e *env) throughput(ctx context.Context) (*Throughput, error) {
 	n, steps := e.cfg.Candidates, e.cfg.Steps
 	ann := api.MigrationAnnouncement{Id: throughputMigration, Name: "bench", Description: "throughput", MigratorUrl: "http://" + ln.Addr().String()}
 	for i := range steps {
-		ann.Steps = append(ann.Steps, api.StepDefinition{Name: fmt.Sprintf("s%d", i)})
+		ann.Steps = append(ann.Steps, api.StepDefinition{Name: fmt.Sprintf("s%d", i), MigratorApp: "bench"})
 	}
 	for i := range n {
 		ann.Candidates = append(ann.Candidates, api.CandidateInput{Id: fmt.Sprintf("c%05d", i), Kind: "service", Metadata: map[string]string{"team": "bench"}})

@@ -20,14 +20,16 @@ func announcement(id, migratorURL string) api.MigrationAnnouncement {
 		Id:             id,
 		Name:           "Rename topics " + id,
 		Description:    "Moves every service to the new topic names.",
-		Overview:       []api.OverviewPhase{{Name: "Change", Steps: []string{"branch", "pr", "cleanup"}}},
+		Overview:       []string{"Change"},
+		Phases:         []api.OverviewPhase{{Name: "Change", Steps: []string{"branch", "pr", "cleanup"}}},
 		RequiredInputs: []api.RequiredInput{{Name: "team", Label: "Owning team"}},
 		MigratorUrl:    migratorURL,
-		Steps:          []api.StepDefinition{{Name: "branch"}, {Name: "pr", Type: "pull-request", Config: map[string]any{"draft": true}}, {Name: "cleanup"}},
+		Steps: []api.StepDefinition{{Name: "branch", MigratorApp: "topics"}, {Name: "pr", MigratorApp: "topics", Type: "pull-request", Config: map[string]string{"draft": "true"}},
+			{Name: "cleanup", MigratorApp: "topics-cleaner"}},
 		Candidates: []api.CandidateInput{
 			{Id: "svc-a", Kind: "service", Metadata: map[string]string{"repo": "org/svc-a", "team": "payments"}},
 			{Id: "svc-b", Kind: "service", Metadata: map[string]string{"repo": "org/svc-b"}},
-			{Id: "svc-c", Kind: "service", Steps: []api.StepDefinition{{Name: "only-step"}}},
+			{Id: "svc-c", Kind: "service", Steps: []api.StepDefinition{{Name: "only-step", MigratorApp: "topics"}}},
 		},
 	}
 }
@@ -154,7 +156,7 @@ func TestWholeRun(t *testing.T) {
 			require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
 			st := waitStep(t, a, mid, "svc-a", "branch", api.StepStatusPending)
 			require.Equal(t, "https://git.example/pr/1", st.Metadata["prUrl"])
-			require.Equal(t, "svc-a", st.Candidate)
+			require.Equal(t, api.Candidate{Id: "svc-a", Kind: "service", Status: api.CandidateStatusRunning}, st.Candidate)
 			mig.NoDispatch(t, 300*time.Millisecond)
 
 			// merged ends the step and dispatches the next one.
@@ -163,7 +165,8 @@ func TestWholeRun(t *testing.T) {
 			d = mig.NextDispatch(t, waitFor)
 			require.Equal(t, "pr", d.StepName)
 			require.Equal(t, "pull-request", d.Type)
-			require.Equal(t, true, d.Config["draft"])
+			require.Equal(t, "true", d.Config["draft"])
+			require.Equal(t, "topics", d.MigratorApp, "the step's migratorApp")
 			st = waitStep(t, a, mid, "svc-a", "branch", api.StepStatusMerged)
 			require.Equal(t, "https://git.example/pr/1", st.Metadata["prUrl"], "metadata survives the end of the step")
 			require.False(t, st.FinishedAt.IsZero())

@@ -11,18 +11,28 @@ const RetryingAttempts = 3
 // step state it writes, and the store keeps it in the candidate's run summary.
 //
 //   - failed: the step failed and waits for a retry or a cancel;
-//   - waiting: a manual step is pending, so a person has to mark it done or failed;
+//   - waiting: a step that waits for a person (WaitsForPerson) is pending, so a person has to
+//     mark it done or failed;
 //   - retrying: the migrator has not accepted the dispatch after RetryingAttempts attempts.
 func Attention(step api.StepState, def api.StepDefinition) api.Attention {
 	switch {
 	case step.Status == api.StepStatusFailed:
 		return api.AttentionFailed
-	case step.Status == api.StepStatusPending && def.Manual:
+	case step.Status == api.StepStatusPending && WaitsForPerson(def):
 		return api.AttentionWaiting
 	case step.Status == api.StepStatusInProgress && step.Attempts >= RetryingAttempts && step.LastError != "":
 		return api.AttentionRetrying
 	}
 	return ""
+}
+
+// ManualReviewType is the step type of the wire contract for a step that a person finishes.
+const ManualReviewType = "manual-review"
+
+// WaitsForPerson reports whether a step is finished by a person rather than the migrator:
+// Drover's own `manual` flag, or the contract's step type `manual-review`.
+func WaitsForPerson(def api.StepDefinition) bool {
+	return def.Manual || def.Type == ManualReviewType
 }
 
 // NeedsAttention reports whether a candidate is running and its run needs an operator; the

@@ -12,6 +12,8 @@ import (
 func TestAttention(t *testing.T) {
 	auto := api.StepDefinition{Name: "pr"}
 	manual := api.StepDefinition{Name: "review", Manual: true}
+	review := api.StepDefinition{Name: "review", Type: migrations.ManualReviewType}
+	otherType := api.StepDefinition{Name: "review", Type: "pull-request"}
 	state := func(status api.StepStatus, attempts int, lastError string) api.StepState {
 		return api.StepState{StepName: "pr", Status: status, Attempts: attempts, LastError: lastError}
 	}
@@ -26,6 +28,9 @@ func TestAttention(t *testing.T) {
 		{"failed without a message", state(api.StepStatusFailed, 0, ""), auto, api.AttentionFailed},
 		{"pending manual step waits for a person", state(api.StepStatusPending, 1, ""), manual, api.AttentionWaiting},
 		{"pending automatic step waits for the migrator", state(api.StepStatusPending, 1, ""), auto, ""},
+		{"pending manual-review step waits for a person", state(api.StepStatusPending, 1, ""), review, api.AttentionWaiting},
+		{"pending step of another type waits for the migrator", state(api.StepStatusPending, 1, ""), otherType, ""},
+		{"in progress manual-review step not yet acknowledged", state(api.StepStatusInProgress, 0, ""), review, ""},
 		{"in progress manual step not yet acknowledged", state(api.StepStatusInProgress, 0, ""), manual, ""},
 		{"third failed dispatch", state(api.StepStatusInProgress, 3, "migrator answered 503"), auto, api.AttentionRetrying},
 		{"many failed dispatches", state(api.StepStatusInProgress, 12, "connection refused"), manual, api.AttentionRetrying},

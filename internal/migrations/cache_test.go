@@ -23,7 +23,7 @@ func TestCachedReadsFollowEveryChange(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	svc := migrations.NewService(st, nil, nil, nil, nil)
-	ann := api.MigrationAnnouncement{Id: "m", Name: "M", MigratorUrl: "http://127.0.0.1:1", Steps: []api.StepDefinition{{Name: "one"}},
+	ann := api.MigrationAnnouncement{Id: "m", Name: "M", MigratorUrl: "http://127.0.0.1:1", Steps: []api.StepDefinition{{Name: "one", MigratorApp: "m"}},
 		RequiredInputs: []api.RequiredInput{{Name: "team", Label: "Team"}},
 		Candidates:     []api.CandidateInput{{Id: "a", Kind: "service"}}}
 	require.NoError(t, svc.Announce(ctx, ann))
@@ -71,7 +71,7 @@ func TestCachedReadsFollowEveryChange(t *testing.T) {
 	require.Equal(t, 1, list().Migrations[0].Counts.Running)
 
 	// A step state that changes the run summary shows in every cached answer.
-	require.NoError(t, st.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "one", Candidate: "a", Status: api.StepStatusFailed}, api.AttentionFailed))
+	require.NoError(t, st.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "one", Status: api.StepStatusFailed}, api.AttentionFailed))
 	require.Equal(t, api.AttentionFailed, candidates()["a"].Run.Attention)
 	require.Equal(t, 1, migration().Counts.Attention)
 	require.Equal(t, 1, list().Migrations[0].Counts.Attention)
@@ -79,7 +79,7 @@ func TestCachedReadsFollowEveryChange(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, total)
 	require.Equal(t, "a", page[0].Id)
-	require.NoError(t, st.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "one", Candidate: "a", Status: api.StepStatusInProgress, Attempts: 1}, ""))
+	require.NoError(t, st.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "one", Status: api.StepStatusInProgress, Attempts: 1}, ""))
 	require.Empty(t, candidates()["a"].Run.Attention)
 	require.Equal(t, 0, migration().Counts.Attention)
 	_, total, err = svc.FindCandidates(ctx, "m", migrations.CandidateFilter{Attention: new(true)})

@@ -65,3 +65,17 @@ type RunClosedError struct {
 func (e *RunClosedError) Error() string {
 	return fmt.Sprintf("run %s has ended (%s)", e.RunID, e.Status)
 }
+
+// LimitError is input beyond one of Drover's documented bounds (the API answers 413); Field
+// names the request field and Message the limit.
+type LimitError struct {
+	Field   string
+	Message string
+}
+
+func (e *LimitError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Message)
+}

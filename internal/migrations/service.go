@@ -50,6 +50,7 @@ func (s *Service) Announce(ctx context.Context, a api.MigrationAnnouncement) err
 		Name:           a.Name,
 		Description:    a.Description,
 		Overview:       a.Overview,
+		Phases:         a.Phases,
 		MigratorUrl:    strings.TrimRight(a.MigratorUrl, "/"),
 		RequiredInputs: a.RequiredInputs,
 		Steps:          a.Steps,
@@ -276,8 +277,9 @@ func (s *Service) UpdateInputs(ctx context.Context, migrationID, candidateID str
 	return merged, nil
 }
 
-// GetSteps returns the candidate's latest run with its step states.
-// It is one store read: the console polls it for every run it shows.
+// GetSteps returns the candidate's latest run with its step states, each naming the candidate
+// (id, kind and current status) as the wire contract's StepState does. It is two store reads:
+// the console polls it for every run it shows.
 func (s *Service) GetSteps(ctx context.Context, migrationID, candidateID string) (RunRecord, error) {
 	if err := ValidateMigrationID("migrationId", migrationID); err != nil {
 		return RunRecord{}, err
@@ -293,6 +295,14 @@ func (s *Service) GetSteps(ctx context.Context, migrationID, candidateID string)
 		return RunRecord{}, fmt.Errorf("candidate %s of migration %s has never run: %w", candidateID, migrationID, ErrRunNotFound)
 	case err != nil:
 		return RunRecord{}, storeErr(fmt.Errorf("get steps of %s: %w", RunID(migrationID, candidateID), err))
+	}
+	c, err := s.store.GetCandidate(ctx, migrationID, candidateID)
+	if err != nil {
+		return RunRecord{}, s.notFoundOrUnavailable(fmt.Errorf("get steps of %s: %w", RunID(migrationID, candidateID), err), migrationID, candidateID)
+	}
+	ref := api.Candidate{Id: c.Id, Kind: c.Kind, Status: c.Status}
+	for i := range run.Steps {
+		run.Steps[i].Candidate = ref
 	}
 	return run, nil
 }
@@ -361,6 +371,9 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 		return false, Conflict(ErrStepNotWaiting, "step %q of run %s has already ended as %s", ev.StepName, runID, st.Status)
 	case api.StepStatusFailed:
 		return false, Conflict(ErrStepNotWaiting, "step %q of run %s has failed and waits for a retry or a cancel", ev.StepName, runID)
+	}
+	if _, err := MergeStepMetadata(st.Metadata, ev.Metadata); err != nil {
+		return false, err
 	}
 	payload := StepEvent{StepName: ev.StepName, Status: ev.Status, Metadata: ev.Metadata, DispatchID: ev.DispatchId}
 	if err := s.engine.Signal(ctx, runID, SignalStepEvent, payload); err != nil {
@@ -453,12 +466,28 @@ func migratorErr(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, ErrMigratorFailed, err)
 }
 
-// DispatchCandidate is the candidate as a migrator sees it: its metadata merged with the
-// operator's inputs (inputs win).
+// DispatchCandidate is the candidate as a migrator sees it in dispatches and dry runs: the
+// contract's fields as the migrator sent them (id, kind, metadata, files, steps) and its
+// status, with the operator's inputs merged into the metadata (inputs win). Drover's own
+// fields (inputs, run summary, times) stay out.
 func DispatchCandidate(c api.Candidate) api.Candidate {
-	out := c
-	out.Metadata = mergeMaps(c.Metadata, c.Inputs)
-	return out
+	return api.Candidate{
+		Id:       c.Id,
+		Kind:     c.Kind,
+		Metadata: mergeMaps(c.Metadata, c.Inputs),
+		Files:    c.Files,
+		Steps:    c.Steps,
+		Status:   c.Status,
+	}
+}
+
+// StepApp is the migratorApp a step's dispatch names: the step's own, or the migration's id
+// for a step stored before steps carried one.
+func StepApp(step api.StepDefinition, migrationID string) string {
+	if step.MigratorApp != "" {
+		return step.MigratorApp
+	}
+	return migrationID
 }
 
 // subset reports whether every key of a has the same value in b.
@@ -574,6 +603,9 @@ func validateSteps(field string, steps []api.StepDefinition) error {
 			return Invalid(fmt.Sprintf("%s[%d].name", field, i), "step %q is listed twice", st.Name)
 		}
 		seen[st.Name] = true
+		if strings.TrimSpace(st.MigratorApp) == "" {
+			return Invalid(fmt.Sprintf("%s[%d].migratorApp", field, i), "must not be empty: name the app id of the migrator that handles step %q", st.Name)
+		}
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func (m *Migrator) Start(ctx context.Context) error {
 	}
 	ann := wire.MigrationAnnouncement{
 		Id: m.cfg.Definition.ID, Name: m.cfg.Definition.Name, Description: m.cfg.Definition.Description,
-		Overview: m.cfg.Definition.Overview, RequiredInputs: m.cfg.Definition.RequiredInputs,
+		Overview: m.cfg.Definition.Overview, Phases: m.cfg.Definition.Phases, RequiredInputs: m.cfg.Definition.RequiredInputs,
 		Steps: m.cfg.Definition.Steps, Candidates: cands, MigratorUrl: m.cfg.URL,
 	}
 	if err := m.postWithRetry(ctx, "/registry/announce", ann); err != nil {
@@ -48,6 +48,9 @@ func (m *Migrator) discover(ctx context.Context) ([]wire.CandidateInput, error) 
 	}
 	if cands == nil {
 		cands = []wire.CandidateInput{}
+	}
+	for i := range cands {
+		cands[i].Steps = withApp(cands[i].Steps, m.cfg.Definition.App)
 	}
 	return cands, nil
 }

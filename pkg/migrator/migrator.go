@@ -25,9 +25,16 @@ import (
 // Definition describes the migration a migrator announces.
 type Definition struct {
 	ID, Name, Description string
-	Overview              []wire.OverviewPhase
-	RequiredInputs        []wire.RequiredInput
-	Steps                 []wire.StepDefinition
+	// App is this migrator's app id, announced as the migratorApp of every step (the
+	// migration's and the candidates' own) that does not name one; default ID.
+	App string
+	// Overview names the migration's high-level phases, one string each.
+	Overview []string
+	// Phases optionally describes those phases with the steps each groups (a Drover extra;
+	// the console shows them when present).
+	Phases         []wire.OverviewPhase
+	RequiredInputs []wire.RequiredInput
+	Steps          []wire.StepDefinition
 }
 
 // StepRequest is one dispatched step, as the handler sees it.
@@ -36,7 +43,8 @@ type StepRequest struct {
 	MigrationID string
 	StepName    string
 	Type        string
-	Config      map[string]any
+	Config      map[string]string
+	MigratorApp string // the step's migratorApp, as announced
 	// Candidate carries the candidate's metadata merged with the operator's inputs.
 	Candidate wire.Candidate
 	// Report sends a progress update (status pending) with metadata, e.g. a PR URL; it returns
@@ -156,6 +164,10 @@ func New(cfg Config) (*Migrator, error) {
 			return nil, fmt.Errorf("migrator: no handler in Config.Steps for step %q (key %q)", s.Name, stepHandlerKey(s))
 		}
 	}
+	if cfg.Definition.App == "" {
+		cfg.Definition.App = cfg.Definition.ID
+	}
+	cfg.Definition.Steps = withApp(cfg.Definition.Steps, cfg.Definition.App)
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -180,6 +192,21 @@ func New(cfg Config) (*Migrator, error) {
 		slots: make(chan struct{}, cfg.Concurrency), queue: make(chan struct{}, cfg.Concurrency+cfg.Queue),
 		steps: map[stepKey]stepState{}, latest: map[[2]string]string{}, stopCtx: ctx, stop: stop,
 	}, nil
+}
+
+// withApp returns steps with app as the migratorApp of those that name none.
+func withApp(steps []wire.StepDefinition, app string) []wire.StepDefinition {
+	if len(steps) == 0 {
+		return steps
+	}
+	out := make([]wire.StepDefinition, len(steps))
+	for i, s := range steps {
+		if s.MigratorApp == "" {
+			s.MigratorApp = app
+		}
+		out[i] = s
+	}
+	return out
 }
 
 func stepHandlerKey(s wire.StepDefinition) string {
@@ -255,7 +282,7 @@ func (m *Migrator) run(key stepKey, handler StepFunc, req wire.DispatchStepReque
 	ctx := m.stopCtx
 	sreq := StepRequest{
 		RunID: req.CallbackId, MigrationID: req.MigrationId, StepName: req.StepName, Type: req.Type,
-		Config: req.Config, Candidate: req.Candidate,
+		Config: req.Config, MigratorApp: req.MigratorApp, Candidate: req.Candidate,
 		Report: func(ctx context.Context, md map[string]string) error {
 			return m.deliver(ctx, key, Result{Status: wire.StepEventStatusPending, Metadata: md})
 		},

@@ -403,3 +403,50 @@ func TestDispatchIDsTellRunsApart(t *testing.T) {
 		t.Fatalf("handler ran %d times, want 2 (once per dispatch id)", n)
 	}
 }
+
+// TestStepsAnnounceTheirMigratorApp: every step the SDK announces names a migratorApp (its own,
+// else Definition.App, else the migration id), the contract's overview is strings, and a
+// dispatch's migratorApp and string config reach the handler.
+func TestStepsAnnounceTheirMigratorApp(t *testing.T) {
+	got := make(chan migrator.StepRequest, 1)
+	f := newFixture(t, func(_ context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		got <- req
+		return migrator.Succeeded(nil), nil
+	}, func(c *migrator.Config) {
+		c.Definition.App = "renamer"
+		c.Definition.Overview = []string{"Change the files"}
+		c.Definition.Steps = append(c.Definition.Steps, wire.StepDefinition{Name: "tidy", MigratorApp: "tidier"})
+		c.Steps["tidy"] = c.Steps["change"]
+		c.Discover = func(context.Context) ([]wire.CandidateInput, error) {
+			return []wire.CandidateInput{{Id: "a", Kind: "service", Steps: []wire.StepDefinition{{Name: "change"}}}}, nil
+		}
+	})
+	if err := f.m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	anns := f.drover.Announcements()
+	if len(anns) != 1 {
+		t.Fatalf("announcements %+v", anns)
+	}
+	a := anns[0]
+	if a.Steps[0].MigratorApp != "renamer" || a.Steps[1].MigratorApp != "tidier" || a.Candidates[0].Steps[0].MigratorApp != "renamer" {
+		t.Fatalf("migratorApp of the announced steps: %+v, candidate steps %+v", a.Steps, a.Candidates[0].Steps)
+	}
+	if len(a.Overview) != 1 || a.Overview[0] != "Change the files" {
+		t.Fatalf("overview %+v", a.Overview)
+	}
+	req := wire.DispatchStepRequest{MigrationId: "m", StepName: "change", Candidate: wire.Candidate{Id: "a", Kind: "service", Status: wire.CandidateStatusRunning},
+		CallbackId: "m__a", EventName: "change", MigratorApp: "renamer", MigratorUrl: f.url, Config: wire.StepConfig{"branch": "drover/x"}}
+	if code := f.drover.DispatchRequest(t, f.url, req); code != http.StatusAccepted {
+		t.Fatalf("dispatch answered %d", code)
+	}
+	select {
+	case r := <-got:
+		if r.MigratorApp != "renamer" || r.Config["branch"] != "drover/x" {
+			t.Fatalf("step request %+v", r)
+		}
+	case <-time.After(wait):
+		t.Fatal("the handler did not run")
+	}
+
+}

@@ -80,7 +80,7 @@ func announce(t *testing.T, a *testsupport.API, mid, migratorURL string, candida
 	t.Helper()
 	ann := api.MigrationAnnouncement{Id: mid, Name: mid, Description: "concurrency", MigratorUrl: migratorURL}
 	for _, s := range steps {
-		ann.Steps = append(ann.Steps, api.StepDefinition{Name: s})
+		ann.Steps = append(ann.Steps, api.StepDefinition{Name: s, MigratorApp: "race"})
 	}
 	for i := range candidates {
 		ann.Candidates = append(ann.Candidates, api.CandidateInput{Id: fmt.Sprintf("c%d", i), Kind: "service"})

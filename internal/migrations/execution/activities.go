@@ -131,7 +131,7 @@ func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 		Type:        in.Step.Type,
 		CallbackId:  in.RunID,
 		EventName:   in.Step.Name,
-		MigratorApp: m.Id,
+		MigratorApp: migrations.StepApp(in.Step, m.Id),
 		MigratorUrl: m.MigratorUrl,
 		DispatchId:  in.DispatchID,
 	}

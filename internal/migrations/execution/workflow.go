@@ -149,7 +149,7 @@ func (r *runner) write(st api.StepState) StepWrite {
 // own final state unwritten.
 func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous *api.StepState) (api.StepState, error) {
 	now := workflow.Now(ctx).UTC()
-	st := api.StepState{StepName: step.Name, Candidate: r.in.CandidateID, Status: api.StepStatusInProgress, StartedAt: now,
+	st := api.StepState{StepName: step.Name, Status: api.StepStatusInProgress, StartedAt: now,
 		DispatchId: migrations.DispatchID(r.execID, step.Name, 1)}
 	states := []api.StepState{st}
 	if previous != nil {
@@ -237,7 +237,13 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 				r.log.Warn("ignoring event for an earlier dispatch", "step", step.Name, "dispatch", ev.DispatchID, "current", st.DispatchId)
 				return
 			}
-			st.Metadata = mergeMetadata(st.Metadata, ev.Metadata)
+			// The API refuses an event that would take the step beyond its metadata bounds; one
+			// that raced past that check keeps its status change but not its metadata.
+			md, merr := migrations.MergeStepMetadata(st.Metadata, ev.Metadata)
+			if merr != nil {
+				r.log.Warn("dropping an event's metadata beyond the step's bounds", "step", step.Name, "error", merr)
+			}
+			st.Metadata = md
 			switch ev.Status {
 			case api.StepEventStatusPending:
 				st.Status = api.StepStatusPending
@@ -316,14 +322,4 @@ func dispatchMessage(err error) string {
 		return fmt.Sprintf("dispatch did not finish within %s", dispatchTimeout)
 	}
 	return err.Error()
-}
-
-func mergeMetadata(base, over map[string]string) map[string]string {
-	if len(over) == 0 {
-		return base
-	}
-	out := make(map[string]string, len(base)+len(over))
-	maps.Copy(out, base)
-	maps.Copy(out, over)
-	return out
 }

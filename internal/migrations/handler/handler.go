@@ -23,11 +23,27 @@ import (
 )
 
 // Request body limits: announcements and candidate submissions carry whole candidate lists
-// (10,000 candidates are a few MB); every other request is small.
+// (50,000 candidates with a little metadata are about 4 MB); every other request is small.
 const (
-	MaxBodyBytes      = 64 << 20
+	MaxBodyBytes      = 32 << 20
 	MaxSmallBodyBytes = 1 << 20
 )
+
+// Keys of the request context that the refusal log reads.
+const (
+	ctxError     = "drover.error"
+	ctxField     = "drover.field"
+	ctxMigration = "drover.migration"
+	ctxBody      = "drover.body" // the validated body
+)
+
+// migratorRoutes are the routes migrators call; every 4xx answered on them is logged at warn,
+// so that a migrator whose requests Drover refuses shows in Drover's log.
+var migratorRoutes = map[string]bool{
+	"/registry/announce":                  true,
+	"/migrations/:migrationId/candidates": true,
+	"/event/:runId":                       true,
+}
 
 // Service is what the handlers need of the use cases.
 type Service interface {
@@ -99,6 +115,7 @@ func (h *Handler) announce(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
+	c.Set(ctxMigration, body.Id)
 	if err := h.svc.Announce(c.Request.Context(), body); err != nil {
 		h.fail(c, err)
 		return
@@ -300,8 +317,16 @@ func (h *Handler) readyz(c *gin.Context) {
 	c.JSON(code, api.Readiness{Status: status, Checks: checks})
 }
 
-// decode reads the JSON body into v. An empty body is accepted when the body is optional.
+// decode reads the JSON body into v: the validator's canonical copy of it when the route has a
+// body schema. An empty body is accepted when the body is optional.
 func decode(c *gin.Context, v any, required bool) bool {
+	if raw, ok := c.Get(ctxBody); ok {
+		if err := json.Unmarshal(raw.([]byte), v); err != nil {
+			abort(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error(), "")
+			return false
+		}
+		return true
+	}
 	raw, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -330,9 +355,12 @@ func decode(c *gin.Context, v any, required bool) bool {
 func (h *Handler) fail(c *gin.Context, err error) {
 	var verr *migrations.ValidationError
 	var serr *migrations.StateError
+	var lerr *migrations.LimitError
 	switch {
 	case errors.As(err, &verr):
 		abort(c, http.StatusBadRequest, verr.Error(), verr.Field)
+	case errors.As(err, &lerr):
+		abort(c, http.StatusRequestEntityTooLarge, lerr.Error(), lerr.Field)
 	case errors.As(err, &serr):
 		abort(c, http.StatusConflict, serr.Message, "")
 	case errors.Is(err, migrations.ErrMigrationNotFound), errors.Is(err, migrations.ErrCandidateNotFound), errors.Is(err, migrations.ErrRunNotFound):
@@ -353,6 +381,8 @@ func (h *Handler) fail(c *gin.Context, err error) {
 }
 
 func abort(c *gin.Context, code int, msg, field string) {
+	c.Set(ctxError, msg)
+	c.Set(ctxField, field)
 	c.AbortWithStatusJSON(code, api.Error{Error: msg, Field: field})
 }
 
@@ -385,6 +415,30 @@ func (h *Handler) accessLog(c *gin.Context) {
 	if c.Writer.Status() >= 500 {
 		level = slog.LevelWarn
 	}
+	status := c.Writer.Status()
+	if status >= 400 && status < 500 && migratorRoutes[c.FullPath()] {
+		h.logRefusal(c, status)
+		return
+	}
 	h.log.Log(c.Request.Context(), level, "http request", "method", c.Request.Method, "path", c.Request.URL.Path,
-		"status", c.Writer.Status(), "duration", time.Since(start))
+		"status", status, "duration", time.Since(start))
+}
+
+// logRefusal logs a migrator's refused request at warn: which migration or run, the field at
+// fault and the reason, as answered.
+func (h *Handler) logRefusal(c *gin.Context, status int) {
+	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "remote", c.ClientIP()}
+	switch {
+	case c.Param("runId") != "":
+		attrs = append(attrs, "run", c.Param("runId"))
+	case c.Param("migrationId") != "":
+		attrs = append(attrs, "migration", c.Param("migrationId"))
+	case c.GetString(ctxMigration) != "":
+		attrs = append(attrs, "migration", c.GetString(ctxMigration))
+	}
+	if f := c.GetString(ctxField); f != "" {
+		attrs = append(attrs, "field", f)
+	}
+	attrs = append(attrs, "reason", c.GetString(ctxError))
+	h.log.WarnContext(c.Request.Context(), "refused a migrator's request", attrs...)
 }

@@ -31,7 +31,7 @@ func benchEnv(b *testing.B, n int) (http.Handler, *store.SQLiteStore) {
 	eng.markOpen("big__c00000")
 	svc := migrations.NewService(st, eng, nil, nil, slog.New(slog.DiscardHandler))
 	ann := api.MigrationAnnouncement{Id: "big", Name: "Big", MigratorUrl: "http://127.0.0.1:1",
-		Steps: []api.StepDefinition{{Name: "one"}, {Name: "two"}}, RequiredInputs: []api.RequiredInput{{Name: "team", Label: "Team"}}}
+		Steps: []api.StepDefinition{{Name: "one", MigratorApp: "app"}, {Name: "two", MigratorApp: "app"}}, RequiredInputs: []api.RequiredInput{{Name: "team", Label: "Team"}}}
 	for i := range n {
 		ann.Candidates = append(ann.Candidates, api.CandidateInput{Id: fmt.Sprintf("c%05d", i), Kind: "service",
 			Metadata: map[string]string{"repo": fmt.Sprintf("acme/svc-%05d", i), "team": "payments"}})
@@ -43,7 +43,7 @@ func benchEnv(b *testing.B, n int) (http.Handler, *store.SQLiteStore) {
 		StepNames: []string{"one", "two"}, StartedAt: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
-	if err := st.PutStepState(ctx, "big", "c00000", "e", api.StepState{StepName: "one", Candidate: "c00000", Status: api.StepStatusInProgress}, ""); err != nil {
+	if err := st.PutStepState(ctx, "big", "c00000", "e", api.StepState{StepName: "one", Status: api.StepStatusInProgress}, ""); err != nil {
 		b.Fatal(err)
 	}
 	h, err := handler.New(svc, slog.New(slog.DiscardHandler), nil)

@@ -152,6 +152,27 @@ type env struct {
 	engine   *fakeEngine
 	migrator *testsupport.Migrator
 	handler  http.Handler
+	logs     *logBuffer
+}
+
+// logBuffer keeps what the server logged (and passes it on to the test's output).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+	out io.Writer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	return l.out.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func newEnv(t *testing.T) *env {
@@ -161,13 +182,14 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { _ = st.Close() })
 	eng := newFakeEngine()
 	m := testsupport.NewMigrator(t)
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &logBuffer{out: t.Output()}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc := migrations.NewService(st, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
 	h, err := handler.New(svc, log, nil)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, api: testsupport.NewAPI(srv.URL), store: st, engine: eng, migrator: m, handler: h}
+	e := &env{t: t, api: testsupport.NewAPI(srv.URL), store: st, engine: eng, migrator: m, handler: h, logs: logs}
 	r := e.api.Do(t, http.MethodPost, "/registry/announce", announcement(m.URL))
 	require.Equal(t, http.StatusOK, r.Status, "announce the fixture: %s", r.Body)
 	return e
@@ -178,7 +200,7 @@ func newEnv(t *testing.T) *env {
 func announcement(migratorURL string) map[string]any {
 	steps := make([]any, 0, len(stepNames))
 	for _, s := range stepNames {
-		steps = append(steps, map[string]any{"name": s})
+		steps = append(steps, map[string]any{"name": s, "migratorApp": "topic-app"})
 	}
 	return map[string]any{
 		"id":          mig,
@@ -217,7 +239,6 @@ func (e *env) beginRun(cid string, steps ...api.StepState) {
 		StartedAt:   now,
 	}))
 	for _, st := range steps {
-		st.Candidate = cid
 		st.StartedAt, st.UpdatedAt = now, now
 		// The fixture's steps are not manual: the attention the workflow would compute.
 		require.NoError(e.t, e.store.PutStepState(ctx, mig, cid, execID(cid), st, migrations.Attention(st, api.StepDefinition{Name: st.StepName})))
@@ -276,6 +297,24 @@ func runCases(t *testing.T, e *env, cases []errCase) {
 	}
 }
 
+// manyStrings returns n distinct strings.
+func manyStrings(n int, prefix string) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
+
+// manyKeys returns a metadata map of n keys.
+func manyKeys(n int) map[string]any {
+	out := make(map[string]any, n)
+	for i := range n {
+		out[fmt.Sprintf("key-%02d", i)] = "v"
+	}
+	return out
+}
+
 // without returns a copy of m without key.
 func without(m map[string]any, key string) map[string]any {
 	out := make(map[string]any, len(m))
@@ -330,7 +369,7 @@ func TestAnnounce(t *testing.T) {
 		{name: "id with run-id separator", body: with(good, "id", "a__b"), status: 400, field: "id", words: []string{`"a__b"`, "not valid", "letters, digits"}},
 		{name: "id with a space", body: with(good, "id", "has space"), status: 400, field: "id", words: []string{`"has space"`, "not valid", "letters, digits"}},
 		{name: "id with leading underscore", body: with(good, "id", "_lead"), status: 400, field: "id", words: []string{`"_lead"`, "not valid", "starting with a letter or digit"}},
-		{name: "id of 65 characters", body: with(good, "id", strings.Repeat("a", 65)), status: 400, field: "id", words: []string{"too long", "at most 64 characters"}},
+		{name: "id of 65 characters", body: with(good, "id", strings.Repeat("a", 65)), status: 400, field: "id", exact: `field "id": is 65 characters long; at most 64 allowed`},
 		{name: "empty id", body: with(good, "id", ""), status: 400, field: "id", exact: `field "id": must not be empty`},
 		{name: "invalid candidate id at index 3", body: with(good, "candidates", fourCandidates), status: 400, field: "candidates[3].id", words: []string{`"bad__id"`, "not valid"}},
 		{name: "candidate without kind", body: with(good, "candidates", []any{map[string]any{"id": "c0"}}), status: 400, field: "candidates[0].kind", words: []string{"kind", "required"}, exact: `field "candidates[0].kind": is required`},
@@ -340,14 +379,27 @@ func TestAnnounce(t *testing.T) {
 			map[string]any{"id": "c0", "kind": "repo"},
 		}), status: 400, field: "candidates[2].id", words: []string{`"c0"`, "listed twice"}},
 		{name: "duplicate step names", body: with(good, "steps", []any{
-			map[string]any{"name": "open-pr"},
-			map[string]any{"name": "open-pr"},
+			map[string]any{"name": "open-pr", "migratorApp": "a"},
+			map[string]any{"name": "open-pr", "migratorApp": "a"},
 		}), status: 400, field: "steps[1].name", words: []string{`"open-pr"`, "listed twice"}},
 		{name: "duplicate step names in a candidate override", body: with(good, "candidates", []any{
-			map[string]any{"id": "c0", "kind": "service", "steps": []any{map[string]any{"name": "x"}, map[string]any{"name": "x"}}},
+			map[string]any{"id": "c0", "kind": "service", "steps": []any{map[string]any{"name": "x", "migratorApp": "a"}, map[string]any{"name": "x", "migratorApp": "a"}}},
 		}), status: 400, field: "candidates[0].steps[1].name", words: []string{`"x"`, "listed twice"}},
 		{name: "zero steps", body: with(good, "steps", []any{}), status: 400, field: "steps", words: []string{"steps", "1"}},
-		{name: "step without name", body: with(good, "steps", []any{map[string]any{"description": "x"}}), status: 400, field: "steps[0].name", words: []string{"name", "required"}, exact: `field "steps[0].name": is required`},
+		{name: "step without name", body: with(good, "steps", []any{map[string]any{"description": "x", "migratorApp": "a"}}), status: 400, field: "steps[0].name", words: []string{"name", "required"}, exact: `field "steps[0].name": is required`},
+		{name: "step without migratorApp", body: with(good, "steps", []any{map[string]any{"name": "x"}}), status: 400, field: "steps[0].migratorApp", exact: `field "steps[0].migratorApp": is required`},
+		{name: "blank migratorApp", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": " "}}), status: 400, field: "steps[0].migratorApp", words: []string{"must not be empty", `"x"`}},
+		{name: "config value not a string", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "config": map[string]any{"draft": true}}}), status: 400, field: "steps[0].config.draft", exact: `field "steps[0].config.draft": must be of type string`},
+		{name: "overview of objects", body: with(good, "overview", []any{map[string]any{"name": "Change"}}), status: 400, field: "overview[0]", exact: `field "overview[0]": must be of type string`},
+		{name: "file given as a string", body: with(good, "candidates", []any{map[string]any{"id": "c0", "kind": "service", "files": []any{map[string]any{"name": "prod", "repo": "r", "files": []any{"a.yaml"}}}}}), status: 400, field: "candidates[0].files[0].files[0]", exact: `field "candidates[0].files[0].files[0]": must be of type object`},
+		{name: "file group without name", body: with(good, "candidates", []any{map[string]any{"id": "c0", "kind": "service", "files": []any{map[string]any{"repo": "r", "files": []any{}}}}}), status: 400, field: "candidates[0].files[0].name", exact: `field "candidates[0].files[0].name": is required`},
+		{name: "too many overview items", body: with(good, "overview", manyStrings(101, "phase")), status: 400, field: "overview", words: []string{"more than 100 items", "at most 100"}},
+		{name: "overview item too long", body: with(good, "overview", []any{strings.Repeat("x", 1025)}), status: 400, field: "overview[0]", words: []string{"1025 characters", "at most 1024"}},
+		{name: "too many metadata keys", body: with(good, "candidates", []any{map[string]any{"id": "c0", "kind": "service", "metadata": manyKeys(65)}}), status: 400, field: "candidates[0].metadata", words: []string{"more than 64 keys", "at most 64"}},
+		{name: "metadata key too long", body: with(good, "candidates", []any{map[string]any{"id": "c0", "kind": "service", "metadata": map[string]any{strings.Repeat("k", 257): "v"}}}), status: 400, field: "candidates[0].metadata", words: []string{"key of more than 256 characters"}},
+		{name: "description too long", body: with(good, "description", strings.Repeat("d", 16385)), status: 400, field: "description", words: []string{"16385 characters", "at most 16384"}},
+		{name: "duplicate key", body: `{"id":"x","id":"y","name":"n","description":"d","candidates":[],"steps":[{"name":"a","migratorApp":"a"}],"migratorUrl":"http://m"}`, status: 400, field: "id", words: []string{"given twice"}},
+		{name: "nested too deep", body: `{"id":"x","name":"n","description":"d","candidates":[],"steps":[{"name":"a","migratorApp":"a"}],"migratorUrl":"http://m","extra":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, status: 400, field: "extra" + strings.Repeat("[0]", 31), words: []string{"32 levels"}},
 		{name: "duplicate required inputs", body: with(good, "requiredInputs", []any{
 			map[string]any{"name": "ticket", "label": "Ticket"},
 			map[string]any{"name": "ticket", "label": "Ticket again"},
@@ -1255,4 +1307,98 @@ func completedCounts(p api.Progress) []int {
 		out[i] = pt.Completed
 	}
 	return out
+}
+
+// TestStepMetadataBounds: each event is within its own bounds, but the step keeps at most 64
+// keys and 64 KiB after merging; an event beyond that is refused with 413 and not signalled.
+func TestStepMetadataBounds(t *testing.T) {
+	e := newEnv(t)
+	st := step("open-pr", api.StepStatusPending)
+	st.Metadata = map[string]string{}
+	for i := range 60 {
+		st.Metadata[fmt.Sprintf("progress-%02d", i)] = "ok"
+	}
+	e.beginRun("svc-a", st)
+	path := "/event/" + mig + "__svc-a"
+	event := func(md map[string]string) testsupport.Response {
+		return e.api.Do(t, http.MethodPost, path, api.StepStatusEvent{StepName: "open-pr", CandidateId: "svc-a", Status: api.StepEventStatusPending, Metadata: md})
+	}
+	five := map[string]string{"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}
+	requireError(t, event(five), http.StatusRequestEntityTooLarge, "metadata", "65 keys", "at most 64 keys")
+	r := event(map[string]string{"progress-00": "done", "prUrl": "https://git.example/pr/1"})
+	require.Equal(t, http.StatusAccepted, r.Status, "overwriting a key and adding one stays within 64: %s", r.Body)
+
+	large := step("open-pr", api.StepStatusPending)
+	large.Metadata = map[string]string{}
+	for i := range 7 {
+		large.Metadata[fmt.Sprintf("log-%d", i)] = strings.Repeat("x", 8000)
+	}
+	e.beginRun("svc-b", large)
+	r = e.api.Do(t, http.MethodPost, "/event/"+mig+"__svc-b", api.StepStatusEvent{StepName: "open-pr", CandidateId: "svc-b", Status: api.StepEventStatusPending,
+		Metadata: map[string]string{"log-7": strings.Repeat("y", 8000), "log-8": strings.Repeat("y", 8000)}})
+	requireError(t, r, http.StatusRequestEntityTooLarge, "metadata", "bytes", "at most 65536 bytes")
+	require.Len(t, e.engine.Signals(), 1, "only the event within the bounds reached the run")
+	require.Contains(t, e.logs.String(), "refused a migrator's request")
+}
+
+// TestKeysMatchExactly: the decoder sees what the validator saw. A key that differs from a
+// listed field only in case is an unknown field: ignored, never stored in that field.
+func TestKeysMatchExactly(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-a", step("open-pr", api.StepStatusPending))
+	huge := map[string]string{}
+	for i := range 101 {
+		huge[fmt.Sprintf("k%03d", i)] = strings.Repeat("v", 8000)
+	}
+	body := map[string]any{"stepName": "open-pr", "candidateId": "svc-a", "status": "pending", "METADATA": huge, "Metadata": map[string]string{"x": "y"}}
+	r := e.api.Do(t, http.MethodPost, "/event/"+mig+"__svc-a", body)
+	require.Less(t, r.Status, 500, string(r.Body))
+	for _, s := range e.engine.Signals() {
+		ev, ok := s.Payload.(migrations.StepEvent)
+		require.True(t, ok)
+		require.Empty(t, ev.Metadata, "a case-variant key must not reach the metadata")
+	}
+
+	// A submission's candidate with "Metadata" or "ID" keeps only the exact keys.
+	r = e.api.Do(t, http.MethodPost, "/migrations/"+mig+"/candidates", `{"candidates":[{"id":"svc-x","ID":"other","kind":"service","Metadata":{"smuggled":"yes"}}]}`)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	c, err := e.store.GetCandidate(context.Background(), mig, "svc-x")
+	require.NoError(t, err)
+	require.Empty(t, c.Metadata)
+	_, err = e.store.GetCandidate(context.Background(), mig, "other")
+	require.ErrorIs(t, err, migrations.ErrCandidateNotFound)
+}
+
+// TestMigratorRefusalsAreLogged: every 4xx on a migrator's route is logged at warn with the
+// migration or run, the field and the reason; an operator's 4xx is not.
+func TestMigratorRefusalsAreLogged(t *testing.T) {
+	e := newEnv(t)
+	good := announcement(e.migrator.URL)
+	good["id"] = "refused-one"
+	good["overview"] = []any{map[string]any{"name": "Change"}}
+	r := e.api.Do(t, http.MethodPost, "/registry/announce", good)
+	require.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
+	r = e.api.Do(t, http.MethodPost, "/migrations/no-such/candidates", `{"candidates":[]}`)
+	require.Equal(t, http.StatusNotFound, r.Status, string(r.Body))
+	r = e.api.Do(t, http.MethodPost, "/event/"+mig+"__svc-a", `{"stepName":"open-pr","candidateId":"svc-b","status":"pending"}`)
+	require.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
+	r = e.api.Do(t, http.MethodPost, candidatePath("svc-a", "retry-step"), `{}`)
+	require.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
+
+	var refusals []string
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, "refused a migrator's request") {
+			require.Contains(t, line, "level=WARN")
+			refusals = append(refusals, line)
+		}
+	}
+	require.Len(t, refusals, 3, "one line per refused migrator request:\n%s", e.logs.String())
+	require.Contains(t, refusals[0], "migration=refused-one")
+	require.Contains(t, refusals[0], "field=overview[0]")
+	require.Contains(t, refusals[0], "must be of type string")
+	require.Contains(t, refusals[0], "status=400")
+	require.Contains(t, refusals[1], "migration=no-such")
+	require.Contains(t, refusals[1], "status=404")
+	require.Contains(t, refusals[2], "run="+mig+"__svc-a")
+	require.Contains(t, refusals[2], "field=candidateId")
 }

@@ -1,10 +1,14 @@
 package handler
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -13,11 +17,26 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gin-gonic/gin"
+
+	"github.com/drover-dev/drover/internal/migrations/handler/jsonbody"
 )
 
-// validator checks every request against the OpenAPI document before a handler sees it.
+// BodyLimits are the bounds every JSON request body meets beyond its schema (documented in the
+// spec's introduction).
+var BodyLimits = jsonbody.Limits{MaxDepth: 32, MaxKeyLength: 256}
+
+// validator checks every request against the OpenAPI document before a handler sees it:
+// parameters with kin-openapi, JSON bodies with a streaming validator that fails at the first
+// value beyond a bound, so that no request costs memory out of proportion to its size.
 type validator struct {
 	router routers.Router
+	bodies map[*openapi3.Operation]bodySchema
+}
+
+// bodySchema is an operation's compiled JSON request body schema.
+type bodySchema struct {
+	check    *jsonbody.Validator
+	required bool
 }
 
 func newValidator(spec []byte) (*validator, error) {
@@ -33,7 +52,24 @@ func newValidator(spec []byte) (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route OpenAPI document: %w", err)
 	}
-	return &validator{router: router}, nil
+	bodies := map[*openapi3.Operation]bodySchema{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody == nil || op.RequestBody.Value == nil {
+				continue
+			}
+			media := op.RequestBody.Value.Content.Get("application/json")
+			if media == nil || media.Schema == nil || media.Schema.Value == nil {
+				return nil, fmt.Errorf("%s %s: request body is not a JSON schema", method, path)
+			}
+			check, err := jsonbody.Compile(media.Schema.Value, BodyLimits)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: request body schema: %w", method, path, err)
+			}
+			bodies[op] = bodySchema{check: check, required: op.RequestBody.Value.Required}
+		}
+	}
+	return &validator{router: router, bodies: bodies}, nil
 }
 
 // middleware answers 400 with a message naming the field when a request does not match the
@@ -48,19 +84,150 @@ func (v *validator) middleware(c *gin.Context) {
 		Request:    c.Request,
 		PathParams: params,
 		Route:      route,
-		Options:    &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		Options: &openapi3filter.Options{
+			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+			ExcludeRequestBody: true, // checked below, as a stream
+		},
 	}
 	if err := openapi3filter.ValidateRequest(c.Request.Context(), in); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit), "")
-			return
-		}
 		msg, field := describe(err)
 		abort(c, http.StatusBadRequest, msg, field)
 		return
 	}
+	if b, ok := v.bodies[route.Operation]; ok && !b.validate(c) {
+		return
+	}
 	c.Next()
+}
+
+// validate checks the request's JSON body and replaces it with the canonical copy the check
+// returns (the keys the schema declares, exactly as validated), so that decoding it sees
+// nothing the validator did not. It answers the request and returns false when the body is
+// refused.
+func (b bodySchema) validate(c *gin.Context) bool {
+	if c.Request.Body == nil || c.Request.Body == http.NoBody {
+		return b.empty(c)
+	}
+	// The head of the body is kept to name the migration of a refused announcement in the log.
+	head := &prefixWriter{max: 4 << 10}
+	br := bufio.NewReader(io.TeeReader(c.Request.Body, head))
+	if !hasContent(br) {
+		if err := readErr(br); err != nil {
+			return tooLargeOrUnreadable(c, err)
+		}
+		return b.empty(c)
+	}
+	if !isJSON(c.GetHeader("Content-Type")) {
+		abort(c, http.StatusBadRequest, "request body must be JSON (Content-Type: application/json)", "")
+		return false
+	}
+	out, err := b.check.Check(br)
+	if err != nil {
+		if id := topLevelID(head.buf.Bytes()); id != "" {
+			c.Set(ctxMigration, id)
+		}
+		var berr *jsonbody.Error
+		if errors.As(err, &berr) {
+			abort(c, http.StatusBadRequest, berr.Error(), berr.Field)
+			return false
+		}
+		return tooLargeOrUnreadable(c, err)
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(out))
+	c.Request.ContentLength = int64(len(out))
+	c.Set(ctxBody, out) // decode reads it from here, without a copy
+	return true
+}
+
+// empty answers a request without a body: refused when the operation requires one.
+func (b bodySchema) empty(c *gin.Context) bool {
+	if b.required {
+		abort(c, http.StatusBadRequest, "request body is required", "")
+		return false
+	}
+	c.Request.Body = http.NoBody
+	c.Request.ContentLength = 0
+	return true
+}
+
+func tooLargeOrUnreadable(c *gin.Context, err error) bool {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit), "")
+		return false
+	}
+	abort(c, http.StatusBadRequest, "could not read the request body: "+err.Error(), "")
+	return false
+}
+
+// hasContent reports whether anything but JSON whitespace is left in br, leaving it unread.
+func hasContent(br *bufio.Reader) bool {
+	for {
+		ch, err := br.ReadByte()
+		if err != nil {
+			return false
+		}
+		switch ch {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		_ = br.UnreadByte()
+		return true
+	}
+}
+
+// readErr is the error that ended br's input, nil at a plain end of input.
+func readErr(br *bufio.Reader) error {
+	if _, err := br.ReadByte(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// prefixWriter keeps the first max bytes written to it.
+type prefixWriter struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	if room := w.max - w.buf.Len(); room > 0 {
+		w.buf.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+// topLevelID returns the string value of the "id" key of the JSON object that head starts,
+// when head (perhaps cut short) reaches it; "" otherwise.
+func topLevelID(head []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(head))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "id" {
+			if v, err := dec.Token(); err == nil {
+				if id, ok := v.(string); ok && len(id) <= 200 {
+					return id
+				}
+			}
+			return ""
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // describe turns a kin-openapi validation error into a sentence for a person and the name of

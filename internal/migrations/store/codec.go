@@ -64,7 +64,7 @@ func encodeMigrationDef(m api.Migration) ([]byte, error) {
 
 func decodeMigrationDef(id string, def []byte, created, updated int64) (api.Migration, error) {
 	var m api.Migration
-	if err := json.Unmarshal(def, &m); err != nil {
+	if err := decodeDef(def, &m, upgradeMigrationDef); err != nil {
 		return api.Migration{}, fmt.Errorf("decode migration %s: %w", id, err)
 	}
 	m.Id = id
@@ -89,7 +89,7 @@ func encodeCandidateDef(c api.CandidateInput) ([]byte, error) {
 // empty (no inputs).
 func decodeCandidate(id string, def []byte, status string, updated int64, inputs []byte) (api.Candidate, error) {
 	var in api.CandidateInput
-	if err := json.Unmarshal(def, &in); err != nil {
+	if err := decodeDef(def, &in, upgradeCandidateDef); err != nil {
 		return api.Candidate{}, fmt.Errorf("decode candidate %s: %w", id, err)
 	}
 	c := api.Candidate{
@@ -106,6 +106,26 @@ func decodeCandidate(id string, def []byte, status string, updated int64, inputs
 		return api.Candidate{}, fmt.Errorf("decode inputs of candidate %s: %w", id, err)
 	}
 	return c, nil
+}
+
+// storedStep is a step state as the stores keep it: without its candidate, which GetSteps
+// fills from the candidate's current record (stored states of older versions named the
+// candidate by id; the shallower field takes the key, so that is ignored too).
+type storedStep struct {
+	api.StepState
+	Candidate json.RawMessage `json:"candidate,omitempty"`
+}
+
+func encodeStepState(st api.StepState) (string, error) {
+	return encodeJSON("step state", storedStep{StepState: st})
+}
+
+func decodeStepState(raw []byte) (api.StepState, error) {
+	var st storedStep
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return api.StepState{}, err
+	}
+	return st.StepState, nil
 }
 
 // runSummary assembles a candidate's run summary from stored fields; a candidate that never ran

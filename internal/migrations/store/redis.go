@@ -458,7 +458,7 @@ func (s *RedisStore) BeginRun(ctx context.Context, run migrations.RunRecord) err
 // PutStepState writes one step state and the run summary it makes, if executionID is still the
 // candidate's current run, in one script; the migration's version grows when the summary changed.
 func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState, attention api.Attention) error {
-	state, err := encodeJSON("step state", step)
+	state, err := encodeStepState(step)
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
 	}
@@ -528,8 +528,8 @@ func runFromHash(migrationID, candidateID string, h map[string]string) (migratio
 		if !ok {
 			continue
 		}
-		var st api.StepState
-		if err := json.Unmarshal([]byte(v), &st); err != nil {
+		st, err := decodeStepState([]byte(v))
+		if err != nil {
 			return migrations.RunRecord{}, fmt.Errorf("decode step %s: %w", name, err)
 		}
 		states[name] = st

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -48,7 +47,7 @@ func (s *RedisStore) backfillRunSummaries(ctx context.Context, migrationID strin
 	for id, run := range runs {
 		var cand api.CandidateInput
 		if def, ok := defs[id]; ok {
-			if err := json.Unmarshal([]byte(def), &cand); err != nil {
+			if err := decodeDef([]byte(def), &cand, upgradeCandidateDef); err != nil {
 				return fmt.Errorf("backfill run summaries of %s: decode candidate %s: %w", migrationID, id, err)
 			}
 		}
@@ -90,7 +89,7 @@ func (s *RedisStore) readForBackfill(ctx context.Context, migrationID string) (a
 		return api.Migration{}, nil, nil, backendError(err)
 	}
 	var m api.Migration
-	if err := json.Unmarshal([]byte(def.Val()), &m); err != nil {
+	if err := decodeDef([]byte(def.Val()), &m, upgradeMigrationDef); err != nil {
 		return api.Migration{}, nil, nil, fmt.Errorf("decode migration: %w", err)
 	}
 	hashes := make([]*redis.MapStringStringCmd, len(ids.Val()))

@@ -68,7 +68,7 @@ func TestRedisRoundTripsAndKeyLayout(t *testing.T) {
 		require.NoError(t, s.MergeCandidates(ctx, "big", cands, time.Now()))
 	}))
 	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "big", CandidateID: "c00007", ExecutionID: "e", StepNames: []string{"one"}, StartedAt: time.Now()}))
-	require.NoError(t, s.PutStepState(ctx, "big", "c00007", "e", api.StepState{StepName: "one", Candidate: "c00007", Status: api.StepStatusPending}, ""))
+	require.NoError(t, s.PutStepState(ctx, "big", "c00007", "e", api.StepState{StepName: "one", Status: api.StepStatusPending}, ""))
 
 	var list []api.Candidate
 	require.EqualValues(t, 1, counter.measure(func() {

@@ -165,7 +165,7 @@ JOIN migrations m ON m.id = r.migration_id`)
 		}
 		var cand api.CandidateInput
 		var mig api.Migration
-		if err := errors.Join(json.Unmarshal([]byte(names), &b.run.StepNames), json.Unmarshal([]byte(candDef), &cand), json.Unmarshal([]byte(migDef), &mig)); err != nil {
+		if err := errors.Join(json.Unmarshal([]byte(names), &b.run.StepNames), decodeDef([]byte(candDef), &cand, upgradeCandidateDef), decodeDef([]byte(migDef), &mig, upgradeMigrationDef)); err != nil {
 			return nil, fmt.Errorf("decode run of %s/%s: %w", b.run.MigrationID, b.run.CandidateID, err)
 		}
 		b.candidateSteps, b.migrationSteps = cand.Steps, mig.Steps
@@ -198,8 +198,8 @@ func readAllStepStates(ctx context.Context, tx *sql.Tx) (map[string]map[string]a
 		if err := rows.Scan(&mid, &cid, &name, &state); err != nil {
 			return nil, err
 		}
-		var st api.StepState
-		if err := json.Unmarshal([]byte(state), &st); err != nil {
+		st, err := decodeStepState([]byte(state))
+		if err != nil {
 			return nil, fmt.Errorf("decode step %s of %s/%s: %w", name, mid, cid, err)
 		}
 		key := mid + "/" + cid
@@ -665,7 +665,7 @@ func currentRun(ctx context.Context, tx *sql.Tx, migrationID, candidateID string
 // PutStepState writes one step state and the run summary it makes, if executionID is still the
 // candidate's current run; the migration's version grows when the summary changed.
 func (s *SQLiteStore) PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState, attention api.Attention) error {
-	state, err := encodeJSON("step state", step)
+	state, err := encodeStepState(step)
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
 	}
@@ -762,8 +762,8 @@ func (s *SQLiteStore) getRun(ctx context.Context, migrationID, candidateID strin
 		if !stepName.Valid {
 			continue
 		}
-		var st api.StepState
-		if err := json.Unmarshal([]byte(state.String), &st); err != nil {
+		st, err := decodeStepState([]byte(state.String))
+		if err != nil {
 			return migrations.RunRecord{}, fmt.Errorf("decode step %s: %w", stepName.String, err)
 		}
 		states[stepName.String] = st

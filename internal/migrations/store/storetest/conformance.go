@@ -56,6 +56,7 @@ func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
 	replaced.Steps = replaced.Steps[:1]
 	replaced.RequiredInputs = nil
 	replaced.Overview = nil
+	replaced.Phases = nil
 	replaced.UpdatedAt = at(11)
 	replaced.Candidates = []api.Candidate{{Id: "ghost", Kind: "service", Status: api.CandidateStatusCompleted}}
 	replaced.Counts = api.CandidateCounts{Completed: 99}
@@ -587,7 +588,7 @@ func testConcurrentMergeAndRuns(t *testing.T, s migrations.MigrationStore) {
 		return []api.CandidateStatus{api.CandidateStatusRunning, api.CandidateStatusCompleted, api.CandidateStatusNotStarted}[i%3]
 	}
 	var mu sync.Mutex
-	defAtStart := map[string]map[string]string{}
+	defAtStart := map[string]api.Metadata{}
 	lastExec := map[string]string{}
 
 	var readers sync.WaitGroup
@@ -781,7 +782,10 @@ func largeCandidate(i int) api.CandidateInput {
 		Id:       id,
 		Kind:     "service",
 		Metadata: map[string]string{"team": fmt.Sprintf("team-%d", i%40), "tier": fmt.Sprint(i % 3), "owner": id + "@example.com"},
-		Files:    []api.FileGroup{{Repo: "github.com/acme/" + id, Files: []string{"Dockerfile", "deploy/values.yaml"}}},
+		Files: []api.FileGroup{{Name: "prod", Repo: "github.com/acme/" + id, Files: []api.FileRef{
+			{Path: "Dockerfile", Url: "https://git.example/acme/" + id + "/Dockerfile"},
+			{Path: "deploy/values.yaml", Url: "https://git.example/acme/" + id + "/deploy/values.yaml"},
+		}}},
 	}
 }
 
@@ -820,12 +824,12 @@ func testVersions(t *testing.T, s migrations.MigrationStore) {
 		require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "va", CandidateID: "a", ExecutionID: "e1", StepNames: []string{"open-pr"}, StartedAt: at(3)}))
 	})
 	bumped("a step state that moves the run summary", func() {
-		require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Candidate: "a", Status: api.StepStatusPending}, ""))
+		require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Status: api.StepStatusPending}, ""))
 	})
 	bumped("a step state that sets attention", func() {
-		require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Candidate: "a", Status: api.StepStatusPending}, api.AttentionWaiting))
+		require.NoError(t, s.PutStepState(ctx, "va", "a", "e1", api.StepState{StepName: "open-pr", Status: api.StepStatusPending}, api.AttentionWaiting))
 	})
-	require.NoError(t, s.PutStepState(ctx, "va", "a", "stale", api.StepState{StepName: "merge-pr", Candidate: "a", Status: api.StepStatusFailed}, api.AttentionFailed))
+	require.NoError(t, s.PutStepState(ctx, "va", "a", "stale", api.StepState{StepName: "merge-pr", Status: api.StepStatusFailed}, api.AttentionFailed))
 	require.NoError(t, s.FinishRun(ctx, "va", "a", "stale", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(4)))
 	require.Equal(t, last, version("va"), "stale writes change nothing")
 	bumped("finishing a run", func() {

@@ -28,14 +28,15 @@ func migration(id string, created time.Time) api.Migration {
 		Name:        "Migration " + id,
 		Description: "Moves things for " + id,
 		MigratorUrl: "http://migrator.example:8080",
-		Overview:    []api.OverviewPhase{{Name: "prepare", Description: "get ready", Steps: []string{"open-pr"}}},
+		Overview:    []string{"prepare", "change"},
+		Phases:      []api.OverviewPhase{{Name: "prepare", Description: "get ready", Steps: []string{"open-pr"}}},
 		RequiredInputs: []api.RequiredInput{
 			{Name: "ticket", Label: "Ticket", Description: "The change ticket"},
 		},
 		Steps: []api.StepDefinition{
-			{Name: "open-pr", Description: "Open a pull request", Type: "git", Config: map[string]any{"branch": "drover/" + id}},
-			{Name: "merge-pr"},
-			{Name: "verify"},
+			{Name: "open-pr", Description: "Open a pull request", MigratorApp: "git-app", Type: "git", Config: map[string]string{"branch": "drover/" + id}},
+			{Name: "merge-pr", MigratorApp: "git-app"},
+			{Name: "verify", MigratorApp: "checker", Type: "manual-review"},
 		},
 		CreatedAt: created,
 	}
@@ -58,15 +59,20 @@ func richCandidate(id string, version int) api.CandidateInput {
 		Id:       id,
 		Kind:     "service",
 		Metadata: map[string]string{"team": "payments", "version": fmt.Sprint(version)},
-		Files:    []api.FileGroup{{Repo: "github.com/acme/" + id, Files: []string{"Dockerfile", "helm/values.yaml"}}},
-		Steps:    []api.StepDefinition{{Name: "open-pr", Config: map[string]any{"reviewers": []any{"alice", "bob"}}}},
+		Files: []api.FileGroup{
+			{Name: "prod", Repo: "github.com/acme/" + id, Files: []api.FileRef{
+				{Path: "Dockerfile", Url: "https://git.example/acme/" + id + "/Dockerfile"},
+				{Path: "helm/values.yaml", Url: "https://git.example/acme/" + id + "/helm/values.yaml"},
+			}},
+			{Name: "base", Repo: "github.com/acme/base", Files: []api.FileRef{{Path: "values.yaml", Url: "https://git.example/acme/base/values.yaml"}}},
+		},
+		Steps: []api.StepDefinition{{Name: "open-pr", MigratorApp: "git-app", Config: map[string]string{"reviewers": "alice,bob"}}},
 	}
 }
 
 func stepState(candidateID, name string, status api.StepStatus, minute int) api.StepState {
 	return api.StepState{
 		StepName:  name,
-		Candidate: candidateID,
 		Status:    status,
 		Attempts:  1,
 		Metadata:  map[string]string{"prUrl": "https://git.example/pr/" + name},
