@@ -83,11 +83,25 @@ describe("the console against drover dev", () => {
     await page.getByText("No candidate matches this filter.").waitFor();
     await page.getByRole("tab", { name: /^All/ }).click();
     await page.getByRole("link", { name: "search", exact: true }).waitFor();
+    // "How it works" shows the announced phases (not only the overview strings) with their steps;
+    // review, of type manual-review, is marked as done by a person.
+    const overview = page.getByTestId("overview");
+    expect(await overview.locator("ol.phases > li > strong").allTextContents()).toEqual(["Change", "Finish"]);
+    expect(await overview.locator("li[data-step]").evaluateAll((els) => els.map((e) => e.getAttribute("data-step")))).toEqual(["branch", "pull-request", "review", "cleanup"]);
+    expect(await overview.locator('li[data-step="review"] .badge.manual').textContent()).toBe("a person");
+    expect(await overview.locator('li[data-step="branch"] .badge.manual').count()).toBe(0);
     await shoot(page, "02-migration");
   });
 
   it("previews a candidate: the dry run's go.mod diff, unified and split", async () => {
     await page.getByRole("link", { name: "billing", exact: true }).click();
+    const files = page.getByRole("region", { name: "Files" });
+    const base = files.locator('.file-group[data-group="base"]');
+    await base.waitFor();
+    expect(await base.textContent()).toContain("billing");
+    expect(await base.locator(".file-list li").allTextContents()).toEqual(["go.mod"]);
+    // The demo's file URL is a file: URL: shown as its path, never as a link.
+    expect(await base.locator("a").count()).toBe(0);
     await page.getByLabel("Reviewer").fill("ana");
     await page.getByRole("button", { name: "Preview changes" }).click();
     const dry = page.getByTestId("dry-run");
@@ -111,6 +125,8 @@ describe("the console against drover dev", () => {
     git(drover.dataDir, "billing", "merge", "--no-edit", "drover/bump-go");
     await step("pull-request", "merged").waitFor({ timeout: 30_000 });
     await step("review", "pending").waitFor({ timeout: 30_000 });
+    expect(await step("review").locator(".badge.manual").textContent()).toBe("a person");
+    expect(await step("review").getByRole("button", { name: "Mark done" }).getAttribute("class")).toContain("primary");
     await markStep("review", "Mark done");
     await step("cleanup", "succeeded").waitFor({ timeout: 30_000 });
     await page.locator("h1 .badge", { hasText: "Completed" }).waitFor({ timeout: 30_000 });
@@ -212,7 +228,7 @@ describe("the console against drover dev", () => {
         name: "A big one",
         description: "Ten thousand services.",
         migratorUrl: "http://127.0.0.1:9",
-        steps: [{ name: "edit" }],
+        steps: [{ name: "edit", migratorApp: "big" }],
         candidates,
       }),
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ago, duration, plural } from "./format";
+import { ago, duration, httpUrl, plural } from "./format";
 
 describe("format", () => {
   const now = Date.parse("2026-12-01T12:00:00Z");
@@ -19,4 +19,16 @@ describe("format", () => {
     expect(plural(1, "candidate")).toBe("1 candidate");
     expect(plural(2000, "candidate")).toBe("2,000 candidates");
   });
+
+  it.each([
+    ["https://git.example/a/b.yaml", "https://git.example/a/b.yaml"],
+    ["http://git.example/x", "http://git.example/x"],
+    ["HTTPS://Git.Example/x", "https://git.example/x"],
+    ["javascript:alert(1)", undefined],
+    [" JavaScript:alert(1)", undefined],
+    ["data:text/html,<b>x</b>", undefined],
+    ["file:///tmp/go.mod", undefined],
+    ["/relative/path", undefined],
+    ["", undefined],
+  ])("httpUrl(%j) = %j", (url, want) => expect(httpUrl(url)).toBe(want));
 });

@@ -57,3 +57,18 @@ export const attentionLabel: Record<string, string> = {
 export function plural(n: number, one: string, many = one + "s"): string {
   return `${n.toLocaleString()} ${n === 1 ? one : many}`;
 }
+
+/**
+ * httpUrl is the URL as a link target when it is an absolute http or https URL, else undefined
+ * (javascript:, data:, file: and relative URLs are shown as text, never followed).
+ */
+export function httpUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  return u.protocol === "http:" || u.protocol === "https:" ? u.href : undefined;
+}

@@ -1,6 +1,6 @@
 import { describe as suite, expect, it } from "vitest";
 import { ApiError, describe } from "./client";
-import { fakeDrover } from "../test/fake";
+import { fakeDrover, stepState } from "../test/fake";
 
 suite("api client", () => {
   it("sends the filter as query parameters and reads the total from X-Total-Count", async () => {
@@ -34,7 +34,7 @@ suite("api client", () => {
 
   it("marks a step with the dispatch id it answers, so a stale mark is refused", async () => {
     const { api, calls } = fakeDrover(() => ({ status: 202, body: { status: "ACCEPTED" } }));
-    await api.markStep("m1__c1", "c1", { stepName: "review", candidate: "c1", status: "pending", dispatchId: "d-7" }, "failed", "build is red");
+    await api.markStep("m1__c1", "c1", stepState({ id: "c1", kind: "repo", status: "running" }, "review", "pending", { dispatchId: "d-7" }), "failed", "build is red");
     expect(calls[0].path).toBe("/event/m1__c1");
     expect(calls[0].body).toEqual({
       stepName: "review",

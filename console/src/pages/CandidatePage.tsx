@@ -5,6 +5,7 @@ import { ApiError, describe, type Candidate, type Migration, type RunSteps } fro
 import { useApi } from "../api/context";
 import { StatusBadge } from "../components/Badges";
 import { ErrorNote } from "../components/ErrorNote";
+import { FileGroups } from "../components/FileGroups";
 import { Linkified } from "../components/Linkified";
 import { Confirm } from "../components/Modal";
 import { useToast } from "../components/Toasts";
@@ -132,7 +133,7 @@ export function CandidatePage() {
         )}
       </div>
 
-      {(Object.keys(c.metadata ?? {}).length > 0 || (c.files?.length ?? 0) > 0) && (
+      {Object.keys(c.metadata ?? {}).length > 0 && (
         <dl className="meta">
           {Object.entries(c.metadata ?? {}).map(([k, v]) => (
             <div key={k}>
@@ -142,14 +143,9 @@ export function CandidatePage() {
               </dd>
             </div>
           ))}
-          {c.files?.map((g, i) => (
-            <div key={i}>
-              <dt>files{g.repo ? ` in ${g.repo}` : ""}</dt>
-              <dd>{(g.files ?? []).join(", ")}</dd>
-            </div>
-          ))}
         </dl>
       )}
+      <FileGroups groups={c.files ?? []} />
 
       <ErrorNote error={steps.error} onRetry={() => steps.refetch()} />
       {run && (

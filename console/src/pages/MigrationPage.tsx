@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router";
 import { useApi } from "../api/context";
-import type { Candidate, CandidateQuery, CandidateStatus, Migration } from "../api/client";
+import type { Candidate, CandidateQuery, CandidateStatus, Migration, OverviewPhase, StepDefinition } from "../api/client";
 import { ErrorNote } from "../components/ErrorNote";
 import { ProgressBar } from "../components/ProgressBar";
 import { ProgressChart } from "../components/ProgressChart";
@@ -11,6 +11,7 @@ import { BulkDialog } from "./BulkDialog";
 import { useDebounced } from "../hooks";
 import { plural, when } from "../format";
 import { CandidateTable, Pager } from "./CandidateTable";
+import { isManual } from "../steps";
 
 const PAGE = 50;
 type Tab = "all" | "attention" | CandidateStatus;
@@ -231,34 +232,74 @@ export function MigrationPage() {
   );
 }
 
+/**
+ * Overview is "How it works": the announced `phases` (each with its steps) when there are any,
+ * else the `overview` strings (one per phase) with the steps listed beneath, else the steps.
+ */
 function Overview({ m }: { m: Migration }) {
   const defs = useMemo(() => new Map(m.steps.map((s) => [s.name, s])), [m.steps]);
-  const phases = m.overview?.length ? m.overview : [{ name: "Steps", description: "", steps: m.steps.map((s) => s.name) }];
+  const allSteps = m.steps.map((s) => s.name);
+  let body;
+  if (m.phases?.length) {
+    body = <Phases phases={m.phases} defs={defs} />;
+  } else if (m.overview?.length) {
+    body = (
+      <>
+        <ol className="phases overview">
+          {m.overview.map((p, i) => (
+            <li key={i}>{p}</li>
+          ))}
+        </ol>
+        <div className="overview-steps">
+          <strong>Steps</strong>
+          <StepList names={allSteps} defs={defs} />
+        </div>
+      </>
+    );
+  } else {
+    body = <Phases phases={[{ name: "Steps", steps: allSteps }]} defs={defs} />;
+  }
   return (
-    <div className="panel">
+    <div className="panel" data-testid="overview">
       <h2>How it works</h2>
-      <ol className="phases">
-        {phases.map((p) => (
-          <li key={p.name}>
-            <strong>{p.name}</strong>
-            {p.description && <span className="muted"> — {p.description}</span>}
-            <ol className="steps">
-              {(p.steps ?? []).map((s) => (
-                <li key={s}>
-                  <code>{s}</code>
-                  {defs.get(s)?.manual && <span className="badge manual">a person</span>}
-                  {defs.get(s)?.description && <span className="muted"> {defs.get(s)!.description}</span>}
-                </li>
-              ))}
-            </ol>
-          </li>
-        ))}
-      </ol>
+      {body}
       {m.requiredInputs?.length ? (
         <p className="muted small">
           Each run needs: {m.requiredInputs.map((i) => i.label).join(", ")}.
         </p>
       ) : null}
     </div>
+  );
+}
+
+function Phases({ phases, defs }: { phases: OverviewPhase[]; defs: Map<string, StepDefinition> }) {
+  return (
+    <ol className="phases">
+      {phases.map((p, i) => (
+        <li key={i}>
+          <strong>{p.name}</strong>
+          {p.description && <span className="muted"> — {p.description}</span>}
+          <StepList names={p.steps ?? []} defs={defs} />
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function StepList({ names, defs }: { names: string[]; defs: Map<string, StepDefinition> }) {
+  if (names.length === 0) return null;
+  return (
+    <ol className="steps">
+      {names.map((s, i) => {
+        const def = defs.get(s);
+        return (
+          <li key={i} data-step={s}>
+            <code>{s}</code>
+            {isManual(def) && <span className="badge manual">a person</span>}
+            {def?.description && <span className="muted"> {def.description}</span>}
+          </li>
+        );
+      })}
+    </ol>
   );
 }

@@ -9,6 +9,7 @@ import { Modal } from "../components/Modal";
 import { ErrorNote } from "../components/ErrorNote";
 import { useToast } from "../components/Toasts";
 import { duration, when } from "../format";
+import { isManual } from "../steps";
 
 type Mark = { step: StepState; status: StepEventStatus };
 
@@ -53,6 +54,7 @@ export function Timeline({
       <ol className="timeline">
         {names.map((name, i) => {
           const def = defs.find((d) => d.name === name);
+          const manual = isManual(def);
           const st = run.steps.find((s) => s.stepName === name);
           const status = st?.status ?? (running ? "upcoming" : "not_reached");
           const meta = Object.entries(st?.metadata ?? {}).filter(([k]) => k !== "markedBy");
@@ -65,7 +67,7 @@ export function Timeline({
                 <div className="tl-head">
                   <strong>{name}</strong>
                   {st ? <StatusBadge status={st.status} /> : <span className="badge status-upcoming">{running ? "Upcoming" : "Not reached"}</span>}
-                  {def?.manual && <span className="badge manual">a person</span>}
+                  {manual && <span className="badge manual">a person</span>}
                   <span className="spacer" />
                   {st?.startedAt && (
                     <span className="muted small" title={`started ${when(st.startedAt)}${st.finishedAt ? `, finished ${when(st.finishedAt)}` : ""}`}>
@@ -102,8 +104,8 @@ export function Timeline({
                 )}
                 {running && st?.status === "pending" && (
                   <div className="actions left">
-                    {!def?.manual && <span className="muted small">The migrator reports this step by itself; mark it only if it cannot.</span>}
-                    <button type="button" className={def?.manual ? "primary" : ""} onClick={() => setMark({ step: st, status: "succeeded" })}>
+                    {!manual && <span className="muted small">The migrator reports this step by itself; mark it only if it cannot.</span>}
+                    <button type="button" className={manual ? "primary" : ""} onClick={() => setMark({ step: st, status: "succeeded" })}>
                       Mark done
                     </button>
                     <button type="button" className="danger" onClick={() => setMark({ step: st, status: "failed" })}>

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { Candidate, Migration, RunSteps } from "../api/client";
-import { fakeDrover, renderAt, type Call } from "../test/fake";
+import { fakeDrover, renderAt, stepDef, stepState, type Call } from "../test/fake";
 
 const migration: Migration = {
   id: "bump",
@@ -12,7 +12,7 @@ const migration: Migration = {
   createdAt: "2026-12-01T10:00:00Z",
   candidates: [],
   requiredInputs: [{ name: "reviewer", label: "Reviewer" }],
-  steps: [{ name: "branch" }, { name: "review", manual: true, description: "A person checks." }, { name: "cleanup" }],
+  steps: [stepDef("branch"), stepDef("review", { manual: true, description: "A person checks." }), stepDef("cleanup")],
   counts: { not_started: 7, running: 2, completed: 1, attention: 1 },
 };
 
@@ -50,8 +50,8 @@ const failedRun: RunSteps = {
   runId: "bump__billing",
   startedAt: "2026-12-01T10:01:00Z",
   steps: [
-    { stepName: "branch", candidate: "billing", status: "succeeded", metadata: { commit: "abc123", prUrl: "https://git.example/pr/7" } },
-    { stepName: "review", candidate: "billing", status: "failed", lastError: "build is red", dispatchId: "d2" },
+    stepState(candidates[0], "branch", "succeeded", { metadata: { commit: "abc123", prUrl: "https://git.example/pr/7" } }),
+    stepState(candidates[0], "review", "failed", { lastError: "build is red", dispatchId: "d2" }),
   ],
 };
 
@@ -140,7 +140,7 @@ describe("live updates", () => {
         started = true;
         return { status: 202, body: { status: "STARTED", runId: "bump__search" } };
       }
-      if (c.path.endsWith("/search/steps") && started) return { body: { ...failedRun, runId: "bump__search", steps: [{ stepName: "branch", candidate: "search", status: "in_progress" }] } };
+      if (c.path.endsWith("/search/steps") && started) return { body: { ...failedRun, runId: "bump__search", steps: [stepState(candidates[1], "branch", "in_progress")] } };
       return undefined;
     });
     renderAt("/migrations/bump/candidates/search", api);
@@ -187,7 +187,7 @@ describe("candidate page", () => {
   });
 
   it("marks a pending manual step done with the dispatch id it answers", async () => {
-    const pending: RunSteps = { ...failedRun, steps: [failedRun.steps[0], { stepName: "review", candidate: "billing", status: "pending", dispatchId: "d3", metadata: { instructions: "check the build" } }] };
+    const pending: RunSteps = { ...failedRun, steps: [failedRun.steps[0], stepState(candidates[0], "review", "pending", { dispatchId: "d3", metadata: { instructions: "check the build" } })] };
     const { api, calls } = drover(pending, (c) => (c.path.startsWith("/event/") ? { status: 202, body: { status: "ACCEPTED" } } : undefined));
     renderAt("/migrations/bump/candidates/billing", api);
     await userEvent.click(await screen.findByRole("button", { name: "Mark done" }));
@@ -197,7 +197,7 @@ describe("candidate page", () => {
   });
 
   it("refuses to mark a step failed without a reason", async () => {
-    const pending: RunSteps = { ...failedRun, steps: [{ stepName: "branch", candidate: "billing", status: "pending", dispatchId: "d1" }] };
+    const pending: RunSteps = { ...failedRun, steps: [stepState(candidates[0], "branch", "pending", { dispatchId: "d1" })] };
     const { api } = drover(pending);
     renderAt("/migrations/bump/candidates/billing", api);
     await userEvent.click(await screen.findByRole("button", { name: "Mark failed" }));
@@ -205,7 +205,7 @@ describe("candidate page", () => {
   });
 
   it("edits a running candidate's inputs", async () => {
-    const pending: RunSteps = { ...failedRun, steps: [{ stepName: "branch", candidate: "billing", status: "in_progress" }] };
+    const pending: RunSteps = { ...failedRun, steps: [stepState(candidates[0], "branch", "in_progress")] };
     const { api, calls } = drover(pending, (c) => (c.method === "PATCH" ? { body: { inputs: { reviewer: "zed" } } } : undefined));
     renderAt("/migrations/bump/candidates/billing", api);
     await userEvent.click(await screen.findByRole("button", { name: "Edit inputs" }));
@@ -260,5 +260,140 @@ describe("candidate page", () => {
     expect(dry.querySelector("tr.l-add .code")?.textContent).toBe("go 1.26");
     await userEvent.click(within(dry).getByRole("tab", { name: "Split" }));
     expect(dry.querySelector("table.diff-table.split")).not.toBeNull();
+  });
+});
+
+describe("how it works", () => {
+  const overviewPanel = async () => {
+    await screen.findByRole("heading", { name: "How it works" });
+    return screen.getByTestId("overview");
+  };
+  const withMigration = (m: Partial<Migration>) => drover(null, (c) => (c.path === "/migrations/bump" ? { body: { ...migration, ...m } } : undefined));
+
+  it("shows the overview strings, one per phase, with the steps beneath", async () => {
+    const { api } = withMigration({ overview: ["Change go.mod on a branch and merge it", "A person checks the build, then the branch goes"] });
+    renderAt("/migrations/bump", api);
+    const panel = await overviewPanel();
+    const phases = panel.querySelector("ol.phases")!;
+    expect([...phases.children].map((li) => li.textContent)).toEqual([
+      "Change go.mod on a branch and merge it",
+      "A person checks the build, then the branch goes",
+    ]);
+    const steps = panel.querySelector(".overview-steps")!;
+    expect(within(steps as HTMLElement).getByText("Steps")).toBeInTheDocument();
+    expect([...steps.querySelectorAll("li[data-step]")].map((li) => li.getAttribute("data-step"))).toEqual(["branch", "review", "cleanup"]);
+    expect(steps.querySelector('li[data-step="review"] .badge.manual')).toHaveTextContent("a person");
+    expect(steps.querySelector('li[data-step="branch"] .badge.manual')).toBeNull();
+  });
+
+  it("shows the phases, when announced, instead of the overview strings", async () => {
+    const { api } = withMigration({
+      overview: ["Change", "Finish"],
+      phases: [
+        { name: "Change", description: "Commit the edit on a branch.", steps: ["branch"] },
+        { name: "Finish", description: "A person checks; the branch is removed.", steps: ["review", "cleanup"] },
+      ],
+    });
+    renderAt("/migrations/bump", api);
+    const panel = await overviewPanel();
+    const phases = [...panel.querySelectorAll("ol.phases > li")] as HTMLElement[];
+    expect(phases).toHaveLength(2);
+    expect(within(phases[0]).getByText("Change")).toBeInTheDocument();
+    expect(within(phases[0]).getByText(/Commit the edit on a branch/)).toBeInTheDocument();
+    expect([...phases[0].querySelectorAll("li[data-step]")].map((li) => li.getAttribute("data-step"))).toEqual(["branch"]);
+    expect([...phases[1].querySelectorAll("li[data-step]")].map((li) => li.getAttribute("data-step"))).toEqual(["review", "cleanup"]);
+    expect(phases[1].querySelector('li[data-step="review"] .badge.manual')).toHaveTextContent("a person");
+    expect(panel.querySelector(".overview-steps")).toBeNull();
+  });
+
+  it("lists the steps when there is no overview", async () => {
+    const { api } = withMigration({ overview: undefined, phases: undefined });
+    renderAt("/migrations/bump", api);
+    const panel = await overviewPanel();
+    const phases = [...panel.querySelectorAll("ol.phases > li")] as HTMLElement[];
+    expect(phases).toHaveLength(1);
+    expect(within(phases[0]).getByText("Steps")).toBeInTheDocument();
+    expect([...phases[0].querySelectorAll("li[data-step]")].map((li) => li.getAttribute("data-step"))).toEqual(["branch", "review", "cleanup"]);
+  });
+
+  it("marks a step of type manual-review as done by a person", async () => {
+    const { api } = withMigration({ steps: [stepDef("branch"), stepDef("approve", { type: "manual-review", config: { team: "platform" } })] });
+    renderAt("/migrations/bump", api);
+    const panel = await overviewPanel();
+    expect(panel.querySelector('li[data-step="approve"] .badge.manual')).toHaveTextContent("a person");
+    expect(panel.querySelector('li[data-step="branch"] .badge.manual')).toBeNull();
+  });
+});
+
+describe("candidate page, wire shapes", () => {
+  it("shows a pending manual-review step as waiting for a person, with Mark done emphasised", async () => {
+    const steps = [stepDef("branch"), stepDef("approve", { type: "manual-review", description: "Platform approves." }), stepDef("deploy", { type: "rollout" })];
+    const run: RunSteps = {
+      ...failedRun,
+      steps: [stepState(candidates[0], "branch", "succeeded"), stepState(candidates[0], "approve", "pending", { dispatchId: "d9" })],
+    };
+    const { api, calls } = drover(run, (c) =>
+      c.path === "/migrations/bump" ? { body: { ...migration, steps } } : c.path.startsWith("/event/") ? { status: 202, body: { status: "ACCEPTED" } } : undefined,
+    );
+    renderAt("/migrations/bump/candidates/billing", api);
+    const done = await screen.findByRole("button", { name: "Mark done" });
+    const approve = document.querySelector('li[data-step="approve"]') as HTMLElement;
+    expect(approve).toHaveAttribute("data-status", "pending");
+    expect(within(approve).getByText("a person")).toHaveClass("badge", "manual");
+    expect(done).toHaveClass("primary");
+    expect(within(approve).getByRole("button", { name: "Mark failed" })).toHaveClass("danger");
+    expect(within(approve).queryByText(/reports this step by itself/)).not.toBeInTheDocument();
+    // Steps of other types are the migrator's to report.
+    expect(within(document.querySelector('li[data-step="deploy"]') as HTMLElement).queryByText("a person")).not.toBeInTheDocument();
+    await userEvent.click(done);
+    await userEvent.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Mark done" }));
+    await waitFor(() => expect(calls.find((c) => c.path === "/event/bump__billing")?.body).toMatchObject({ stepName: "approve", candidateId: "billing", status: "succeeded", dispatchId: "d9" }));
+  });
+
+  it("keeps a non-manual pending step's Mark done plain, with a note that the migrator reports it", async () => {
+    const run: RunSteps = { ...failedRun, steps: [stepState(candidates[0], "branch", "pending", { dispatchId: "d1" })] };
+    const { api } = drover(run);
+    renderAt("/migrations/bump/candidates/billing", api);
+    const done = await screen.findByRole("button", { name: "Mark done" });
+    expect(done).not.toHaveClass("primary");
+    expect(screen.getByText(/reports this step by itself/)).toBeInTheDocument();
+  });
+
+  it("lists the file groups by name and repository, each file a safe link to its URL", async () => {
+    const withFiles: Candidate = {
+      ...candidates[1],
+      files: [
+        {
+          name: "prod",
+          repo: "git.example/search-deploy",
+          files: [
+            { path: "k8s/prod/deployment.yaml", url: "https://git.example/search-deploy/blob/main/k8s/prod/deployment.yaml" },
+            { path: "evil.yaml", url: "javascript:alert(document.cookie)" },
+          ],
+        },
+        { name: "staging", repo: "git.example/search-deploy", files: [{ path: "k8s/staging/deployment.yaml", url: "http://git.example/s.yaml" }] },
+        { name: "base", repo: "search", files: [{ path: "go.mod", url: "file:///var/drover/demo/search/go.mod" }] },
+      ],
+    };
+    const { api } = drover(null, (c) => (c.path === "/migrations/bump/candidates/search" ? { body: withFiles } : undefined));
+    renderAt("/migrations/bump/candidates/search", api);
+    const files = await screen.findByRole("region", { name: "Files" });
+    const groups = [...files.querySelectorAll(".file-group")] as HTMLElement[];
+    expect(groups.map((g) => g.getAttribute("data-group"))).toEqual(["prod", "staging", "base"]);
+    expect(within(groups[0]).getByText("prod")).toBeInTheDocument();
+    expect(within(groups[0]).getByText("git.example/search-deploy")).toBeInTheDocument();
+    expect(within(groups[2]).getByText("search")).toBeInTheDocument();
+
+    const prod = within(groups[0]).getByRole("link", { name: "k8s/prod/deployment.yaml" });
+    expect(prod).toHaveAttribute("href", "https://git.example/search-deploy/blob/main/k8s/prod/deployment.yaml");
+    expect(prod).toHaveAttribute("target", "_blank");
+    expect(prod.getAttribute("rel")?.split(" ").sort()).toEqual(["noopener", "noreferrer"]);
+    expect(within(groups[1]).getByRole("link", { name: "k8s/staging/deployment.yaml" })).toHaveAttribute("href", "http://git.example/s.yaml");
+
+    // Only http(s) URLs become links: a javascript: or file: URL is shown as its path, as text.
+    expect(within(groups[0]).getByText("evil.yaml").closest("a")).toBeNull();
+    expect(within(groups[2]).getByText("go.mod").closest("a")).toBeNull();
+    expect(screen.queryByRole("link", { name: "evil.yaml" })).not.toBeInTheDocument();
+    expect(document.querySelector('a[href^="javascript"], a[href^="file"]')).toBeNull();
   });
 });

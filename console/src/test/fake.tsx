@@ -1,7 +1,7 @@
 import { render } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider, createMemoryRouter } from "react-router";
-import { makeApi } from "../api/client";
+import { makeApi, type Candidate, type StepDefinition, type StepState } from "../api/client";
 import { ApiProvider } from "../api/context";
 import { routes } from "../routes";
 
@@ -25,6 +25,24 @@ export function fakeDrover(route: Route) {
     });
   };
   return { calls, api: makeApi("http://drover.test", fetchImpl as typeof fetch) };
+}
+
+/** stepDef is a step definition as a migrator announces it; migratorApp defaults to the fake's app id. */
+export function stepDef(name: string, extra: Partial<StepDefinition> = {}): StepDefinition {
+  return { name, migratorApp: "fake-migrator", ...extra };
+}
+
+/**
+ * stepState is a run's step as Drover answers it: `candidate` is the candidate itself (at least
+ * its id, kind and status), not its id.
+ */
+export function stepState(
+  candidate: Pick<Candidate, "id" | "kind" | "status">,
+  stepName: string,
+  status: StepState["status"],
+  extra: Partial<Omit<StepState, "stepName" | "candidate" | "status">> = {},
+): StepState {
+  return { stepName, candidate: { id: candidate.id, kind: candidate.kind, status: candidate.status }, status, ...extra };
 }
 
 /** renderAt renders the whole console at a path, against the given API; router navigates further. */
