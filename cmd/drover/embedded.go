@@ -46,6 +46,7 @@ type benchCmd struct {
 	ReadDuration     time.Duration `help:"Load time per read endpoint." default:"10s"`
 	SkipThroughput   bool          `help:"Skip the throughput phases."`
 	SkipReads        bool          `help:"Skip the read and memory phases."`
+	SkipLimits       bool          `help:"Skip the request-limits phase (large and hostile requests, each to a fresh drover dev)."`
 	SkipBaseline     bool          `help:"Run Drover's throughput phase without the raw-Temporal baseline (e.g. to profile Drover alone)."`
 	ServeBinary      string        `help:"The drover binary whose serve command the memory phase measures (default: this one; a -tags serveonly build is the production binary)." type:"path"`
 	JSON             bool          `help:"Print machine-readable results." name:"json"`
@@ -91,7 +92,7 @@ func (cmd *benchCmd) Run() error {
 		Candidates: cmd.Candidates, Steps: cmd.Steps, StartConcurrency: cmd.StartConcurrency, RedisAddr: cmd.Redis,
 		ReadCandidates: cmd.ReadCandidates, ReadRunning: cmd.ReadRunning, ReadMigrations: cmd.ReadMigrations,
 		ReadClients: cmd.ReadClients, ReadDuration: cmd.ReadDuration, SkipThroughput: cmd.SkipThroughput, SkipBaseline: cmd.SkipBaseline,
-		SkipReads: cmd.SkipReads, ServeBinary: self, Logger: log,
+		SkipReads: cmd.SkipReads, SkipLimits: cmd.SkipLimits, ServeBinary: self, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -38,7 +38,8 @@ type Config struct {
 	SkipThroughput   bool
 	SkipBaseline     bool // measure Drover alone, e.g. to profile it
 	SkipReads        bool
-	ServeBinary      string // the drover binary, for the memory phase; empty skips it
+	SkipLimits       bool
+	ServeBinary      string // the drover binary, for the memory and limits phases; empty skips them
 	Logger           *slog.Logger
 }
 
@@ -50,6 +51,7 @@ type Results struct {
 	Ratio      float64          `json:"ratio,omitempty"` // Drover steps/s ÷ baseline pairs/s
 	Reads      []ReadResult     `json:"reads,omitempty"`
 	Memory     *MemoryResult    `json:"memory,omitempty"`
+	Limits     []LimitResult    `json:"limits,omitempty"`
 	Notes      []string         `json:"notes,omitempty"`
 	Config     map[string]any   `json:"config"`
 	Errors     map[string]int64 `json:"errors"`
@@ -156,6 +158,12 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			res.Notes = append(res.Notes, "memory: drover serve not measured (no binary)")
 		}
 	}
+	if !cfg.SkipLimits && cfg.ServeBinary != "" {
+		cfg.Logger.Info("request limits: large and hostile requests, each to a fresh drover dev")
+		if res.Limits, err = env.limits(ctx); err != nil {
+			return nil, fmt.Errorf("request limits: %w", err)
+		}
+	}
 	return res, nil
 }
 
@@ -198,6 +206,15 @@ func (r *Results) Print(w io.Writer) {
 	}
 	if r.Memory != nil {
 		fmt.Fprintf(w, "drover serve RSS with the read data set: idle %.0f MB, under read load %.0f MB\n\n", r.Memory.IdleMB, r.Memory.LoadMB)
+	}
+	if len(r.Limits) > 0 {
+		fmt.Fprintln(tw, "request (to a fresh drover dev)\tbytes\tstatus\tRSS before\tpeak RSS\tpeak - before\t(peak - before) / bytes\t")
+		for _, l := range r.Limits {
+			grew := l.PeakMB - l.IdleMB
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f MB\t%.0f MB\t%.0f MB\t%.1f\t\n", l.Case, l.Bytes, l.Status, l.IdleMB, l.PeakMB, grew, grew*(1<<20)/float64(l.Bytes))
+		}
+		_ = tw.Flush()
+		fmt.Fprintln(w)
 	}
 	for _, row := range []struct {
 		name string

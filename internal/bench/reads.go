@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,7 +24,7 @@ const bigMigration = "bench-big"
 // migrations up to ReadMigrations in all.
 func (e *env) seed(ctx context.Context, st migrations.MigrationStore) ([]string, error) {
 	now := time.Now().UTC()
-	steps := []api.StepDefinition{{Name: "open-pr", Type: "git"}, {Name: "merge"}, {Name: "verify"}}
+	steps := []api.StepDefinition{{Name: "open-pr", MigratorApp: "bench", Type: "git"}, {Name: "merge", MigratorApp: "bench"}, {Name: "verify", MigratorApp: "bench"}}
 	def := func(id string) api.Migration {
 		return api.Migration{Id: id, Name: "Migration " + id, Description: "Bench data set", MigratorUrl: "http://127.0.0.1:1",
 			RequiredInputs: []api.RequiredInput{{Name: "team", Label: "Team"}}, Steps: steps, CreatedAt: now, UpdatedAt: now}
@@ -62,7 +60,7 @@ func (e *env) seed(ctx context.Context, st migrations.MigrationStore) ([]string,
 			if j == 2 && i%2 == 1 {
 				status = api.StepStatusPending
 			}
-			state := api.StepState{StepName: s, Candidate: cid, Status: status, StartedAt: now, UpdatedAt: now,
+			state := api.StepState{StepName: s, Status: status, StartedAt: now, UpdatedAt: now,
 				Metadata: map[string]string{"prUrl": "https://git.example/acme/" + cid + "/pull/1"}}
 			if err := st.PutStepState(ctx, bigMigration, cid, exec, state, ""); err != nil {
 				return nil, err
@@ -191,33 +189,11 @@ func load(ctx context.Context, base string, ep endpoint, clients int, d time.Dur
 func (e *env) memory(ctx context.Context, prefix string, running []string) (*MemoryResult, error) {
 	cmd := exec.CommandContext(ctx, e.cfg.ServeBinary, "serve", "--addr", "127.0.0.1:0", "--log-format", "json",
 		"--temporal-address", e.temporal, "--redis-addr", e.cfg.RedisAddr, "--redis-prefix", prefix, "--task-queue", "bench-memory")
-	stderr, err := cmd.StderrPipe()
+	base, stop, err := startServing(cmd)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	url := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var rec struct {
-				Msg string `json:"msg"`
-				URL string `json:"url"`
-			}
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "drover is serving" {
-				url <- rec.URL
-			}
-		}
-	}()
-	var base string
-	select {
-	case base = <-url:
-	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("drover serve did not start")
-	}
+	defer stop()
 	pid := strconv.Itoa(cmd.Process.Pid)
 	// One request of each kind loads what the idle server holds (connections, caches).
 	for _, ep := range endpoints(running, e.cfg.ReadCandidates) {
