@@ -39,7 +39,7 @@ func limitCases() []limitCase {
 		{"announce, 100,000 candidates (the most one request may carry)", "/registry/announce", func() []byte { return announceBody("limits-100k", 100_000, "") }},
 		{"announce, 100,000 candidates, the last one invalid", "/registry/announce", func() []byte { return announceBody("limits-late", 100_000, "bad id") }},
 		{"announce, 5,000,000 overview items", "/registry/announce", overviewFlood},
-		{"announce, 100,000 candidates of 500 bytes (over the body limit)", "/registry/announce", oversized},
+		{"announce, 100,000 candidates of about 520 bytes (over the body limit)", "/registry/announce", oversized},
 		{"event with \"METADATA\": 101 keys of 8,000 characters", "/event/limits-50k__c000001", caseVariantEvent},
 	}
 }
