@@ -7,14 +7,15 @@ import (
 )
 
 // Definitions stored before the wire contract was made exact have other shapes: overview
-// phases as objects (now `phases`, with their names as the `overview` strings), file groups
-// listing file paths as strings (now FileRefs), and step configs with values of any JSON
-// type (now strings). Both stores decode through these functions, which try the current
-// shape and, when it does not fit, upgrade the stored JSON once in memory. Nothing is
-// rewritten in the database: the next announce or submission stores the current shape.
+// phases as objects (now `phases`, with their names as the `overview` strings) and file groups
+// listing file paths as strings (now FileRefs). (Step configs with values of any JSON type
+// decode through api.StepConfig's own UnmarshalJSON.) Both stores decode through decodeDef,
+// which tries the current shape and, when it does not fit, upgrades the stored JSON in memory.
+// Nothing is rewritten in the database: the next announce or submission stores the current
+// shape; until then each read of a legacy row pays the upgrade.
 
 // decodeDef decodes a stored definition into v, upgrading a legacy shape with upgrade.
-func decodeDef(raw []byte, v any, upgrade func(map[string]any)) error {
+func decodeDef[T any](raw []byte, v *T, upgrade func(map[string]any)) error {
 	err := json.Unmarshal(raw, v)
 	var typeErr *json.UnmarshalTypeError
 	if err == nil || !errors.As(err, &typeErr) {
@@ -29,10 +30,15 @@ func decodeDef(raw []byte, v any, upgrade func(map[string]any)) error {
 	if merr != nil {
 		return fmt.Errorf("upgrade stored definition: %w", merr)
 	}
-	return json.Unmarshal(upgraded, v)
+	var fresh T
+	if err := json.Unmarshal(upgraded, &fresh); err != nil {
+		return err
+	}
+	*v = fresh
+	return nil
 }
 
-// upgradeMigrationDef moves object overview phases to `phases` and upgrades the steps.
+// upgradeMigrationDef moves object overview phases to `phases`.
 func upgradeMigrationDef(doc map[string]any) {
 	if items, ok := doc["overview"].([]any); ok {
 		var names []any
@@ -53,10 +59,10 @@ func upgradeMigrationDef(doc map[string]any) {
 			doc["phases"] = phases
 		}
 	}
-	upgradeSteps(doc["steps"])
 }
 
-// upgradeCandidateDef turns file paths into FileRefs and upgrades the steps.
+// upgradeCandidateDef turns file paths into FileRefs (a group without files gets an empty list,
+// as the contract's FileGroup always has one).
 func upgradeCandidateDef(doc map[string]any) {
 	if groups, ok := doc["files"].([]any); ok {
 		for _, g := range groups {
@@ -70,27 +76,9 @@ func upgradeCandidateDef(doc map[string]any) {
 					files[i] = map[string]any{"path": path, "url": ""}
 				}
 			}
-		}
-	}
-	upgradeSteps(doc["steps"])
-}
-
-// upgradeSteps renders every non-string config value as its JSON text.
-func upgradeSteps(v any) {
-	steps, _ := v.([]any)
-	for _, s := range steps {
-		step, _ := s.(map[string]any)
-		config, _ := step["config"].(map[string]any)
-		for k, val := range config {
-			if _, ok := val.(string); ok {
-				continue
+			if files == nil {
+				group["files"] = []any{}
 			}
-			b, err := json.Marshal(val)
-			if err != nil {
-				delete(config, k)
-				continue
-			}
-			config[k] = string(b)
 		}
 	}
 }

@@ -1,0 +1,46 @@
+package execution_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drover-dev/drover/internal/migrations/execution"
+)
+
+// TestReplayRecordedHistories replays histories of real runs, recorded from earlier builds with
+// testdata/record, against the current workflow code: a change that would break runs in flight
+// (a new command sequence without workflow.GetVersion, or a payload the code can no longer
+// decode) fails here.
+//
+//   - v0-pending-manual.json: recorded at 8691a6d, before the exact contract; its steps' config
+//     holds a boolean and a list, which the current StepConfig must still decode.
+//   - v1-pending-manual-review.json: the exact contract's shapes (migratorApp, string config,
+//     type manual-review).
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob("testdata/replay/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			hist, err := client.HistoryFromJSON(mustOpen(t, f), client.HistoryJSONOptions{})
+			require.NoError(t, err)
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(execution.Run, workflow.RegisterOptions{Name: execution.WorkflowName})
+			require.NoError(t, r.ReplayWorkflowHistory(nil, hist))
+		})
+	}
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
