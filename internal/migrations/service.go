@@ -372,10 +372,18 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 	case api.StepStatusFailed:
 		return false, Conflict(ErrStepNotWaiting, "step %q of run %s has failed and waits for a retry or a cancel", ev.StepName, runID)
 	}
+	metadata := ev.Metadata
 	if _, err := MergeStepMetadata(st.Metadata, ev.Metadata); err != nil {
-		return false, err
+		if ev.Status == api.StepEventStatusPending {
+			return false, err
+		}
+		// A step's end is never refused for its metadata: the migrator would not send it again
+		// and the run would wait for ever. It ends without the metadata, but a failure's reason.
+		s.log.WarnContext(ctx, "a step's last event carries metadata beyond the step's bounds; the step ends without it",
+			"run", runID, "step", ev.StepName, "status", ev.Status, "error", err)
+		metadata = failureOnly(ev.Metadata)
 	}
-	payload := StepEvent{StepName: ev.StepName, Status: ev.Status, Metadata: ev.Metadata, DispatchID: ev.DispatchId}
+	payload := StepEvent{StepName: ev.StepName, Status: ev.Status, Metadata: metadata, DispatchID: ev.DispatchId}
 	if err := s.engine.Signal(ctx, runID, SignalStepEvent, payload); err != nil {
 		if errors.Is(err, ErrRunNotFound) {
 			return false, Conflict(ErrStepNotWaiting, "run %s is not running", runID)
@@ -488,6 +496,20 @@ func StepApp(step api.StepDefinition, migrationID string) string {
 		return step.MigratorApp
 	}
 	return migrationID
+}
+
+// failureOnly keeps the keys of metadata that carry a failure's reason.
+func failureOnly(metadata map[string]string) map[string]string {
+	var out map[string]string
+	for _, k := range []string{"error", "message"} {
+		if v, ok := metadata[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // subset reports whether every key of a has the same value in b.

@@ -546,7 +546,7 @@ type StepStatusEvent struct {
 	// DispatchId The dispatchId of the dispatch this event answers, when the migrator knows it; an event for an earlier dispatch (e.g. of a cancelled run) is then refused instead of being taken for the current one.
 	DispatchId string `json:"dispatchId,omitempty,omitzero"`
 
-	// Metadata Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason. Merged into the step's metadata (new values win); the merged metadata of one step is at most 64 keys and 64 KiB (keys and values), beyond which the event is refused with 413.
+	// Metadata Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason. Merged into the step's metadata (new values win); the merged metadata of one step is at most 64 keys and 64 KiB (keys and values): a pending event beyond that is refused with 413, a last event is taken without its metadata (but `error` and `message`).
 	Metadata map[string]string `json:"metadata,omitempty,omitzero"`
 	Status   StepEventStatus   `json:"status"`
 	StepName string            `json:"stepName"`

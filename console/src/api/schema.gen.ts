@@ -518,7 +518,7 @@ export interface components {
             stepName: string;
             candidateId: components["schemas"]["CandidateID"];
             status: components["schemas"]["StepEventStatus"];
-            /** @description Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason. Merged into the step's metadata (new values win); the merged metadata of one step is at most 64 keys and 64 KiB (keys and values), beyond which the event is refused with 413. */
+            /** @description Shown to operators, e.g. prUrl; for failed, `error` or `message` carries the reason. Merged into the step's metadata (new values win); the merged metadata of one step is at most 64 keys and 64 KiB (keys and values): a pending event beyond that is refused with 413, a last event is taken without its metadata (but `error` and `message`). */
             metadata?: {
                 [key: string]: string;
             };
