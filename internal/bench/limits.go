@@ -36,8 +36,8 @@ type limitCase struct {
 func limitCases() []limitCase {
 	return []limitCase{
 		{"announce, 50,000 candidates", "/registry/announce", func() []byte { return announceBody("limits-50k", 50_000, "") }},
-		{"announce, 100,000 candidates (the most one request may carry)", "/registry/announce", func() []byte { return announceBody("limits-100k", 100_000, "") }},
-		{"announce, 100,000 candidates, the last one invalid", "/registry/announce", func() []byte { return announceBody("limits-late", 100_000, "bad id") }},
+		{"announce, 75,000 candidates (near the 16 MiB body limit)", "/registry/announce", func() []byte { return announceBody("limits-75k", 75_000, "") }},
+		{"announce, 75,000 candidates, the last one invalid", "/registry/announce", func() []byte { return announceBody("limits-late", 75_000, "bad id") }},
 		{"announce, 5,000,000 overview items", "/registry/announce", overviewFlood},
 		{"announce, 100,000 candidates of about 520 bytes (over the body limit)", "/registry/announce", oversized},
 		{"event with \"METADATA\": 101 keys of 8,000 characters", "/event/limits-50k__c000001", caseVariantEvent},

@@ -315,6 +315,19 @@ func testContractMigrator(t *testing.T, kind string) {
 		require.Equal(t, "completed", field(sm, "candidate.status"))
 	}
 	require.Equal(t, []string{"merged", "succeeded", "succeeded"}, statuses(run))
+
+	// ledger-worker's own steps drive its run: its first dispatch carries that step's app,
+	// type and config, and the candidate as sent.
+	r = post(t, a, "/migrations/"+id+"/candidates/ledger-worker/start", []byte(`{"inputs":{"reviewer":"ana","ticket":"CHG-7"}}`))
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+	d := mig.nextDispatch(t).(map[string]any)
+	own := ledger["steps"].([]any)[0].(map[string]any)
+	require.Equal(t, own["name"], d["stepName"])
+	require.Equal(t, own["migratorApp"], d["migratorApp"])
+	require.Equal(t, own["type"], d["type"])
+	require.Equal(t, own["config"], d["config"])
+	require.Equal(t, id+"__ledger-worker", d["callbackId"])
+	requireSameCandidate(t, ledger, d["candidate"], map[string]any{"reviewer": "ana", "ticket": "CHG-7"})
 }
 
 // requireSameCandidate asserts that Drover sent back the candidate the migrator announced:
@@ -359,7 +372,7 @@ func TestContractUnknownFieldsIgnored(t *testing.T) {
 	var ann map[string]any
 	require.NoError(t, json.Unmarshal(fixture(t, "announce.json", migratorURL, id), &ann))
 	ann["owningTeam"] = "platform"
-	ann["METADATA"] = map[string]any{"x": "y"}
+	ann["Steps"] = []any{map[string]any{"name": "smuggled-step", "migratorApp": "x"}}
 	cand := ann["candidates"].([]any)[0].(map[string]any)
 	cand["priority"] = 3
 	cand["Metadata"] = map[string]any{"smuggled": "value"}
@@ -375,4 +388,8 @@ func TestContractUnknownFieldsIgnored(t *testing.T) {
 	require.Equal(t, cand["metadata"], field(got, "metadata"), "a case-variant key must not replace metadata")
 	require.NotContains(t, string(r.Body), "smuggled")
 	require.NotContains(t, string(r.Body), "priority")
+	r = a.Do(t, http.MethodGet, "/migrations/"+id, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	require.NotContains(t, string(r.Body), "smuggled-step", `"Steps" is not "steps"`)
+	require.NotContains(t, string(r.Body), "timeoutMinutes")
 }

@@ -51,7 +51,7 @@ func (s *Service) Announce(ctx context.Context, a api.MigrationAnnouncement) err
 		Description:    a.Description,
 		Overview:       a.Overview,
 		Phases:         a.Phases,
-		MigratorUrl:    strings.TrimRight(a.MigratorUrl, "/"),
+		MigratorUrl:    a.MigratorUrl, // as sent: it comes back in every dispatch
 		RequiredInputs: a.RequiredInputs,
 		Steps:          a.Steps,
 		CreatedAt:      now,
@@ -318,7 +318,7 @@ func (s *Service) DryRun(ctx context.Context, migrationID, candidateID string, i
 		return api.DryRunResult{}, err
 	}
 	c.Inputs = mergeMaps(c.Inputs, inputs)
-	req := api.DryRunRequest{MigrationId: migrationID, Candidate: DispatchCandidate(c), Steps: stepsFor(m, c)}
+	req := api.DryRunRequest{MigrationId: migrationID, Candidate: DispatchCandidate(c, migrationID), Steps: stepsFor(m, c)}
 	res, err := s.dryRun.DryRun(ctx, m.MigratorUrl, req)
 	if err != nil {
 		return api.DryRunResult{}, migratorErr(fmt.Sprintf("dry run of %s", RunID(migrationID, candidateID)), err)
@@ -477,14 +477,14 @@ func migratorErr(what string, err error) error {
 // DispatchCandidate is the candidate as a migrator sees it in dispatches and dry runs: the
 // contract's fields as the migrator sent them (id, kind, metadata, files, steps) and its
 // status, with the operator's inputs merged into the metadata (inputs win). Drover's own
-// fields (inputs, run summary, times) stay out.
-func DispatchCandidate(c api.Candidate) api.Candidate {
+// fields (inputs, run summary, times) stay out. Its own steps name their migratorApp (StepApp).
+func DispatchCandidate(c api.Candidate, migrationID string) api.Candidate {
 	return api.Candidate{
 		Id:       c.Id,
 		Kind:     c.Kind,
 		Metadata: mergeMaps(c.Metadata, c.Inputs),
 		Files:    c.Files,
-		Steps:    c.Steps,
+		Steps:    withApps(c.Steps, migrationID),
 		Status:   c.Status,
 	}
 }
@@ -522,11 +522,29 @@ func subset(a, b map[string]string) bool {
 	return true
 }
 
+// stepsFor returns the steps a run of c follows: its own, else the migration's, each naming its
+// migratorApp (StepApp).
 func stepsFor(m api.Migration, c api.Candidate) []api.StepDefinition {
+	steps := m.Steps
 	if len(c.Steps) > 0 {
-		return c.Steps
+		steps = c.Steps
 	}
-	return m.Steps
+	return withApps(steps, m.Id)
+}
+
+// withApps returns steps with StepApp as each one's migratorApp; steps that name one (all but
+// those stored before steps had one) are returned as they are.
+func withApps(steps []api.StepDefinition, migrationID string) []api.StepDefinition {
+	for i, st := range steps {
+		if st.MigratorApp == "" {
+			out := slices.Clone(steps)
+			for j := i; j < len(out); j++ {
+				out[j].MigratorApp = StepApp(out[j], migrationID)
+			}
+			return out
+		}
+	}
+	return steps
 }
 
 func mergeMaps(base, over map[string]string) map[string]string {

@@ -407,7 +407,10 @@ export interface components {
         Candidate: {
             id: components["schemas"]["CandidateID"];
             kind: string;
-            metadata?: components["schemas"]["Metadata"];
+            /** @description The migrator's metadata; in dispatches and dry runs, with the operator's inputs merged in (inputs win), so up to 64 + 50 keys. */
+            metadata?: {
+                [key: string]: string;
+            };
             /** @description The operator's inputs, stored at start or by updateInputs (not sent to migrators; they see them merged into metadata). */
             inputs?: {
                 [key: string]: string;
@@ -874,6 +877,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
             502: components["responses"]["BadGateway"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["GatewayTimeout"];
@@ -907,6 +911,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -972,6 +977,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1000,6 +1006,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };

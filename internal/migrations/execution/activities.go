@@ -126,7 +126,7 @@ func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 	req := api.DispatchStepRequest{
 		MigrationId: in.MigrationID,
 		StepName:    in.Step.Name,
-		Candidate:   migrations.DispatchCandidate(c),
+		Candidate:   migrations.DispatchCandidate(c, m.Id),
 		Config:      in.Step.Config,
 		Type:        in.Step.Type,
 		CallbackId:  in.RunID,
@@ -146,3 +146,4 @@ func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 	}
 	return nil
 }
+

@@ -4,15 +4,14 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -23,10 +22,13 @@ import (
 )
 
 // Request body limits: announcements and candidate submissions carry whole candidate lists
-// (50,000 candidates with a little metadata are about 4 MB); every other request is small.
+// (50,000 candidates with a little metadata are 4 to 10 MB); every other request is small.
+// At most MaxLargeBodies large bodies are handled at once (an accepted one costs about 11 times
+// its size at the peak); more wait their turn.
 const (
-	MaxBodyBytes      = 32 << 20
+	MaxBodyBytes      = 16 << 20
 	MaxSmallBodyBytes = 1 << 20
+	MaxLargeBodies    = 4
 )
 
 // Keys of the request context that the refusal log reads.
@@ -34,15 +36,22 @@ const (
 	ctxError     = "drover.error"
 	ctxField     = "drover.field"
 	ctxMigration = "drover.migration"
-	ctxBody      = "drover.body" // the validated body
+	ctxBody      = "drover.body"  // the validated body
+	ctxLimit     = "drover.limit" // the body limit, bytes
 )
 
-// migratorRoutes are the routes migrators call; every 4xx answered on them is logged at warn,
-// so that a migrator whose requests Drover refuses shows in Drover's log.
+// migratorRoutes are the routes migrators call (all POST); every 4xx answered on them is logged
+// at warn, so that a migrator whose requests Drover refuses shows in Drover's log.
 var migratorRoutes = map[string]bool{
 	"/registry/announce":                  true,
 	"/migrations/:migrationId/candidates": true,
 	"/event/:runId":                       true,
+}
+
+// largeBodyRoutes take bodies up to MaxBodyBytes.
+var largeBodyRoutes = map[string]bool{
+	"/registry/announce":                  true,
+	"/migrations/:migrationId/candidates": true,
 }
 
 // Service is what the handlers need of the use cases.
@@ -67,8 +76,9 @@ type Service interface {
 
 // Handler serves the API.
 type Handler struct {
-	svc Service
-	log *slog.Logger
+	svc   Service
+	log   *slog.Logger
+	large chan struct{} // a slot per large body being handled
 }
 
 // New returns the API as an http.Handler. extra, when not nil, may add routes (the console).
@@ -77,10 +87,10 @@ func New(svc Service, log *slog.Logger, extra func(*gin.Engine)) (http.Handler, 
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{svc: svc, log: log}
+	h := &Handler{svc: svc, log: log, large: make(chan struct{}, MaxLargeBodies)}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(h.recoverer, h.accessLog, limitBody, v.middleware)
+	r.Use(h.recoverer, h.accessLog, h.limitBody, v.middleware)
 
 	r.POST("/registry/announce", h.announce)
 	r.GET("/migrations", h.listMigrations)
@@ -317,34 +327,21 @@ func (h *Handler) readyz(c *gin.Context) {
 	c.JSON(code, api.Readiness{Status: status, Checks: checks})
 }
 
-// decode reads the JSON body into v: the validator's canonical copy of it when the route has a
-// body schema. An empty body is accepted when the body is optional.
+// decode reads the JSON body into v from the validator's canonical copy of it, so that v holds
+// exactly what was validated. The validator has already refused a missing required body; an
+// absent optional one leaves v as it is. A body that reached a handler unvalidated (a route
+// the document does not describe) is never decoded.
 func decode(c *gin.Context, v any, required bool) bool {
-	if raw, ok := c.Get(ctxBody); ok {
-		if err := json.Unmarshal(raw.([]byte), v); err != nil {
-			abort(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error(), "")
+	raw, ok := c.Get(ctxBody)
+	if !ok {
+		if required || (c.Request.Body != nil && c.Request.Body != http.NoBody) {
+			h := c.Request.Method + " " + c.FullPath()
+			abort(c, http.StatusInternalServerError, "internal error: the request body of "+h+" was not validated", "")
 			return false
 		}
 		return true
 	}
-	raw, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			abort(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the limit of %d bytes", tooLarge.Limit), "")
-			return false
-		}
-		abort(c, http.StatusBadRequest, "could not read the request body: "+err.Error(), "")
-		return false
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		if required {
-			abort(c, http.StatusBadRequest, "request body is required", "")
-			return false
-		}
-		return true
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := json.Unmarshal(raw.([]byte), v); err != nil {
 		abort(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error(), "")
 		return false
 	}
@@ -386,15 +383,25 @@ func abort(c *gin.Context, code int, msg, field string) {
 	c.AbortWithStatusJSON(code, api.Error{Error: msg, Field: field})
 }
 
-func limitBody(c *gin.Context) {
-	if c.Request.Body != nil {
-		limit := int64(MaxSmallBodyBytes)
-		switch c.FullPath() {
-		case "/registry/announce", "/migrations/:migrationId/candidates":
-			limit = MaxBodyBytes
-		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+// limitBody bounds the request body, and the number of large bodies handled at once.
+func (h *Handler) limitBody(c *gin.Context) {
+	if c.Request.Body == nil {
+		c.Next()
+		return
 	}
+	limit := int64(MaxSmallBodyBytes)
+	if c.Request.Method == http.MethodPost && largeBodyRoutes[c.FullPath()] {
+		limit = MaxBodyBytes
+		select {
+		case h.large <- struct{}{}:
+			defer func() { <-h.large }()
+		case <-c.Request.Context().Done():
+			abort(c, http.StatusServiceUnavailable, "request cancelled while waiting for other large requests to finish", "")
+			return
+		}
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	c.Set(ctxLimit, limit)
 	c.Next()
 }
 
@@ -416,7 +423,7 @@ func (h *Handler) accessLog(c *gin.Context) {
 		level = slog.LevelWarn
 	}
 	status := c.Writer.Status()
-	if status >= 400 && status < 500 && migratorRoutes[c.FullPath()] {
+	if status >= 400 && status < 500 && c.Request.Method == http.MethodPost && migratorRoutes[c.FullPath()] {
 		h.logRefusal(c, status)
 		return
 	}
@@ -427,18 +434,27 @@ func (h *Handler) accessLog(c *gin.Context) {
 // logRefusal logs a migrator's refused request at warn: which migration or run, the field at
 // fault and the reason, as answered.
 func (h *Handler) logRefusal(c *gin.Context, status int) {
-	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "remote", c.ClientIP()}
+	attrs := []any{"method", c.Request.Method, "path", clip(c.Request.URL.Path), "status", status, "remote", c.RemoteIP()}
 	switch {
 	case c.Param("runId") != "":
-		attrs = append(attrs, "run", c.Param("runId"))
+		attrs = append(attrs, "run", clip(c.Param("runId")))
 	case c.Param("migrationId") != "":
-		attrs = append(attrs, "migration", c.Param("migrationId"))
+		attrs = append(attrs, "migration", clip(c.Param("migrationId")))
 	case c.GetString(ctxMigration) != "":
-		attrs = append(attrs, "migration", c.GetString(ctxMigration))
+		attrs = append(attrs, "migration", clip(c.GetString(ctxMigration)))
 	}
 	if f := c.GetString(ctxField); f != "" {
-		attrs = append(attrs, "field", f)
+		attrs = append(attrs, "field", clip(f))
 	}
-	attrs = append(attrs, "reason", c.GetString(ctxError))
+	attrs = append(attrs, "reason", clip(c.GetString(ctxError)))
 	h.log.WarnContext(c.Request.Context(), "refused a migrator's request", attrs...)
+}
+
+// clip shortens what a caller chose (a path, a field, a reason quoting a value) for the log.
+func clip(s string) string {
+	const maxLog = 512
+	if len(s) <= maxLog {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLog], "") + "…"
 }

@@ -1034,6 +1034,84 @@ func TestBodyLimits(t *testing.T) {
 	r := e.api.Do(t, http.MethodPost, "/event/"+mig+"__svc-a", big)
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.Status, string(r.Body))
 	require.Contains(t, r.Error(), "larger than the limit")
+
+	// An announcement may be larger, up to MaxBodyBytes.
+	ann := announcement(e.migrator.URL)
+	ann["id"] = "too-big"
+	ann["description"] = strings.Repeat("d", 1000)
+	cands := []any{}
+	for i := 0; len(cands)*200 < handler.MaxBodyBytes+1<<20; i++ {
+		cands = append(cands, map[string]any{"id": fmt.Sprintf("c%07d", i), "kind": "service", "metadata": map[string]any{"notes": strings.Repeat("n", 160)}})
+	}
+	ann["candidates"] = cands
+	delete(ann, "id")
+	rest, err := json.Marshal(ann)
+	require.NoError(t, err)
+	// The id first, as a migrator written by hand sends it: the log names the migration.
+	r = e.api.Do(t, http.MethodPost, "/registry/announce", `{"id":"too-big",`+string(rest[1:]))
+	requireError(t, r, http.StatusRequestEntityTooLarge, "", "larger than the limit of 16777216 bytes")
+	require.Contains(t, e.logs.String(), "migration=too-big", "a refused announcement is logged with its migration")
+	r = e.api.Do(t, http.MethodGet, "/migrations/too-big", nil)
+	require.Equal(t, http.StatusNotFound, r.Status)
+}
+
+// TestLargeBodiesWaitTheirTurn: at most MaxLargeBodies announcements are read at once; the
+// next one is read when one of them is done. The bodies are read by the handler itself (no
+// network), so a read is the handler's.
+func TestLargeBodiesWaitTheirTurn(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	serve := func(first chan<- struct{}, gate <-chan struct{}) *sync.WaitGroup {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodPost, "/registry/announce", &gatedReader{first: first, gate: gate, rest: strings.NewReader(`{}`)})
+			req.Header.Set("Content-Type", "application/json")
+			e.handler.ServeHTTP(httptest.NewRecorder(), req)
+		}()
+		return &wg
+	}
+	started := make(chan struct{}, handler.MaxLargeBodies)
+	var held []*sync.WaitGroup
+	for range handler.MaxLargeBodies {
+		held = append(held, serve(started, release))
+	}
+	for range handler.MaxLargeBodies {
+		<-started // each holds a slot, its body half read
+	}
+	fifth := make(chan struct{}, 1)
+	last := serve(fifth, nil)
+	select {
+	case <-fifth:
+		t.Fatal("a fifth large body was read while four were being handled")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	<-fifth
+	for _, wg := range append(held, last) {
+		wg.Wait()
+	}
+}
+
+// gatedReader signals its first read on first, then waits for gate (nil: no wait) before
+// giving rest.
+type gatedReader struct {
+	first   chan<- struct{}
+	gate    <-chan struct{}
+	rest    io.Reader
+	started bool
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if !g.started {
+		g.started = true
+		g.first <- struct{}{}
+		if g.gate != nil {
+			<-g.gate
+		}
+	}
+	return g.rest.Read(p)
 }
 
 // TestRepeatedPendingIsADuplicate: a progress report that changes nothing costs the run no
@@ -1413,4 +1491,34 @@ func TestMigratorRefusalsAreLogged(t *testing.T) {
 	require.Contains(t, refusals[1], "status=404")
 	require.Contains(t, refusals[2], "run="+mig+"__svc-a")
 	require.Contains(t, refusals[2], "field=candidateId")
+}
+
+// TestStoredStepsWithoutAppNameTheMigration: steps stored before steps carried a migratorApp go
+// out naming the migration id as their app (dry runs here; dispatches in the activity), and a
+// migratorUrl comes back as the migrator sent it.
+func TestStoredStepsWithoutAppNameTheMigration(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	require.NoError(t, e.store.SaveMigration(ctx, api.Migration{Id: "legacy", Name: "Legacy", MigratorUrl: e.migrator.URL + "/",
+		Steps: []api.StepDefinition{{Name: "one"}, {Name: "two", MigratorApp: "other"}}, CreatedAt: time.Now()}))
+	require.NoError(t, e.store.MergeCandidates(ctx, "legacy", []api.CandidateInput{
+		{Id: "a", Kind: "service", Steps: []api.StepDefinition{{Name: "own"}}},
+		{Id: "b", Kind: "service"},
+	}, time.Now()))
+	for _, cid := range []string{"a", "b"} {
+		r := e.api.Do(t, http.MethodPost, "/migrations/legacy/dry-run", map[string]any{"candidate": map[string]any{"id": cid}})
+		require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	}
+	runs := e.migrator.DryRuns()
+	require.Len(t, runs, 2)
+	require.Equal(t, []api.StepDefinition{{Name: "own", MigratorApp: "legacy"}}, runs[0].Steps)
+	require.Equal(t, runs[0].Steps, runs[0].Candidate.Steps)
+	require.Equal(t, []api.StepDefinition{{Name: "one", MigratorApp: "legacy"}, {Name: "two", MigratorApp: "other"}}, runs[1].Steps)
+
+	good := announcement(e.migrator.URL + "/")
+	require.Equal(t, http.StatusOK, e.api.Do(t, http.MethodPost, "/registry/announce", good).Status)
+	var m api.Migration
+	r := e.api.Do(t, http.MethodGet, "/migrations/"+mig, nil)
+	r.JSON(t, &m)
+	require.Equal(t, e.migrator.URL+"/", m.MigratorUrl)
 }

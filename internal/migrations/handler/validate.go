@@ -108,7 +108,8 @@ func (b bodySchema) validate(c *gin.Context) bool {
 	if c.Request.Body == nil || c.Request.Body == http.NoBody {
 		return b.empty(c)
 	}
-	// The head of the body is kept to name the migration of a refused announcement in the log.
+	// The head of the body is kept to name the migration of a refused announcement in the log
+	// (when the body gives its id in the first 4 KB).
 	head := &prefixWriter{max: 4 << 10}
 	br := bufio.NewReader(io.TeeReader(c.Request.Body, head))
 	if !hasContent(br) {
@@ -121,7 +122,12 @@ func (b bodySchema) validate(c *gin.Context) bool {
 		abort(c, http.StatusBadRequest, "request body must be JSON (Content-Type: application/json)", "")
 		return false
 	}
-	out, err := b.check.Check(br)
+	var body io.Reader = br
+	if n := c.Request.ContentLength; n > 0 {
+		// The copy is allocated once; a body claiming more than its limit fails at the limit.
+		body = sized{br, int(min(n, c.GetInt64(ctxLimit)))}
+	}
+	out, err := b.check.Check(body)
 	if err != nil {
 		if id := topLevelID(head.buf.Bytes()); id != "" {
 			c.Set(ctxMigration, id)
@@ -138,6 +144,14 @@ func (b bodySchema) validate(c *gin.Context) bool {
 	c.Set(ctxBody, out) // decode reads it from here, without a copy
 	return true
 }
+
+// sized tells the validator how long the body says it is, so that its copy is allocated once.
+type sized struct {
+	io.Reader
+	n int
+}
+
+func (s sized) Len() int { return s.n }
 
 // empty answers a request without a body: refused when the operation requires one.
 func (b bodySchema) empty(c *gin.Context) bool {

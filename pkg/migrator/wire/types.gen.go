@@ -176,7 +176,7 @@ type Candidate struct {
 	Inputs map[string]string `json:"inputs,omitempty,omitzero"`
 	Kind   string            `json:"kind"`
 
-	// Metadata Free-form string values shown to operators and sent back to the migrator; at most 64 keys.
+	// Metadata The migrator's metadata; in dispatches and dry runs, with the operator's inputs merged in (inputs win), so up to 64 + 50 keys.
 	Metadata Metadata `json:"metadata,omitempty,omitzero"`
 
 	// Run The candidate's latest run at a glance; absent when the candidate never ran.
