@@ -66,16 +66,8 @@ func (e *RunClosedError) Error() string {
 	return fmt.Sprintf("run %s has ended (%s)", e.RunID, e.Status)
 }
 
-// LimitError is input beyond one of Drover's documented bounds (the API answers 413); Field
-// names the request field and Message the limit.
+// LimitError is input beyond one of Drover's documented bounds (the API answers 413 where a
+// ValidationError gets 400); Field names the request field and Message the limit.
 type LimitError struct {
-	Field   string
-	Message string
-}
-
-func (e *LimitError) Error() string {
-	if e.Field == "" {
-		return e.Message
-	}
-	return fmt.Sprintf("%s: %s", e.Field, e.Message)
+	ValidationError
 }

@@ -33,12 +33,12 @@ func MergeStepMetadata(current, update map[string]string) (map[string]string, er
 	maps.Copy(out, current)
 	maps.Copy(out, update)
 	if len(out) > MaxStepMetadataKeys {
-		return current, &LimitError{Field: "metadata", Message: fmt.Sprintf(
-			"the step's metadata would have %d keys with this event's; at most %d keys are kept per step", len(out), MaxStepMetadataKeys)}
+		return current, &LimitError{ValidationError{Field: "metadata", Message: fmt.Sprintf(
+			"the step's metadata would have %d keys with this event's; at most %d keys are kept per step", len(out), MaxStepMetadataKeys)}}
 	}
 	if n := MetadataBytes(out); n > MaxStepMetadataBytes {
-		return current, &LimitError{Field: "metadata", Message: fmt.Sprintf(
-			"the step's metadata would be %d bytes with this event's; at most %d bytes (keys and values) are kept per step", n, MaxStepMetadataBytes)}
+		return current, &LimitError{ValidationError{Field: "metadata", Message: fmt.Sprintf(
+			"the step's metadata would be %d bytes with this event's; at most %d bytes (keys and values) are kept per step", n, MaxStepMetadataBytes)}}
 	}
 	return out, nil
 }

@@ -68,15 +68,7 @@ func TestSQLiteReadsLegacyRows(t *testing.T) {
 		_, err := s.w.ExecContext(ctx, q.sql, q.arg)
 		require.NoError(t, err)
 	}
-	m, err := s.GetMigration(ctx, "m")
-	require.NoError(t, err)
-	require.Equal(t, []string{"Change", "Finish"}, m.Overview)
-	cs, err := s.ListCandidates(ctx, "m")
-	require.NoError(t, err)
-	require.Equal(t, "Dockerfile", cs[0].Files[0].Files[0].Path)
-	run, err := s.GetRun(ctx, "m", "a")
-	require.NoError(t, err)
-	require.Equal(t, api.StepStatusPending, run.Steps[0].Status)
+	requireLegacyRead(t, s)
 }
 
 // TestRedisReadsLegacyKeys is TestSQLiteReadsLegacyRows for Redis.
@@ -91,6 +83,13 @@ func TestRedisReadsLegacyKeys(t *testing.T) {
 	require.NoError(t, client.HSet(ctx, k.meta, migFieldDef, legacyMigrationDef).Err())
 	require.NoError(t, client.HSet(ctx, k.defs, "a", legacyCandidateDef).Err())
 	require.NoError(t, client.HSet(ctx, k.run("a"), runStepField+"one", legacyStepState).Err())
+	requireLegacyRead(t, s)
+}
+
+// requireLegacyRead asserts that s reads the legacy rows of migration m in the current shapes.
+func requireLegacyRead(t *testing.T, s migrations.MigrationStore) {
+	t.Helper()
+	ctx := context.Background()
 	m, err := s.GetMigration(ctx, "m")
 	require.NoError(t, err)
 	require.Equal(t, []string{"Change", "Finish"}, m.Overview)
