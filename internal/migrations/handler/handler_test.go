@@ -1522,3 +1522,19 @@ func TestStoredStepsWithoutAppNameTheMigration(t *testing.T) {
 	r.JSON(t, &m)
 	require.Equal(t, e.migrator.URL+"/", m.MigratorUrl)
 }
+
+// TestNullMeansAbsent: a migrator whose JSON library writes null for unset optional fields
+// (Jackson's and pydantic's default) is understood; null for a required field is refused.
+func TestNullMeansAbsent(t *testing.T) {
+	e := newEnv(t)
+	body := `{"id":"nulls","name":"N","description":"d","overview":null,"requiredInputs":null,"migratorUrl":"` + e.migrator.URL + `",
+		"steps":[{"name":"one","migratorApp":"a","description":null,"type":null,"config":null}],
+		"candidates":[{"id":"c","kind":"service","metadata":null,"files":null,"steps":null,"status":null}]}`
+	r := e.api.Do(t, http.MethodPost, "/registry/announce", body)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	c, err := e.store.GetCandidate(context.Background(), "nulls", "c")
+	require.NoError(t, err)
+	require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+	r = e.api.Do(t, http.MethodPost, "/registry/announce", strings.Replace(body, `"name":"N"`, `"name":null`, 1))
+	requireError(t, r, http.StatusBadRequest, "name", "must not be null")
+}

@@ -22,12 +22,9 @@ const (
 	linearKeys = 16
 )
 
-// Problems a string can have that are not syntax errors; the caller says where.
-var (
-	errTooLong   = errors.New("too long")
-	errBadUTF8   = errors.New("is not valid UTF-8")
-	errSurrogate = errors.New("has a \\u escape of an unpaired UTF-16 surrogate")
-)
+// errTooLong is a string longer than its limit, which is not a syntax error; the caller says
+// where.
+var errTooLong = errors.New("too long")
 
 // scanner reads the body through a fixed buffer.
 type scanner struct {
@@ -102,6 +99,8 @@ func (s *scanner) skipWS() (byte, bool) {
 }
 
 // frame is the state of the open object at one nesting level, reused from object to object.
+// Only an object kept in the copy tracks its keys for duplicate detection; inside a value that
+// is dropped from the copy only key holds anything (the decoder never sees such a value).
 type frame struct {
 	seen []uint64       // declared properties given, by prop.idx
 	key  []byte         // the current key, decoded
@@ -185,9 +184,10 @@ func (f *frame) add(k []byte, seed maphash.Seed) bool {
 	return true
 }
 
-// seg is one step of the path to the current value.
+// seg is one step of the path to the current value: an array index, or (index < 0) an object
+// member's key, which may be empty.
 type seg struct {
-	key   []byte // nil for an array index
+	key   []byte
 	index int
 }
 
@@ -332,11 +332,13 @@ func (c *checker) object(n *node, level int) error {
 				return err
 			}
 			var child *node
+			optional := false // declared, neither required nor nullable
 			if p := n.props[string(f.key)]; p != nil {
 				if !f.see(p.idx) {
 					return c.failKey(f.key, "is given twice")
 				}
 				child = p.node
+				optional = !p.required && !p.node.nullable
 			} else {
 				if !f.add(f.key, c.seed) {
 					return c.failKey(f.key, "is given twice")
@@ -348,12 +350,19 @@ func (c *checker) object(n *node, level int) error {
 					return c.fail(fmt.Sprintf("has the key %s, which is not allowed", quote(f.key, 128, utf8.RuneCount(f.key))))
 				}
 			}
-			if count++; n.maxProps >= 0 && count > n.maxProps {
-				return c.fail(fmt.Sprintf("has more than %d keys; at most %d allowed", n.maxProps, n.maxProps))
+			// null for an optional property stands for its absence (Jackson and pydantic send
+			// an unset field so): it is left out of the copy and not counted.
+			absent := optional && c.nullNext()
+			if !absent {
+				if count++; n.maxProps >= 0 && count > n.maxProps {
+					return c.fail(fmt.Sprintf("has more than %d keys; at most %d allowed", n.maxProps, n.maxProps))
+				}
 			}
-			c.path = append(c.path, seg{key: f.key})
+			c.path = append(c.path, seg{key: f.key, index: -1})
 			var err error
-			if child != nil {
+			if child == nil || absent { // left out of the copy
+				err = c.raw(false, level)
+			} else {
 				if kept > 0 {
 					c.out = append(c.out, ',')
 				}
@@ -361,8 +370,6 @@ func (c *checker) object(n *node, level int) error {
 				c.out = appendString(c.out, f.key)
 				c.out = append(c.out, ':')
 				err = c.value(child, level)
-			} else {
-				err = c.raw(false, level)
 			}
 			c.path = c.path[:len(c.path)-1]
 			if err != nil {
@@ -433,6 +440,12 @@ func (c *checker) array(n *node, level int) error {
 	return nil
 }
 
+// nullNext reports whether the value that follows starts as null does, without consuming it.
+func (c *checker) nullNext() bool {
+	b, ok := c.s.skipWS()
+	return ok && b == 'n'
+}
+
 // next consumes the ',' or the closer after a member or element and reports which; after a ','
 // it returns the first byte of the next member or element.
 func (c *checker) next(closer byte, what string) (closed bool, b byte, err error) {
@@ -468,8 +481,6 @@ func (c *checker) key(f *frame, b byte) error {
 	case nil:
 	case errTooLong:
 		return c.fail(fmt.Sprintf("has a key of more than %d characters", c.lim.MaxKeyLength))
-	case errBadUTF8, errSurrogate:
-		return c.fail("has a key that " + err.Error())
 	default:
 		return err
 	}
@@ -489,7 +500,7 @@ func (c *checker) stringValue(n *node) error {
 	c.scratch = c.scratch[:0]
 	chars, err := c.str(&c.scratch, n.storeLimit, false)
 	if err != nil {
-		return c.strError(err)
+		return err
 	}
 	val := c.scratch // only the first n.storeLimit characters when longer
 	switch {
@@ -545,7 +556,9 @@ func inEnum(enum []string, v []byte) bool {
 }
 
 // raw checks the syntax and limits of the value that follows, which no schema describes, and
-// copies it to out when emit is set.
+// copies it to out when emit is set. Only then are its objects checked for duplicate keys: a
+// value left out of the copy never reaches the decoder, and tracking its keys would cost
+// memory in proportion to their number (its depth and key lengths are still bounded).
 func (c *checker) raw(emit bool, depth int) error {
 	s := &c.s
 	if emit {
@@ -565,7 +578,9 @@ func (c *checker) raw(emit bool, depth int) error {
 		closer := byte(']')
 		if b == '{' {
 			closer = '}'
-			c.frames[level].reset(0)
+			if emit {
+				c.frames[level].reset(0)
+			}
 		}
 		if emit {
 			c.out = append(c.out, b)
@@ -590,14 +605,14 @@ func (c *checker) raw(emit bool, depth int) error {
 				if err := c.key(f, b); err != nil {
 					return err
 				}
-				if !f.add(f.key, c.seed) {
-					return c.failKey(f.key, "is given twice")
-				}
 				if emit {
+					if !f.add(f.key, c.seed) {
+						return c.failKey(f.key, "is given twice")
+					}
 					c.out = appendString(c.out, f.key)
 					c.out = append(c.out, ':')
 				}
-				c.path = append(c.path, seg{key: f.key})
+				c.path = append(c.path, seg{key: f.key, index: -1})
 			} else {
 				c.path = append(c.path, seg{index: i})
 			}
@@ -624,17 +639,15 @@ func (c *checker) raw(emit bool, depth int) error {
 		return nil
 	case b == '"':
 		s.pos++
-		var err error
-		if emit {
-			c.scratch = c.scratch[:0]
-			_, err = c.str(&c.scratch, -1, false)
-			c.out = appendString(c.out, c.scratch)
-		} else {
-			_, err = c.str(nil, -1, false)
+		if !emit {
+			_, err := c.str(nil, -1, false)
+			return err
 		}
-		if err != nil {
-			return c.strError(err)
+		c.scratch = c.scratch[:0]
+		if _, err := c.str(&c.scratch, -1, false); err != nil {
+			return err
 		}
+		c.out = appendString(c.out, c.scratch)
 		return nil
 	case b == '-' || '0' <= b && b <= '9':
 		return c.number(emit)
@@ -651,6 +664,9 @@ func (c *checker) raw(emit bool, depth int) error {
 // str reads the rest of a string (the opening quote consumed) and returns its length in
 // characters. It appends the decoded string to dst, unless dst is nil, up to limit characters
 // (limit < 0: all); with stop, a string longer than limit fails with errTooLong at once.
+// As encoding/json decodes strings, each byte that is not part of valid UTF-8 and each \u
+// escape of an unpaired UTF-16 surrogate stands for U+FFFD, one character; so the decoded
+// string is valid UTF-8.
 func (c *checker) str(dst *[]byte, limit int, stop bool) (int, error) {
 	s := &c.s
 	store := dst != nil
@@ -698,10 +714,7 @@ func (c *checker) str(dst *[]byte, limit int, stop bool) (int, error) {
 		default:
 			s.ensure(utf8.UTFMax)
 			var size int
-			r, size = utf8.DecodeRune(s.buf[s.pos:s.end])
-			if r == utf8.RuneError && size <= 1 {
-				return chars, errBadUTF8
-			}
+			r, size = utf8.DecodeRune(s.buf[s.pos:s.end]) // an invalid byte: U+FFFD, size 1
 			s.pos += size
 		}
 		if limit >= 0 && chars >= limit {
@@ -717,7 +730,10 @@ func (c *checker) str(dst *[]byte, limit int, stop bool) (int, error) {
 	}
 }
 
-// escape reads a backslash escape and returns the character it stands for.
+// escape reads a backslash escape and returns the character it stands for: U+FFFD for an
+// unpaired surrogate, as encoding/json decodes it. A high surrogate pairs with the \u escape of
+// a low surrogate right after it; anything else after it is read on its own, as a low
+// surrogate without a high one before it is.
 func (c *checker) escape() (rune, error) {
 	s := &c.s
 	s.pos++ // backslash
@@ -744,27 +760,38 @@ func (c *checker) escape() (rune, error) {
 		if err != nil || !utf16.IsSurrogate(r) {
 			return r, err
 		}
-		if r >= 0xDC00 {
-			return 0, errSurrogate
+		if r < 0xDC00 {
+			s.ensure(6)
+			if r2, ok := lowSurrogate(s.buf[s.pos:s.end]); ok {
+				s.pos += 6
+				return utf16.DecodeRune(r, r2), nil
+			}
 		}
-		if b, ok := s.peek(); !ok || b != '\\' {
-			return 0, errSurrogate
-		}
-		s.pos++
-		if b, ok := s.peek(); !ok || b != 'u' {
-			return 0, errSurrogate
-		}
-		s.pos++
-		r2, err := c.hex4()
-		if err != nil {
-			return 0, err
-		}
-		if r2 < 0xDC00 || r2 > 0xDFFF {
-			return 0, errSurrogate
-		}
-		return utf16.DecodeRune(r, r2), nil
+		return utf8.RuneError, nil
 	}
 	return 0, c.syntax(fmt.Sprintf("invalid character %s in a string escape", char(b)))
+}
+
+// lowSurrogate reads the \u escape of a low surrogate at the start of b, if there is one.
+func lowSurrogate(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, h := range b[2:6] {
+		switch {
+		case '0' <= h && h <= '9':
+			h -= '0'
+		case 'a' <= h && h <= 'f':
+			h -= 'a' - 10
+		case 'A' <= h && h <= 'F':
+			h -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(h)
+	}
+	return r, 0xDC00 <= r && r <= 0xDFFF
 }
 
 func (c *checker) hex4() (rune, error) {
@@ -905,46 +932,42 @@ func appendString(out, s []byte) []byte {
 
 // Errors.
 
-func (c *checker) pathString(extra []byte) string {
+// pathString renders the path to the current value, e.g. candidates[0].files[1].path; an empty
+// key is written "" (metadata."").
+func (c *checker) pathString() string {
 	var b strings.Builder
 	for _, sg := range c.path {
-		if sg.key == nil {
+		if sg.index >= 0 {
 			fmt.Fprintf(&b, "[%d]", sg.index)
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.Write(sg.key)
-	}
-	if extra != nil {
-		if b.Len() > 0 {
-			b.WriteByte('.')
+		if len(sg.key) == 0 {
+			b.WriteString(`""`)
+		} else {
+			b.Write(sg.key)
 		}
-		b.Write(extra)
 	}
 	return b.String()
 }
 
 // fail refuses the current value.
 func (c *checker) fail(reason string) error {
-	return &Error{Field: c.pathString(nil), Reason: reason}
+	return &Error{Field: c.pathString(), Reason: reason}
 }
 
 // failKey refuses the member key of the current object.
 func (c *checker) failKey(key []byte, reason string) error {
-	return &Error{Field: c.pathString(key), Reason: reason}
+	c.path = append(c.path, seg{key: key, index: -1})
+	err := c.fail(reason)
+	c.path = c.path[:len(c.path)-1]
+	return err
 }
 
 func (c *checker) typeError(n *node) error {
 	return c.fail("must be of type " + n.typeName)
-}
-
-func (c *checker) strError(err error) error {
-	if err == errBadUTF8 || err == errSurrogate {
-		return c.fail(err.Error())
-	}
-	return err
 }
 
 func (c *checker) syntax(msg string) error {

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -101,7 +103,7 @@ func TestKeywords(t *testing.T) {
 	for _, tc := range []struct {
 		schema string
 		body   string
-		field  string // "" and reason "": accepted
+		field  string // "" and reason "": accepted; "-syntax": not valid JSON
 		reason string
 		copy   string // the expected copy, when accepted ("": the body itself)
 	}{
@@ -138,7 +140,46 @@ func TestKeywords(t *testing.T) {
 		{schema: `{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"integer"}}`, body: `{"a":"x","b":"y"}`, field: "b", reason: "must be of type integer"},
 		{schema: `{"type":"object","additionalProperties":{}}`, body: `{"a":{"b":[1,"x"]}}`},
 		{schema: `{"type":"object","properties":{"a":{}}}`, body: `{"a":{"B":1},"b":2}`, copy: `{"a":{"B":1}}`},
-		{schema: `{"type":"object","properties":{"a":{}}}`, body: `{"a":null}`, field: "a", reason: "must not be null"},
+		{schema: `{"type":"object","properties":{"a":{}}}`, body: `{"a":{"b":1,"b":2}}`, field: "a.b", reason: "is given twice"},
+		// An empty key is written "", not mistaken for an array index or the document.
+		{schema: `{"type":"object","required":[""],"properties":{"":{"type":"string"}}}`, body: `{}`, field: `""`, reason: "is required"},
+		{schema: `{"type":"object","additionalProperties":{"type":"string"}}`, body: `{"":1}`, field: `""`, reason: "must be of type string"},
+		{schema: `{"type":"object","additionalProperties":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}}`, body: `{"":{"":["x",1]}}`, field: `"".""[1]`, reason: "must be of type string"},
+		{schema: `{"type":"array","items":{"type":"object","additionalProperties":{"type":"string"}}}`, body: `[{"":1}]`, field: `[0].""`, reason: "must be of type string"},
+		{schema: `{"type":"object","properties":{"a":{}}}`, body: `{"b":{"c":1,"c":2},"a":[{"c":1,"d":{"c":1}}]}`, copy: `{"a":[{"c":1,"d":{"c":1}}]}`},
+		{schema: `{"type":"object","properties":{"a":{"type":"array"}}}`, body: `{"a":[{"c":1,"c":2}]}`, field: "a[0].c", reason: "is given twice"},
+		// null for an optional property that is not nullable is its absence (kin-openapi, shown
+		// the body without it, agrees); for a required or nullable one, a map value or an item
+		// it is what it is.
+		{schema: `{"type":"object","properties":{"a":{}}}`, body: `{"a":null}`, copy: `{}`},
+		{schema: `{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}}}`, body: `{"a":null,"b":1}`, copy: `{"b":1}`},
+		{schema: `{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}}}`, body: `{"b":1, "a" : null }`, copy: `{"b":1}`},
+		{schema: `{"type":"object","properties":{"a":{"type":"string"}}}`, body: `{"a":nul}`, reason: "", field: "-syntax"},
+		{schema: `{"type":"object","properties":{"a":{"type":"string"}}}`, body: `{"a":null,"a":"x"}`, field: "a", reason: "is given twice"},
+		{schema: `{"type":"object","required":["a"],"properties":{"a":{}}}`, body: `{"a":null}`, field: "a", reason: "must not be null"},
+		{schema: `{"type":"object","required":["a"],"properties":{"a":{"type":"string"}}}`, body: `{"a":null}`, field: "a", reason: "must not be null"},
+		{schema: `{"type":"object","properties":{"a":{"type":"string","nullable":true}}}`, body: `{"a":null}`},
+		{schema: `{"type":"object","properties":{"a":{"type":["string","null"]}}}`, body: `{"a":null}`},
+		{schema: `{"type":"object","additionalProperties":{"type":"string"}}`, body: `{"k":null}`, field: "k", reason: "must not be null"},
+		{schema: `{"type":"object","properties":{"a":{"type":"array","items":{"type":"object","properties":{"b":{"type":"string"}}}}}}`, body: `{"a":[{"b":null},null]}`, field: "a[1]", reason: "must not be null"},
+		{schema: `{"type":"object","properties":{"a":{"type":"array","items":{"type":"object","properties":{"b":{"type":"string"}}}}}}`, body: `{"a":[{"b":null}]}`, copy: `{"a":[{}]}`},
+		{schema: `{"type":"object","minProperties":1,"properties":{"a":{"type":"string"}}}`, body: `{"a":null}`, reason: "must have at least 1 key"},
+		{schema: `{"type":"object","maxProperties":1,"properties":{"a":{"type":"string"},"b":{"type":"string"}}}`, body: `{"a":null,"b":"x"}`, copy: `{"b":"x"}`},
+		// Invalid UTF-8 and unpaired surrogates: U+FFFD, one character.
+		{schema: `{"type":"string","maxLength":2}`, body: "\"\xff\xfe\"", copy: "\"\ufffd\ufffd\""},
+		{schema: `{"type":"string","maxLength":2}`, body: "\"\xff\xfe\xfd\"", reason: "is 3 characters long; at most 2 allowed"},
+		{schema: `{"type":"string","maxLength":1}`, body: "\"\xe2\x82\"", reason: "is 2 characters long; at most 1 allowed"},
+		{schema: `{"type":"string","maxLength":1}`, body: "\"\xe2\x82\xac\"", copy: `"€"`},
+		{schema: `{"type":"string","maxLength":1}`, body: `"\ud83d"`, copy: "\"\ufffd\""},
+		{schema: `{"type":"string","maxLength":1}`, body: `"\ude00"`, copy: "\"\ufffd\""},
+		{schema: `{"type":"string","maxLength":2}`, body: `"\ud83d\ud83d\ude00"`, copy: "\"\ufffd😀\""},
+		{schema: `{"type":"string","maxLength":2}`, body: `"\ud83d\u0041"`, copy: "\"\ufffdA\""},
+		{schema: `{"type":"string","maxLength":2}`, body: `"\ud83d\n"`, copy: "\"\ufffd\\n\""},
+		{schema: `{"type":"string","minLength":2}`, body: `"\ud83d\ude00"`, reason: "must be at least 2 characters long"},
+		{schema: `{"type":"string","pattern":"^a\ufffd$"}`, body: "\"a\xc0\"", copy: "\"a\ufffd\""},
+		{schema: `{"type":"string","enum":["a\ufffd"]}`, body: `"a\udbff"`, copy: "\"a\ufffd\""},
+		{schema: `{"type":"object","properties":{"\ufffd":{"type":"string"}},"additionalProperties":false}`, body: "{\"\xff\":\"x\"}", copy: "{\"\ufffd\":\"x\"}"},
+		{schema: `{"type":"object","additionalProperties":{"type":"string"}}`, body: "{\"\xff\":\"x\",\"\xfe\":\"y\"}", field: "\ufffd", reason: "is given twice"},
 		{schema: `{"type":"object","properties":{"a":{"type":"object","properties":{"b":{"type":"string"}},"required":["b"]}},"required":["a"]}`, body: `{"a":{"c":1}}`, field: "a.b", reason: "is required"},
 		{schema: `{"type":"object","required":["z","a"],"properties":{"a":{"type":"string"},"z":{"type":"string"}}}`, body: `{}`, field: "z", reason: "is required"},
 		{schema: `{"type":"object","properties":{"a":{"type":"string"}}}`, body: ` { "a" : "x" , "b" : [ 1 , 2 ] } `, copy: `{"a":"x"}`},
@@ -149,6 +190,12 @@ func TestKeywords(t *testing.T) {
 			s := schemaOf(t, tc.schema)
 			v := mustCompile(t, s)
 			out, err := compare(t, s, v, []byte(tc.body))
+			if tc.field == "-syntax" {
+				if e := (*Error)(nil); !errors.As(err, &e) || !e.Syntax {
+					t.Fatalf("got %v, want a syntax error", err)
+				}
+				return
+			}
 			if tc.reason != "" {
 				wantError(t, err, tc.field, tc.reason)
 				return
@@ -188,6 +235,49 @@ func TestCopyReencodesStrings(t *testing.T) {
 	if !jsonEqual(a, b) {
 		t.Fatalf("%#v != %#v", a, b)
 	}
+}
+
+// Invalid UTF-8 and unpaired surrogates, in keys and values, become U+FFFD as encoding/json
+// decodes them, whatever the reader's splits (a pair may straddle two reads).
+func TestReplacementCharacter(t *testing.T) {
+	v := mustCompile(t, schemaOf(t, `{"type":"object","properties":{"s":{"type":"string","maxLength":14},"x":{},"m":{"type":"object","additionalProperties":{"type":"string"}}}}`))
+	body := "{\"s\":\"a\xffb\xe2\x82c\xed\xa0\x80\\ud83d\\ude00\\ud83d\\u0041\\udc00\\ud83d\"," +
+		"\"x\":{\"\\ud800\":[\"\\udc00x\",\"\\ud83d\\ud83d\\ude00\",\"\xc0\xaf\",\"\\ud83d\\\\\"]}," +
+		"\"m\":{\"k\xf0\x9f\x98\":\"\\udbff\\udfff\\udbff\"},\"d\xff\":{\"\\ud800\":1,\"\\udfff\":2}}"
+	const want = "{\"s\":\"a\ufffdb\ufffd\ufffdc\ufffd\ufffd\ufffd😀\ufffdA\ufffd\ufffd\"," +
+		"\"x\":{\"\ufffd\":[\"\ufffdx\",\"\ufffd😀\",\"\ufffd\ufffd\",\"\ufffd\\\\\"]}," +
+		"\"m\":{\"k\ufffd\ufffd\ufffd\":\"\U0010ffff\ufffd\"}}"
+	var a, b any
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		t.Fatal(err)
+	}
+	delete(a.(map[string]any), "d\ufffd")
+	for name, r := range map[string]io.Reader{
+		"whole":    strings.NewReader(body),
+		"one byte": iotest.OneByteReader(strings.NewReader(body)),
+		"3 bytes":  &chunked{r: strings.NewReader(body), n: 3},
+		"5 bytes":  &chunked{r: strings.NewReader(body), n: 5},
+	} {
+		out, err := v.Check(r)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if string(out) != want {
+			t.Fatalf("%s: copy %q\nwant      %q", name, out, want)
+		}
+		if !utf8.Valid(out) {
+			t.Fatalf("%s: the copy is not valid UTF-8", name)
+		}
+		if err := json.Unmarshal(out, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !jsonEqual(a, b) {
+			t.Fatalf("%s: %#v, encoding/json decodes %#v", name, b, a)
+		}
+	}
+	// Each replacement is one character: s has 14 above, 15 here.
+	_, err := v.Check(strings.NewReader(`{"s":"` + strings.Repeat(`\ud83d`, 15) + `"}`))
+	wantError(t, err, "s", "is 15 characters long; at most 14 allowed")
 }
 
 func jsonEqual(a, b any) bool {
@@ -432,6 +522,117 @@ func TestDepth(t *testing.T) {
 	wantError(t, err, "abc.x", "nests more than 2 levels deep")
 	_, err = shallow.Check(strings.NewReader(`{"abcd":1}`))
 	wantError(t, err, "", "has a key of more than 3 characters")
+}
+
+// distinctKeys generates prefix, n members "k<i>":1 with distinct keys separated by commas, and
+// suffix, without holding them or allocating as it goes.
+type distinctKeys struct {
+	prefix, suffix string
+	n, i           int
+	piece          []byte // the current piece
+	rest           []byte // what is left of it
+	state          int    // 0 prefix, 1 members, 2 suffix, 3 done
+}
+
+func newDistinctKeys(prefix, suffix string, n int) *distinctKeys {
+	return &distinctKeys{prefix: prefix, suffix: suffix, n: n, piece: make([]byte, 0, 64)}
+}
+
+func (d *distinctKeys) Read(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		if len(d.rest) == 0 {
+			b := d.piece[:0]
+			switch {
+			case d.state == 0:
+				b, d.state = append(b, d.prefix...), 1
+			case d.state == 1 && d.i < d.n:
+				if d.i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `"k`...)
+				b = strconv.AppendInt(b, int64(d.i), 36)
+				b = append(b, `":1`...)
+				d.i++
+			case d.state == 1:
+				b, d.state = append(b, d.suffix...), 3
+			default:
+				if total == 0 {
+					return 0, io.EOF
+				}
+				return total, nil
+			}
+			d.piece, d.rest = b, b
+		}
+		k := copy(p, d.rest)
+		d.rest, p, total = d.rest[k:], p[k:], total+k
+	}
+	return total, nil
+}
+
+func TestDistinctKeys(t *testing.T) {
+	got, err := io.ReadAll(newDistinctKeys("{", "}", 37))
+	if err != nil || !json.Valid(got) || !strings.HasSuffix(string(got), `"k10":1}`) {
+		t.Fatalf("%s %v", got, err)
+	}
+	var m map[string]int
+	if err := json.Unmarshal(got, &m); err != nil || len(m) != 37 {
+		t.Fatalf("%d keys, %v", len(m), err)
+	}
+}
+
+// Inside a value left out of the copy, keys are not held to find duplicates: a dropped object of
+// 1,000,000 distinct keys is accepted with allocations that do not grow with it. Objects that
+// the copy keeps still refuse a key given twice.
+func TestDroppedValuesDoNotHoldKeys(t *testing.T) {
+	v := mustCompile(t, specSchema(t, "postStepEvent"))
+	const prefix = `{"stepName":"s","candidateId":"c","status":"pending","x":{"y":[{`
+	const suffix = `,"k0":2}]},"metadata":{"a":"b"}}` // k0 again: not compared here
+	const want = `{"stepName":"s","candidateId":"c","status":"pending","metadata":{"a":"b"}}`
+	var out []byte
+	var err error
+	allocs := func(n int) float64 {
+		return testing.AllocsPerRun(2, func() {
+			out, err = v.Check(newDistinctKeys(prefix, suffix, n))
+		})
+	}
+	small := allocs(1000)
+	if err != nil || string(out) != want {
+		t.Fatalf("copy %s, %v", out, err)
+	}
+	large := allocs(1_000_000)
+	if err != nil || string(out) != want {
+		t.Fatalf("copy %s, %v", out, err)
+	}
+	// A handful, whatever the size (a few more when sync.Pool drops the checker, as under -race).
+	if large > 60 || small > 60 {
+		t.Fatalf("%v allocations for 1,000,000 dropped keys, %v for 1,000", large, small)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	body := newDistinctKeys(prefix, suffix, 1_000_000)
+	if _, err := v.Check(body); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("allocated %d bytes for a dropped object of 1,000,000 keys", grew)
+	}
+
+	// Kept objects: the document (an undeclared key given twice), a map, a value kept whole.
+	_, err = v.Check(newDistinctKeys(`{"stepName":"s","candidateId":"c","status":"pending",`, `,"k0":2}`, 100_000))
+	wantError(t, err, "k0", "is given twice")
+	_, err = v.Check(strings.NewReader(`{"stepName":"s","candidateId":"c","status":"pending","metadata":{"a":"1","b":"2","a":"3"}}`))
+	wantError(t, err, "metadata.a", "is given twice")
+	maps := mustCompile(t, schemaOf(t, `{"type":"object","properties":{"m":{"type":"object","additionalProperties":{"type":"integer"}},"any":{}}}`))
+	_, err = maps.Check(newDistinctKeys(`{"m":{`, `,"kzz":2}}`, 100_000))
+	wantError(t, err, "m.kzz", "is given twice")
+	_, err = maps.Check(newDistinctKeys(`{"any":[{`, `,"k1":2}]}`, 100_000))
+	wantError(t, err, "any[0].k1", "is given twice")
+	if _, err = maps.Check(newDistinctKeys(`{"any":[{`, `,"k-1":2}]}`, 100_000)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDuplicateKeysInLargeObjects(t *testing.T) {

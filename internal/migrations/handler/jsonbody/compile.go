@@ -70,9 +70,10 @@ type node struct {
 }
 
 type prop struct {
-	name string
-	idx  int
-	node *node
+	name     string
+	idx      int
+	node     *node
+	required bool
 }
 
 // anyValue is what an array without items holds: anything, null included (kin-openapi does not
@@ -197,7 +198,8 @@ func (c *compiler) compile(s *openapi3.Schema, where string) (*node, error) {
 		if p == nil {
 			return nil, c.errorf(where, "requires %q, which its properties do not declare (jsonbody does not implement that)", name)
 		}
-		if !slices.Contains(n.required, p) {
+		if !p.required {
+			p.required = true
 			n.required = append(n.required, p)
 		}
 	}

@@ -21,6 +21,8 @@ func FuzzCheck(f *testing.F) {
 		`{"stepName":"s","candidateId":"c","status":"succeeded","dispatchId":"","METADATA":{"a":[]}}`,
 		` {"status":"pending","candidateId":"c","stepName":"\t"} `,
 		`{"stepName":"s","candidateId":"c","status":"pending","metadata":{"a":"b","a":"c"}}`,
+		`{"stepName":"s","candidateId":"c","status":"pending","metadata":null,"dispatchId":null,"x":{"a":1,"a":2}}`,
+		"{\"stepName\":\"\xff\\ud83d\",\"candidateId\":\"c\",\"status\":\"pending\",\"metadata\":{\"\\udc00\":\"\xe2\x82\",\"\":\"\"}}",
 		`{"stepName":"s","candidateId":"c","status":"pending"}]`,
 		`{"stepName":1}`,
 		`[[[[[[`,

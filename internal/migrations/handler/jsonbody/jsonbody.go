@@ -7,11 +7,27 @@
 // sees exactly what was validated: a key such as "METADATA" cannot reach a Metadata field through
 // encoding/json's case-insensitive matching, because it is not in the copy.
 //
-// Memory: a Check holds the copy it returns (at most the size of the body), one read buffer, and
-// per nesting level the current key and the keys of the open object; strings are checked as they
-// are read, so a string longer than its maxLength fails once maxLength+1 characters are held.
-// Unknown properties are syntax-checked and skipped without being kept. A string or number that
-// the schema declares without a maxLength is held whole, so the caller's body limit bounds it.
+// Two leniencies match what clients send and what encoding/json accepts:
+//   - null for a property that the schema declares but neither requires nor makes nullable
+//     stands for the property's absence (Jackson and pydantic send an unset optional field so):
+//     it is left out of the copy and not counted for minProperties and maxProperties. null for
+//     a required property, an array item or an additionalProperties value is refused.
+//   - Strings, keys included, are decoded as encoding/json decodes them: a byte that is not part
+//     of valid UTF-8, and a \u escape of an unpaired UTF-16 surrogate, become U+FFFD (one
+//     character for minLength and maxLength), and the copy holds valid UTF-8.
+//
+// A key given twice is refused in every object that the copy keeps, also when the key is one
+// the copy leaves out. Inside a value that is left out of the copy, keys are not compared: the
+// decoder never sees such a value.
+//
+// Memory: a Check holds the copy it returns (at most the size of the body), one read buffer,
+// per nesting level the current key, and for each open object that the copy keeps the keys it
+// has given that the schema does not declare (held for duplicate detection; at most the size
+// of the body). Strings are checked as they are read, so a string longer than its maxLength
+// fails once maxLength+1 characters are held. A value left out of the copy (an undeclared
+// property) is syntax-checked, bounded in depth and key length, and skipped without being kept
+// or its keys held, so its size costs no memory. A string or number that the schema declares
+// without a maxLength is held whole, so the caller's body limit bounds it.
 package jsonbody
 
 import (
@@ -39,7 +55,7 @@ const (
 // Error is a body that Check refused: a value that breaks the schema or a limit, or a body that
 // is not one valid JSON document.
 type Error struct {
-	Field  string // JSON path of the offending value, e.g. candidates[0].files[1].path; "" for the document itself
+	Field  string // JSON path of the offending value, e.g. candidates[0].files[1].path, an empty key written "" (metadata.""); "" for the document itself
 	Reason string // what is wrong, e.g. "is required", "must be of type string"
 	Syntax bool   // the body is not valid JSON: empty, malformed or followed by more data
 }
@@ -83,8 +99,9 @@ func Compile(schema *openapi3.Schema, lim Limits) (*Validator, error) {
 }
 
 // Check reads one JSON document from r, validates it while streaming and returns a canonical copy
-// of it without the object properties that the schema does not declare. A refused body is an
-// *Error; an error reading r is returned wrapped (so errors.As finds an *http.MaxBytesError).
+// of it without the object properties that the schema does not declare (nor null for an
+// optional property, see the package comment). A refused body is an *Error; an error reading r
+// is returned wrapped (so errors.As finds an *http.MaxBytesError).
 func (v *Validator) Check(r io.Reader) ([]byte, error) {
 	c, _ := v.pool.Get().(*checker)
 	if c == nil {
