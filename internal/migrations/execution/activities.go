@@ -146,4 +146,3 @@ func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 	}
 	return nil
 }
-
