@@ -333,7 +333,7 @@ func (h *Handler) readyz(c *gin.Context) {
 // the document does not describe) is never decoded.
 func decode(c *gin.Context, v any, required bool) bool {
 	raw, ok := c.Get(ctxBody)
-	if !ok {
+	if !ok || raw == nil {
 		if required || (c.Request.Body != nil && c.Request.Body != http.NoBody) {
 			h := c.Request.Method + " " + c.FullPath()
 			abort(c, http.StatusInternalServerError, "internal error: the request body of "+h+" was not validated", "")
@@ -341,7 +341,12 @@ func decode(c *gin.Context, v any, required bool) bool {
 		}
 		return true
 	}
-	if err := json.Unmarshal(raw.([]byte), v); err != nil {
+	err := json.Unmarshal(raw.([]byte), v)
+	// The body is v now: let the collector have it while the use case runs (a large
+	// announcement's copy is megabytes).
+	c.Set(ctxBody, nil)
+	c.Request.Body = http.NoBody
+	if err != nil {
 		abort(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error(), "")
 		return false
 	}
