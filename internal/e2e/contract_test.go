@@ -212,7 +212,7 @@ func testContractMigrator(t *testing.T, kind string) {
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
 	c.check(t, "CandidateList", r.Body)
 	listed := jsonValue(t, r.Body)
-	require.Len(t, listed, 3)
+	require.Len(t, listed, 4)
 	submitted := byID(field(jsonValue(t, submission), "candidates"), "id", "search-indexer")
 	require.Equal(t, submitted["files"], byID(listed, "id", "search-indexer")["files"])
 	r = a.Do(t, http.MethodGet, "/migrations", nil)
@@ -236,11 +236,20 @@ func testContractMigrator(t *testing.T, kind string) {
 	require.Equal(t, field(sent, "steps"), field(dry, "steps"), "dry-run steps")
 	requireSameCandidate(t, sentCandidate, field(dry, "candidate"), map[string]any{"reviewer": "ana"})
 
+	// Empty containers come back as sent, not dropped: a migrator may index into them.
+	r = post(t, a, "/migrations/"+id+"/dry-run", []byte(`{"candidate":{"id":"empty-containers"}}`))
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	mig.mu.Lock()
+	dry = jsonValue(t, mig.dryRuns[len(mig.dryRuns)-1])
+	mig.mu.Unlock()
+	require.Equal(t, []any{}, field(dry, "candidate.files"))
+	require.Equal(t, map[string]any{}, field(dry, "candidate.metadata"))
+
 	// The per-candidate steps of ledger-worker come back as its own.
 	r = post(t, a, "/migrations/"+id+"/dry-run", []byte(`{"candidate":{"id":"ledger-worker"},"inputs":{"reviewer":"ana","ticket":"CHG-7"}}`))
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
 	mig.mu.Lock()
-	dry = jsonValue(t, mig.dryRuns[1])
+	dry = jsonValue(t, mig.dryRuns[len(mig.dryRuns)-1])
 	mig.mu.Unlock()
 	ledger := byID(field(sent, "candidates"), "id", "ledger-worker")
 	require.Equal(t, ledger["steps"], field(dry, "steps"))

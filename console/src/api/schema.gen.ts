@@ -415,8 +415,8 @@ export interface components {
             inputs?: {
                 [key: string]: string;
             };
-            files?: components["schemas"]["FileGroup"][];
-            steps?: components["schemas"]["StepDefinition"][];
+            files?: components["schemas"]["FileGroups"];
+            steps?: components["schemas"]["StepDefinitions"];
             status: components["schemas"]["CandidateStatus"];
             /**
              * Format: date-time

@@ -165,7 +165,7 @@ type Attention string
 
 // Candidate defines model for Candidate.
 type Candidate struct {
-	Files []FileGroup `json:"files,omitempty,omitzero"`
+	Files FileGroups `json:"files,omitzero"`
 
 	// Id letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 128 characters
 	//
@@ -177,12 +177,12 @@ type Candidate struct {
 	Kind   string            `json:"kind"`
 
 	// Metadata The migrator's metadata; in dispatches and dry runs, with the operator's inputs merged in (inputs win), so up to 64 + 50 keys.
-	Metadata Metadata `json:"metadata,omitempty,omitzero"`
+	Metadata Metadata `json:"metadata,omitzero"`
 
 	// Run The candidate's latest run at a glance; absent when the candidate never ran.
-	Run    RunSummary       `json:"run,omitempty,omitzero"`
-	Status CandidateStatus  `json:"status"`
-	Steps  []StepDefinition `json:"steps,omitempty,omitzero"`
+	Run    RunSummary      `json:"run,omitempty,omitzero"`
+	Status CandidateStatus `json:"status"`
+	Steps  StepDefinitions `json:"steps,omitzero"`
 
 	// UpdatedAt When the status last changed.
 	UpdatedAt time.Time `json:"updatedAt,omitempty,omitzero"`
@@ -204,7 +204,7 @@ type CandidateID = string
 
 // CandidateInput A candidate as a migrator submits it (Candidate in the wire contract; its status is Drover's to keep). `steps`, when given, overrides the migration's steps for this candidate.
 type CandidateInput struct {
-	Files FileGroups `json:"files,omitempty,omitzero"`
+	Files FileGroups `json:"files,omitzero"`
 
 	// Id letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 128 characters
 	//
@@ -215,9 +215,9 @@ type CandidateInput struct {
 	Kind CandidateKind `json:"kind"`
 
 	// Metadata Free-form string values shown to operators and sent back to the migrator; at most 64 keys.
-	Metadata Metadata        `json:"metadata,omitempty,omitzero"`
+	Metadata Metadata        `json:"metadata,omitzero"`
 	Status   CandidateStatus `json:"status,omitempty,omitzero"`
-	Steps    StepDefinitions `json:"steps,omitempty,omitzero"`
+	Steps    StepDefinitions `json:"steps,omitzero"`
 }
 
 // CandidateInputs defines model for CandidateInputs.
@@ -241,7 +241,7 @@ type DispatchStepRequest struct {
 	Candidate  Candidate `json:"candidate"`
 
 	// Config Step configuration, passed to the migrator in each dispatch as sent; at most 64 keys.
-	Config StepConfig `json:"config,omitempty,omitzero"`
+	Config StepConfig `json:"config,omitzero"`
 
 	// DispatchId Identifies this dispatch. A repeated delivery of the same dispatch carries the same id; a new run of the candidate, or the operator's retry of the step, gets a new one. Migrators use it to ignore duplicates.
 	DispatchId string `json:"dispatchId,omitempty,omitzero"`
@@ -486,7 +486,7 @@ type StepConfig map[string]string
 // StepDefinition defines model for StepDefinition.
 type StepDefinition struct {
 	// Config Step configuration, passed to the migrator in each dispatch as sent; at most 64 keys.
-	Config      StepConfig `json:"config,omitempty,omitzero"`
+	Config      StepConfig `json:"config,omitzero"`
 	Description string     `json:"description,omitempty,omitzero"`
 
 	// Manual The step waits for a person: the migrator answers its dispatch with `pending`, and an operator marks it done or failed (in the console, or with `POST /event/{runId}`). A pending manual step counts as needing attention. Type `manual-review` means the same.
