@@ -88,6 +88,8 @@ func New(o Options) (*Bumper, error) {
 		DiscoverEvery: 10 * time.Second,
 		Steps: map[string]migrator.StepFunc{
 			"branch": b.branch, "pull-request": b.pullRequest, "manual-review": b.review, "cleanup": b.cleanup,
+			// Runs started before the review step had its type dispatch it by name.
+			"review": b.review,
 		},
 		DryRun:      b.dryRun,
 		Concurrency: 4,
