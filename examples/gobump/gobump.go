@@ -38,6 +38,9 @@ type Options struct {
 	Target    string // Go version to move to, e.g. "1.26"
 	Drover    string // Drover's base URL
 	URL       string // this migrator's base URL as Drover reaches it
+	// Secret is the migrator's whsec_ credential (migrator.Config.Secret): its requests are
+	// signed and Drover's dispatches verified. Empty: unsigned, for a Drover allowing that.
+	Secret    string
 	PollEvery time.Duration
 	Logger    *slog.Logger
 }
@@ -65,7 +68,7 @@ func New(o Options) (*Bumper, error) {
 	}
 	b := &Bumper{opts: o, log: o.Logger.With("migrator", MigrationID)}
 	m, err := migrator.New(migrator.Config{
-		Drover: o.Drover, URL: o.URL,
+		Drover: o.Drover, URL: o.URL, Secret: o.Secret,
 		Definition: migrator.Definition{
 			ID:          MigrationID,
 			Name:        "Move Go modules to Go " + o.Target,

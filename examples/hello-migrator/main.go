@@ -3,6 +3,10 @@
 // key of each service's service.yaml to `team`, answers dry runs with the file diffs, and plays
 // each step asynchronously: the pull-request step reports `pending` with a PR URL, then
 // `merged`; candidate checkout-flaky fails that step once, so a retry can be tried.
+//
+// Signing (signing.go): given -secret or DROVER_MIGRATOR_SECRET (the whsec_ credential from
+// POST /admin/migrators), requests to Drover are signed, and dispatches or dry runs Drover did
+// not sign are refused with 401. Unset: nothing is signed or verified (Drover must allow it).
 package main
 
 import (
@@ -11,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -28,6 +33,8 @@ type migrator struct {
 	delay  time.Duration
 	log    *slog.Logger
 	client *http.Client
+	key    []byte    // the secret's HMAC key; nil: unsigned
+	verify *verifier // nil: dispatches are not verified
 
 	mu       sync.Mutex
 	failures map[string]bool // candidates whose open-pr already failed once
@@ -38,12 +45,17 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:9090", "address this migrator listens on")
 	self := flag.String("url", "", "base URL Drover calls this migrator at (default http://<listen>)")
 	delay := flag.Duration("delay", 2*time.Second, "how long each step's work takes")
+	secret := flag.String("secret", os.Getenv("DROVER_MIGRATOR_SECRET"), "this migrator's whsec_ secret (default $DROVER_MIGRATOR_SECRET); empty: unsigned")
 	flag.Parse()
 	if *self == "" {
 		*self = "http://" + *listen
 	}
 	m := &migrator{drover: *drover, self: *self, delay: *delay, failures: map[string]bool{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, nil)), client: &http.Client{Timeout: 10 * time.Second}}
+	if err := m.setSecret(*secret); err != nil {
+		fmt.Fprintln(os.Stderr, "hello-migrator: -secret:", err)
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,6 +72,40 @@ func main() {
 	m.announce(ctx)
 	<-ctx.Done()
 	_ = srv.Shutdown(context.Background())
+}
+
+// setSecret makes m sign and verify with secret, or warns that it does neither.
+func (m *migrator) setSecret(secret string) error {
+	if secret == "" {
+		m.log.Warn("no secret: dispatches are not verified and requests to Drover are not signed")
+		return nil
+	}
+	key, err := parseSecret(secret)
+	if err != nil {
+		return err
+	}
+	m.key, m.verify = key, &verifier{key: key, seen: map[string]time.Time{}}
+	return nil
+}
+
+// body reads a request from Drover and, with a secret, checks Drover signed it; otherwise it
+// answers 401 and returns false.
+func (m *migrator) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	if err != nil {
+		http.Error(w, `{"error":"could not read the body"}`, http.StatusBadRequest)
+		return nil, false
+	}
+	if m.verify != nil {
+		if err := m.verify.verify(r.Header, raw, time.Now()); err != nil {
+			m.log.Warn("refused an unsigned or forged request", "path", r.URL.Path, "error", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(api.Error{Error: err.Error()})
+			return nil, false
+		}
+	}
+	return raw, true
 }
 
 func (m *migrator) announcement() api.MigrationAnnouncement {
@@ -112,8 +158,12 @@ func (m *migrator) announce(ctx context.Context) {
 }
 
 func (m *migrator) dispatch(w http.ResponseWriter, r *http.Request) {
+	raw, ok := m.body(w, r)
+	if !ok {
+		return
+	}
 	var req api.DispatchStepRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.Unmarshal(raw, &req); err != nil {
 		http.Error(w, `{"error":"dispatch body is not JSON"}`, http.StatusBadRequest)
 		return
 	}
@@ -159,8 +209,12 @@ func (m *migrator) callback(ctx context.Context, req api.DispatchStepRequest, st
 }
 
 func (m *migrator) dryRun(w http.ResponseWriter, r *http.Request) {
+	raw, ok := m.body(w, r)
+	if !ok {
+		return
+	}
 	var req api.DryRunRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.Unmarshal(raw, &req); err != nil {
 		http.Error(w, `{"error":"dry-run body is not JSON"}`, http.StatusBadRequest)
 		return
 	}
@@ -188,13 +242,16 @@ func (m *migrator) dryRun(w http.ResponseWriter, r *http.Request) {
 func (m *migrator) post(ctx context.Context, path string, body any) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: encode body: %w", path, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.drover+path, bytes.NewReader(raw))
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if m.key != nil {
+		sign(req.Header, m.key, raw, time.Now())
+	}
 	resp, err := m.client.Do(req)
 	if err != nil {
 		return err

@@ -21,6 +21,8 @@ func Example() {
 	m, err := migrator.New(migrator.Config{
 		Drover: "http://127.0.0.1:8080",
 		URL:    "http://127.0.0.1:9090",
+		// The credential from POST /admin/migrators: requests are signed, dispatches verified.
+		Secret: os.Getenv("DROVER_MIGRATOR_SECRET"),
 		Definition: migrator.Definition{
 			ID: "bump-go", Name: "Bump Go", Description: "Moves every module to Go 1.26.",
 			Steps: []wire.StepDefinition{{Name: "edit"}, {Name: "pull-request"}},

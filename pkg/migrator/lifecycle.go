@@ -125,11 +125,11 @@ func (m *Migrator) Shutdown(ctx context.Context) error {
 
 // postWithRetry posts body as JSON to Drover until it answers 2xx. A 4xx is final: the
 // request is wrong and retrying cannot help. Network errors and 5xx are retried with
-// exponential back-off until ctx ends.
+// exponential back-off until ctx ends. Each attempt is signed anew (see sign).
 func (m *Migrator) postWithRetry(ctx context.Context, path string, body any) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: encode body: %w", path, err)
 	}
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -170,6 +170,7 @@ func (m *Migrator) post(ctx context.Context, path string, raw []byte) (int, stri
 		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	m.sign(req, raw)
 	resp, err := m.http.Do(req)
 	if err != nil {
 		return 0, "", err

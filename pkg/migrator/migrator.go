@@ -7,6 +7,10 @@
 //
 // A step either finishes in its handler (Succeeded, Merged, Failed) or reports Pending and is
 // finished later, e.g. when a pull request merges, with Migrator.Complete.
+//
+// With Config.Secret, traffic is signed both ways on the Standard Webhooks scheme (package
+// signature): the SDK signs what it sends to Drover and refuses (401) dispatches and dry runs
+// that Drover did not sign, that are stale, or that replay a webhook-id.
 package migrator
 
 import (
@@ -95,6 +99,13 @@ type DryRunFunc func(ctx context.Context, req wire.DryRunRequest) (wire.DryRunRe
 type Config struct {
 	// Drover is Drover's base URL, e.g. http://127.0.0.1:8080.
 	Drover string
+	// Secret is this migrator's credential, the "whsec_" secret an admin got from
+	// POST /admin/migrators (the examples read it from DROVER_MIGRATOR_SECRET). Every request to
+	// Drover is signed with it, and dispatches and dry runs must be signed with it. While a
+	// secret rotates, give both, separated by a space: a dispatch signed with either verifies,
+	// and requests are signed with each. Empty: nothing is signed or verified, for a Drover
+	// that allows this migrator unsigned traffic.
+	Secret string
 	// URL is this migrator's base URL as Drover reaches it (announced as migratorUrl).
 	URL        string
 	Definition Definition
@@ -123,6 +134,8 @@ type Migrator struct {
 	cfg   Config
 	log   *slog.Logger
 	http  *http.Client
+	keys  [][]byte // Config.Secret's keys; none: unsigned
+	seen  *seenIDs // webhook-ids of verified requests, to refuse replays
 	slots chan struct{}
 	queue chan struct{}
 
@@ -164,6 +177,10 @@ func New(cfg Config) (*Migrator, error) {
 			return nil, fmt.Errorf("migrator: no handler in Config.Steps for step %q (key %q)", s.Name, stepHandlerKey(s))
 		}
 	}
+	keys, err := parseSecrets(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Definition.App == "" {
 		cfg.Definition.App = cfg.Definition.ID
 	}
@@ -187,11 +204,16 @@ func New(cfg Config) (*Migrator, error) {
 		cfg.Logger = slog.Default()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Migrator{
+	m := &Migrator{
 		cfg: cfg, log: cfg.Logger.With("migration", cfg.Definition.ID), http: cfg.HTTPClient,
+		keys: keys, seen: newSeenIDs(replayWindow, maxSeen),
 		slots: make(chan struct{}, cfg.Concurrency), queue: make(chan struct{}, cfg.Concurrency+cfg.Queue),
 		steps: map[stepKey]stepState{}, latest: map[[2]string]string{}, stopCtx: ctx, stop: stop,
-	}, nil
+	}
+	if len(keys) == 0 {
+		m.log.Warn("no Config.Secret: dispatches and dry runs are not verified (anyone who reaches this migrator can dispatch steps) and requests to Drover are not signed")
+	}
+	return m, nil
 }
 
 // withApp returns steps with app as the migratorApp of those that name none.
@@ -225,8 +247,12 @@ func (m *Migrator) Handler() http.Handler {
 }
 
 func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
+	body, ok := m.verified(w, r)
+	if !ok {
+		return
+	}
 	var req wire.DispatchStepRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "dispatch body is not a DispatchStepRequest: "+err.Error())
 		return
 	}
@@ -384,8 +410,12 @@ func cutRunID(runID string) (string, string, bool) {
 }
 
 func (m *Migrator) dryRun(w http.ResponseWriter, r *http.Request) {
+	body, ok := m.verified(w, r)
+	if !ok {
+		return
+	}
 	var req wire.DryRunRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "dry-run body is not a DryRunRequest: "+err.Error())
 		return
 	}

@@ -29,7 +29,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, handler migrator.StepFunc, mutate ...func(*migrator.Config)) *fixture {
 	t.Helper()
-	drover := migratortest.NewServer(t)
+	return newFixtureWith(t, migratortest.NewServer(t), handler, mutate...)
+}
+
+// newFixtureWith is newFixture talking to the given fake Drover.
+func newFixtureWith(t *testing.T, drover *migratortest.Server, handler migrator.StepFunc, mutate ...func(*migrator.Config)) *fixture {
+	t.Helper()
 	f := &fixture{drover: drover}
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := migrator.Config{

@@ -1,5 +1,7 @@
 // Package migratortest runs a migrator's handlers and dry runs against a fake Drover, so an
 // author can test a migrator without Drover: dispatch a step, then assert the callbacks.
+// NewServerWithSecret gives the fake Drover the migrator's credential, as Drover has it: it
+// signs what it sends and refuses (401) what the migrator did not sign.
 package migratortest
 
 import (
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/pkg/migrator/signature"
 	"github.com/drover-dev/drover/pkg/migrator/wire"
 )
 
@@ -28,18 +31,48 @@ type Event struct {
 type Server struct {
 	URL string
 
+	keys [][]byte // the migrator's secrets; none: nothing signed or verified
+
 	mu            sync.Mutex
 	announcements []wire.MigrationAnnouncement
 	submissions   []wire.CandidateSubmission
 	events        []Event
+	refusals      []string
+	seen          map[string]bool // webhook-ids received, to refuse replays
 	failNext      []int
 	changed       chan struct{}
 }
 
-// NewServer starts a fake Drover that stops when the test ends.
+// NewServer starts a fake Drover that stops when the test ends. It signs nothing and accepts
+// unsigned requests, as Drover does for a credential allowing unsigned traffic.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{})}
+	return newServer(t, nil)
+}
+
+// NewServerWithSecret starts a fake Drover holding the migrator's secret ("whsec_…"; several,
+// space-separated, while one rotates): it signs its dispatches and dry runs with each of them,
+// and answers 401 to announcements, submissions and events that are unsigned, signed with
+// another key, stale, or that repeat a webhook-id. It stops when the test ends.
+func NewServerWithSecret(t testing.TB, secret string) *Server {
+	t.Helper()
+	var keys [][]byte
+	for _, f := range strings.Fields(secret) {
+		k, err := signature.ParseSecret(f)
+		if err != nil {
+			t.Fatalf("migratortest: NewServerWithSecret: %v", err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		t.Fatal("migratortest: NewServerWithSecret needs a whsec_ secret")
+	}
+	return newServer(t, keys)
+}
+
+func newServer(t testing.TB, keys [][]byte) *Server {
+	t.Helper()
+	s := &Server{keys: keys, seen: map[string]bool{}, changed: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /registry/announce", func(w http.ResponseWriter, r *http.Request) {
 		var a wire.MigrationAnnouncement
@@ -65,21 +98,35 @@ func NewServer(t testing.TB) *Server {
 	return s
 }
 
-// accept answers a scripted failure, or decodes the body and answers as Drover would.
+// accept refuses a request that is not signed as it must be, answers a scripted failure, or
+// decodes the body and answers as Drover would.
 func (s *Server) accept(w http.ResponseWriter, r *http.Request, v any) bool {
+	w.Header().Set("Content-Type", "application/json")
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(wire.Error{Error: "read body: " + err.Error()})
+		return false
+	}
+	if err := s.verify(r.Header, body); err != nil {
+		msg := fmt.Sprintf("%s %s: %v", r.Method, r.URL.Path, err)
+		s.record(func() { s.refusals = append(s.refusals, msg) })
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(wire.Error{Error: msg})
+		return false
+	}
 	s.mu.Lock()
 	code := 0
 	if len(s.failNext) > 0 {
 		code, s.failNext = s.failNext[0], s.failNext[1:]
 	}
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
 	if code != 0 {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(wire.Error{Error: fmt.Sprintf("scripted %d", code)})
 		return false
 	}
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		_ = json.NewEncoder(w).Encode(wire.Error{Error: "body is not valid JSON: " + err.Error()})
 		return false
@@ -89,6 +136,25 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	_ = json.NewEncoder(w).Encode(wire.StatusResponse{Status: "SUCCESS"})
 	return true
+}
+
+// verify checks the migrator's signature of body, and that its webhook-id is new, when the
+// server has a secret.
+func (s *Server) verify(h http.Header, body []byte) error {
+	if len(s.keys) == 0 {
+		return nil
+	}
+	msg, err := signature.Verify(s.keys, h, body, time.Now())
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen[msg.ID] {
+		return fmt.Errorf("webhook-id %q was received before: a replayed request is refused", msg.ID)
+	}
+	s.seen[msg.ID] = true
+	return nil
 }
 
 func (s *Server) record(f func()) {
@@ -104,6 +170,14 @@ func (s *Server) FailNext(codes ...int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext = append(s.failNext, codes...)
+}
+
+// Refusals returns why the fake Drover refused requests as unsigned or wrongly signed (401),
+// in arrival order: "METHOD path: reason".
+func (s *Server) Refusals() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.refusals...)
 }
 
 // Announcements returns the accepted announcements.
@@ -163,17 +237,19 @@ func (s *Server) Dispatch(t testing.TB, migratorURL, migrationID, step string, c
 	return s.DispatchRequest(t, migratorURL, req)
 }
 
-// DispatchRequest sends req to the migrator's /dispatch-step and returns the HTTP status.
+// DispatchRequest sends req to the migrator's /dispatch-step (signed when the server has a
+// secret) and returns the HTTP status.
 func (s *Server) DispatchRequest(t testing.TB, migratorURL string, req wire.DispatchStepRequest) int {
 	t.Helper()
-	code, _ := post(t, strings.TrimRight(migratorURL, "/")+"/dispatch-step", req)
+	code, _ := s.post(t, strings.TrimRight(migratorURL, "/")+"/dispatch-step", req)
 	return code
 }
 
-// DryRun asks the migrator for a dry run and decodes its answer.
+// DryRun asks the migrator for a dry run (signed when the server has a secret) and decodes
+// its answer.
 func (s *Server) DryRun(t testing.TB, migratorURL string, req wire.DryRunRequest) wire.DryRunResult {
 	t.Helper()
-	code, body := post(t, strings.TrimRight(migratorURL, "/")+"/dry-run", req)
+	code, body := s.post(t, strings.TrimRight(migratorURL, "/")+"/dry-run", req)
 	if code != http.StatusOK {
 		t.Fatalf("dry run answered %d: %s", code, body)
 	}
@@ -184,13 +260,22 @@ func (s *Server) DryRun(t testing.TB, migratorURL string, req wire.DryRunRequest
 	return res
 }
 
-func post(t testing.TB, url string, body any) (int, []byte) {
+// post sends body as JSON, signed with every key as Drover signs while a secret rotates.
+func (s *Server) post(t testing.TB, url string, body any) (int, []byte) {
 	t.Helper()
 	raw, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(url, "application/json", bytes.NewReader(raw))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if len(s.keys) > 0 {
+		signature.SignHeaders(req.Header, s.keys, signature.NewID(), time.Now(), raw)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
