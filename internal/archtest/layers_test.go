@@ -24,14 +24,18 @@ var frameworks = []string{"github.com/gin-gonic/gin", "github.com/redis/go-redis
 
 var rules = []rule{
 	{pkg: mod + "/internal/migrations", mayImport: []string{mod + "/pkg/api"}, neverDeps: frameworks},
-	{pkg: mod + "/internal/migrations/handler", mayImport: []string{mod + "/internal/migrations", mod + "/pkg/api", mod + "/schemas"},
+	{pkg: mod + "/internal/migrations/handler", mayImport: []string{mod + "/internal/migrations", mod + "/internal/access", mod + "/pkg/api", mod + "/schemas"},
 		neverDeps: []string{"github.com/redis/go-redis", "go.temporal.io", "modernc.org/sqlite"}},
 	{pkg: mod + "/internal/migrations/execution", mayImport: []string{mod + "/internal/migrations", mod + "/pkg/api"},
 		neverDeps: []string{"github.com/gin-gonic/gin", "github.com/redis/go-redis", "modernc.org/sqlite", "go.temporal.io/server"}},
 	// The store implements the service's port, so it needs the port's types and errors.
 	{pkg: mod + "/internal/migrations/store", mayImport: []string{mod + "/internal/migrations", mod + "/pkg/api"},
 		neverDeps: []string{"github.com/gin-gonic/gin", "go.temporal.io"}},
-	{pkg: mod + "/internal/migrations/migrator", mayImport: []string{mod + "/pkg/api"}, neverDeps: frameworks},
+	{pkg: mod + "/internal/migrations/migrator", mayImport: []string{mod + "/pkg/api", mod + "/pkg/migrator/signature"}, neverDeps: frameworks},
+	// The trust model: no frameworks; its store implements its port.
+	{pkg: mod + "/internal/access", mayImport: []string{mod + "/pkg/migrator/signature"}, neverDeps: frameworks},
+	{pkg: mod + "/internal/access/store", mayImport: []string{mod + "/internal/access"},
+		neverDeps: []string{"github.com/gin-gonic/gin", "go.temporal.io"}},
 	{pkg: mod + "/internal/platform/temporal", mayImport: []string{mod + "/internal/migrations"},
 		neverDeps: []string{"github.com/gin-gonic/gin", "github.com/redis/go-redis", "go.temporal.io/server"}},
 	{pkg: mod + "/pkg", recursive: true, mayImport: []string{mod + "/pkg"}, neverDeps: append([]string{mod + "/internal"}, frameworks...)},
