@@ -116,6 +116,9 @@ type MigratorNotifier interface {
 // DryRunner asks a migrator for a dry run.
 type DryRunner interface {
 	DryRun(ctx context.Context, migratorURL string, req api.DryRunRequest) (api.DryRunResult, error)
+	// CheckURL refuses a migratorUrl that Drover will never call (its address is not
+	// allowed), so that an announcement naming one is refused at once.
+	CheckURL(migratorURL string) error
 }
 
 // MigratorFailure is implemented by the errors of MigratorNotifier and DryRunner adapters, so
@@ -126,4 +129,7 @@ type MigratorFailure interface {
 	MigratorStatus() int
 	// Timeout reports whether the migrator did not answer in time.
 	Timeout() bool
+	// Refused reports whether Drover refused to call the migrator at all (its URL or address
+	// is not allowed), which no retry can change.
+	Refused() bool
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -43,6 +42,11 @@ func NewService(store MigrationStore, engine ExecutionEngine, dryRun DryRunner, 
 func (s *Service) Announce(ctx context.Context, a api.MigrationAnnouncement) error {
 	if err := validateAnnouncement(a); err != nil {
 		return err
+	}
+	if s.dryRun != nil { // nil in service tests, which have no migrator adapter
+		if err := s.dryRun.CheckURL(a.MigratorUrl); err != nil {
+			return &ValidationError{Field: "migratorUrl", Message: strings.TrimPrefix(err.Error(), "migratorUrl ")}
+		}
 	}
 	now := s.now().UTC()
 	def := api.Migration{
@@ -393,6 +397,49 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 	return false, nil
 }
 
+// CompleteStep records an operator's verdict on a step that waits (for a person, say): done
+// (succeeded) or failed, with a note, as the operator rather than as the migrator. The
+// step's metadata gains markedBy (the operator) and note or error.
+func (s *Service) CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, actor string) error {
+	if status != api.StepEventStatusSucceeded && status != api.StepEventStatusFailed {
+		return Invalid("status", "%q cannot be set by an operator; expected succeeded or failed", status)
+	}
+	if _, _, err := s.candidate(ctx, migrationID, candidateID); err != nil {
+		return err
+	}
+	run, err := s.store.GetRun(ctx, migrationID, candidateID)
+	if errors.Is(err, ErrRunNotFound) {
+		return fmt.Errorf("candidate %s of %s has never run: %w", candidateID, migrationID, ErrRunNotFound)
+	}
+	if err != nil {
+		return s.notFoundOrUnavailable(fmt.Errorf("complete step %s of %s/%s: %w", stepName, migrationID, candidateID, err), migrationID, candidateID)
+	}
+	st, started := run.Step(stepName)
+	if !started {
+		if !slices.Contains(run.StepNames, stepName) {
+			return Invalid("stepName", "%q is not a step of run %s (steps: %s)", stepName, run.RunID, strings.Join(run.StepNames, ", "))
+		}
+		return Conflict(ErrStepNotWaiting, "step %q of run %s has not been dispatched yet", stepName, run.RunID)
+	}
+	md := map[string]string{"markedBy": actor}
+	if note != "" {
+		key := "note"
+		if status == api.StepEventStatusFailed {
+			key = "error"
+		}
+		md[key] = note
+	}
+	ev := api.StepStatusEvent{StepName: stepName, CandidateId: candidateID, Status: status, DispatchId: st.DispatchId, Metadata: md}
+	dup, err := s.HandleEvent(ctx, RunID(migrationID, candidateID), ev)
+	if err != nil {
+		return err
+	}
+	if dup {
+		return Conflict(ErrStepNotWaiting, "step %q of run %s has already ended as %s", stepName, run.RunID, st.Status)
+	}
+	return nil
+}
+
 // Ready reports each dependency's health by name; a nil error means healthy.
 func (s *Service) Ready(ctx context.Context) map[string]error {
 	return map[string]error{"store": s.store.Ping(ctx), "temporal": s.engine.Ping(ctx)}
@@ -626,9 +673,8 @@ func validateAnnouncement(a api.MigrationAnnouncement) error {
 }
 
 func validateMigratorURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Invalid("migratorUrl", "%q is not an absolute http or https URL", raw)
+	if err := api.ValidateMigratorURL(raw); err != nil {
+		return &ValidationError{Field: "migratorUrl", Message: strings.TrimPrefix(err.Error(), "migratorUrl ")}
 	}
 	return nil
 }

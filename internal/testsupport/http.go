@@ -8,12 +8,34 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/pkg/migrator/signature"
 )
 
 // API calls a Drover server over real HTTP in tests.
 type API struct {
 	Base   string
 	Client *http.Client
+	// Token, when set, is sent as the bearer token of every request.
+	Token string
+	// Secret, when set, signs every request as a migrator holding it would.
+	Secret string
+	// Header is added to every request.
+	Header http.Header
+}
+
+// As returns a copy of a that sends token as its bearer token.
+func (a *API) As(token string) *API {
+	c := *a
+	c.Token = token
+	return &c
+}
+
+// Signed returns a copy of a that signs its requests with secret (a migrator's).
+func (a *API) Signed(secret string) *API {
+	c := *a
+	c.Secret = secret
+	return &c
 }
 
 // NewAPI returns an API for the server at base (e.g. http://127.0.0.1:8080).
@@ -48,37 +70,53 @@ func (r Response) Error() string {
 // nothing) and returns the response.
 func (a *API) Do(t testing.TB, method, path string, body any) Response {
 	t.Helper()
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		raw = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		raw = b
 	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
 			t.Fatalf("encode request body: %v", err)
 		}
+	}
+	var rd io.Reader
+	if body != nil {
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, a.Base+path, rd)
 	if err != nil {
 		t.Fatalf("build request: %v", err)
 	}
-	if rd != nil {
+	if rd != nil || (method != http.MethodGet && method != http.MethodHead) {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range a.Header {
+		req.Header[k] = vs
+	}
+	if a.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	}
+	if a.Secret != "" {
+		key, err := signature.ParseSecret(a.Secret)
+		if err != nil {
+			t.Fatalf("migrator secret: %v", err)
+		}
+		signature.SignHeaders(req.Header, [][]byte{key}, signature.NewID(), time.Now(), raw)
 	}
 	resp, err := a.Client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("read %s %s: %v", method, path, err)
 	}
-	return Response{Status: resp.StatusCode, Body: raw}
+	return Response{Status: resp.StatusCode, Body: out}
 }
 
 // Eventually polls cond every 20 ms until it returns true or timeout passes; it reports the

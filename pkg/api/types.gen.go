@@ -28,6 +28,27 @@ func (e Attention) Valid() bool {
 	}
 }
 
+// Defines values for AuditEntryOutcome.
+const (
+	AuditEntryOutcomeAllowed AuditEntryOutcome = "allowed"
+	AuditEntryOutcomeFailed  AuditEntryOutcome = "failed"
+	AuditEntryOutcomeRefused AuditEntryOutcome = "refused"
+)
+
+// Valid indicates whether the value is a known member of the AuditEntryOutcome enum.
+func (e AuditEntryOutcome) Valid() bool {
+	switch e {
+	case AuditEntryOutcomeAllowed:
+		return true
+	case AuditEntryOutcomeFailed:
+		return true
+	case AuditEntryOutcomeRefused:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CandidateStatus.
 const (
 	CandidateStatusCompleted  CandidateStatus = "completed"
@@ -43,6 +64,24 @@ func (e CandidateStatus) Valid() bool {
 	case CandidateStatusNotStarted:
 		return true
 	case CandidateStatusRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CompleteStepRequestStatus.
+const (
+	CompleteStepRequestStatusFailed    CompleteStepRequestStatus = "failed"
+	CompleteStepRequestStatusSucceeded CompleteStepRequestStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the CompleteStepRequestStatus enum.
+func (e CompleteStepRequestStatus) Valid() bool {
+	switch e {
+	case CompleteStepRequestStatusFailed:
+		return true
+	case CompleteStepRequestStatusSucceeded:
 		return true
 	default:
 		return false
@@ -70,6 +109,27 @@ func (e FileDiffStatus) Valid() bool {
 	}
 }
 
+// Defines values for MeKind.
+const (
+	MeKindAnonymous MeKind = "anonymous"
+	MeKindMigrator  MeKind = "migrator"
+	MeKindOperator  MeKind = "operator"
+)
+
+// Valid indicates whether the value is a known member of the MeKind enum.
+func (e MeKind) Valid() bool {
+	switch e {
+	case MeKindAnonymous:
+		return true
+	case MeKindMigrator:
+		return true
+	case MeKindOperator:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessStatus.
 const (
 	ReadinessStatusReady       ReadinessStatus = "ready"
@@ -82,6 +142,27 @@ func (e ReadinessStatus) Valid() bool {
 	case ReadinessStatusReady:
 		return true
 	case ReadinessStatusUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Role.
+const (
+	RoleAdmin    Role = "admin"
+	RoleOperator Role = "operator"
+	RoleViewer   Role = "viewer"
+)
+
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
+	switch e {
+	case RoleAdmin:
+		return true
+	case RoleOperator:
+		return true
+	case RoleViewer:
 		return true
 	default:
 		return false
@@ -163,6 +244,37 @@ func (e StepStatus) Valid() bool {
 // Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
 type Attention string
 
+// AuditEntry defines model for AuditEntry.
+type AuditEntry struct {
+	// Action The operation, e.g. startRun.
+	Action    string            `json:"action"`
+	Actor     string            `json:"actor"`
+	ActorName string            `json:"actorName,omitempty,omitzero"`
+	At        time.Time         `json:"at"`
+	Candidate string            `json:"candidate,omitempty,omitzero"`
+	Id        string            `json:"id"`
+	Method    string            `json:"method"`
+	Migration string            `json:"migration,omitempty,omitzero"`
+	Outcome   AuditEntryOutcome `json:"outcome"`
+	Path      string            `json:"path"`
+	Reason    string            `json:"reason,omitempty,omitzero"`
+	Role      Role              `json:"role,omitempty,omitzero"`
+	Run       string            `json:"run,omitempty,omitzero"`
+	Source    string            `json:"source,omitempty,omitzero"`
+	Status    int               `json:"status"`
+}
+
+// AuditEntryOutcome defines model for AuditEntry.Outcome.
+type AuditEntryOutcome string
+
+// AuditPage defines model for AuditPage.
+type AuditPage struct {
+	Entries []AuditEntry `json:"entries"`
+
+	// Next Pass as `before` for the next (older) page; absent on the last.
+	Next string `json:"next,omitempty,omitzero"`
+}
+
 // Candidate defines model for Candidate.
 type Candidate struct {
 	Files FileGroups `json:"files,omitzero"`
@@ -232,6 +344,64 @@ type CandidateStatus string
 // CandidateSubmission defines model for CandidateSubmission.
 type CandidateSubmission struct {
 	Candidates CandidateInputs `json:"candidates"`
+}
+
+// CompleteStepRequest defines model for CompleteStepRequest.
+type CompleteStepRequest struct {
+	// Note Why; recorded as the step's `note` (succeeded) or `error` (failed).
+	Note   string                    `json:"note,omitempty,omitzero"`
+	Status CompleteStepRequestStatus `json:"status"`
+}
+
+// CompleteStepRequestStatus defines model for CompleteStepRequest.Status.
+type CompleteStepRequestStatus string
+
+// CreateMigratorRequest defines model for CreateMigratorRequest.
+type CreateMigratorRequest struct {
+	// AllowUnsigned Let unsigned requests act as this migrator (for migrators that cannot sign). Anyone who can reach Drover can then act as it.
+	AllowUnsigned bool `json:"allowUnsigned,omitempty,omitzero"`
+
+	// Migrations Migration ids it may announce, each exact or a prefix ending in `*` (e.g. `team-a-*`).
+	Migrations []string `json:"migrations"`
+	Name       string   `json:"name"`
+}
+
+// CreateTokenRequest defines model for CreateTokenRequest.
+type CreateTokenRequest struct {
+	// ExpiresIn A duration such as `720h`, `30d` or `90m`; absent for a token that does not expire (at most 366 days).
+	ExpiresIn string `json:"expiresIn,omitempty,omitzero"`
+	Name      string `json:"name"`
+	Role      Role   `json:"role"`
+}
+
+// CreatedMigratorCredential defines model for CreatedMigratorCredential.
+type CreatedMigratorCredential struct {
+	AllowUnsigned bool      `json:"allowUnsigned"`
+	CreatedAt     time.Time `json:"createdAt"`
+	CreatedBy     string    `json:"createdBy"`
+	Id            string    `json:"id"`
+	Migrations    []string  `json:"migrations"`
+	Name          string    `json:"name"`
+	RevokedAt     time.Time `json:"revokedAt,omitempty,omitzero"`
+
+	// Secret The signing secret (`whsec_…`). Shown only once.
+	Secret string `json:"secret"`
+
+	// Secrets The valid secrets' dates (never the secrets).
+	Secrets []SecretInfo `json:"secrets"`
+}
+
+// CreatedToken defines model for CreatedToken.
+type CreatedToken struct {
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy"`
+	ExpiresAt time.Time `json:"expiresAt,omitempty,omitzero"`
+	Id        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+
+	// Token Send as `Authorization: Bearer <token>`. Shown only once.
+	Token string `json:"token"`
 }
 
 // DispatchStepRequest defines model for DispatchStepRequest.
@@ -322,6 +492,30 @@ type FileRef struct {
 // Inputs Operator inputs by required-input name.
 type Inputs map[string]string
 
+// Me defines model for Me.
+type Me struct {
+	// Actor How the audit log names the caller.
+	Actor string `json:"actor"`
+
+	// AuthRequired Operators must authenticate.
+	AuthRequired bool `json:"authRequired"`
+
+	// CsrfToken For a session: send it as X-CSRF-Token on every state-changing request.
+	CsrfToken string `json:"csrfToken,omitempty,omitzero"`
+	Kind      MeKind `json:"kind"`
+
+	// LoginUrl Where the console sends a person to log in (OIDC), when configured.
+	LoginUrl string `json:"loginUrl,omitempty,omitzero"`
+	Name     string `json:"name"`
+	Role     Role   `json:"role,omitempty,omitzero"`
+
+	// Via token, bootstrap, session, none
+	Via string `json:"via,omitempty,omitzero"`
+}
+
+// MeKind defines model for Me.Kind.
+type MeKind string
+
 // Metadata Free-form string values shown to operators and sent back to the migrator; at most 64 keys.
 type Metadata map[string]string
 
@@ -376,6 +570,25 @@ type MigrationID = string
 // MigrationList defines model for MigrationList.
 type MigrationList struct {
 	Migrations []Migration `json:"migrations"`
+}
+
+// MigratorCredential defines model for MigratorCredential.
+type MigratorCredential struct {
+	AllowUnsigned bool      `json:"allowUnsigned"`
+	CreatedAt     time.Time `json:"createdAt"`
+	CreatedBy     string    `json:"createdBy"`
+	Id            string    `json:"id"`
+	Migrations    []string  `json:"migrations"`
+	Name          string    `json:"name"`
+	RevokedAt     time.Time `json:"revokedAt,omitempty,omitzero"`
+
+	// Secrets The valid secrets' dates (never the secrets).
+	Secrets []SecretInfo `json:"secrets"`
+}
+
+// MigratorCredentialList defines model for MigratorCredentialList.
+type MigratorCredentialList struct {
+	Migrators []MigratorCredential `json:"migrators"`
 }
 
 // Overview The migration's high-level phases, one string each, in order.
@@ -433,6 +646,15 @@ type RetryStepRequest struct {
 	StepName string `json:"stepName"`
 }
 
+// Role defines model for Role.
+type Role string
+
+// RotateMigratorRequest defines model for RotateMigratorRequest.
+type RotateMigratorRequest struct {
+	// Overlap How long the old secrets stay valid, e.g. `24h` (the default) or `0s`; at most 30 days.
+	Overlap string `json:"overlap,omitempty,omitzero"`
+}
+
 // RunAccepted defines model for RunAccepted.
 type RunAccepted struct {
 	RunId string `json:"runId"`
@@ -464,6 +686,12 @@ type RunSummary struct {
 	// StepName The step the run is at (the latest step that started).
 	StepName   string     `json:"stepName,omitempty,omitzero"`
 	StepStatus StepStatus `json:"stepStatus,omitempty,omitzero"`
+}
+
+// SecretInfo defines model for SecretInfo.
+type SecretInfo struct {
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt,omitempty,omitzero"`
 }
 
 // StartRunRequest defines model for StartRunRequest.
@@ -552,6 +780,21 @@ type StepStatusEvent struct {
 	StepName string            `json:"stepName"`
 }
 
+// Token defines model for Token.
+type Token struct {
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy"`
+	ExpiresAt time.Time `json:"expiresAt,omitempty,omitzero"`
+	Id        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+}
+
+// TokenList defines model for TokenList.
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
 // UpdateInputsRequest defines model for UpdateInputsRequest.
 type UpdateInputsRequest struct {
 	// Inputs Operator inputs by required-input name.
@@ -568,6 +811,9 @@ type CandidateId = CandidateID
 // Example: kafka-topic-rename
 type MigrationId = MigrationID
 
+// MigratorId defines model for MigratorId.
+type MigratorId = string
+
 // BadGateway defines model for BadGateway.
 type BadGateway = Error
 
@@ -576,6 +822,9 @@ type BadRequest = Error
 
 // Conflict defines model for Conflict.
 type Conflict = Error
+
+// Forbidden defines model for Forbidden.
+type Forbidden = Error
 
 // GatewayTimeout defines model for GatewayTimeout.
 type GatewayTimeout = Error
@@ -586,8 +835,25 @@ type NotFound = Error
 // TooLarge defines model for TooLarge.
 type TooLarge = Error
 
+// Unauthorized defines model for Unauthorized.
+type Unauthorized = Error
+
 // Unavailable defines model for Unavailable.
 type Unavailable = Error
+
+// ListAuditParams defines parameters for ListAudit.
+type ListAuditParams struct {
+	Migration string `form:"migration,omitempty" json:"migration,omitempty,omitzero"`
+	Candidate string `form:"candidate,omitempty" json:"candidate,omitempty,omitzero"`
+
+	// Actor An actor as entries name it, e.g. `operator:token:tok_…`, `migrator:mig_…`, `anonymous`.
+	Actor string    `form:"actor,omitempty" json:"actor,omitempty,omitzero"`
+	Since time.Time `form:"since,omitempty" json:"since,omitempty,omitzero"`
+
+	// Before An entry id; only older entries (the `next` of a previous page).
+	Before string `form:"before,omitempty" json:"before,omitempty,omitzero"`
+	Limit  int    `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
 
 // ListCandidatesParams defines parameters for ListCandidates.
 type ListCandidatesParams struct {
@@ -613,6 +879,15 @@ type GetProgressParams struct {
 	Points int `form:"points,omitempty" json:"points,omitempty,omitzero"`
 }
 
+// CreateMigratorCredentialJSONRequestBody defines body for CreateMigratorCredential for application/json ContentType.
+type CreateMigratorCredentialJSONRequestBody = CreateMigratorRequest
+
+// RotateMigratorCredentialJSONRequestBody defines body for RotateMigratorCredential for application/json ContentType.
+type RotateMigratorCredentialJSONRequestBody = RotateMigratorRequest
+
+// CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
+type CreateTokenJSONRequestBody = CreateTokenRequest
+
 // PostStepEventJSONRequestBody defines body for PostStepEvent for application/json ContentType.
 type PostStepEventJSONRequestBody = StepStatusEvent
 
@@ -627,6 +902,9 @@ type RetryStepJSONRequestBody = RetryStepRequest
 
 // StartRunJSONRequestBody defines body for StartRun for application/json ContentType.
 type StartRunJSONRequestBody = StartRunRequest
+
+// CompleteStepJSONRequestBody defines body for CompleteStep for application/json ContentType.
+type CompleteStepJSONRequestBody = CompleteStepRequest
 
 // DryRunJSONRequestBody defines body for DryRun for application/json ContentType.
 type DryRunJSONRequestBody = DryRunRequestBody

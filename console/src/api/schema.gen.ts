@@ -275,6 +275,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/migrations/{migrationId}/candidates/{candidateId}/steps/{stepName}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                candidateId: components["parameters"]["CandidateId"];
+                stepName: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An operator marks a step that waits (for a person, say) done or failed.
+         * @description The step's outcome is recorded as the operator's (its metadata gains `markedBy`, the
+         *     operator, and `note` or `error`), not as the migrator's; the audit log names who did it.
+         */
+        post: operations["completeStep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the caller is, their role, and how to log in. */
+        get: operations["whoAmI"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every API token (never the tokens themselves). */
+        get: operations["listTokens"];
+        put?: never;
+        /** Mint an API token for an operator or a script; the token is answered once. */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tokens/{tokenId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tokenId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an API token; it stops working at once. */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/migrators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every migrator credential (never the secrets). */
+        get: operations["listMigratorCredentials"];
+        put?: never;
+        /** Create a migrator's credential; its signing secret is answered once. */
+        post: operations["createMigratorCredential"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/migrators/{migratorId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migratorId: components["parameters"]["MigratorId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a migrator's credential; the migrations it owns stay its own. */
+        delete: operations["revokeMigratorCredential"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/migrators/{migratorId}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migratorId: components["parameters"]["MigratorId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give a migrator a new secret; the old ones stay valid for the overlap. */
+        post: operations["rotateMigratorCredential"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log of state-changing requests, allowed or refused, newest first. */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -313,6 +465,115 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        CompleteStepRequest: {
+            /** @enum {string} */
+            status: "succeeded" | "failed";
+            /** @description Why; recorded as the step's `note` (succeeded) or `error` (failed). */
+            note?: string;
+        };
+        /** @enum {string} */
+        Role: "viewer" | "operator" | "admin";
+        Me: {
+            /** @description How the audit log names the caller. */
+            actor: string;
+            /** @enum {string} */
+            kind: "operator" | "migrator" | "anonymous";
+            name: string;
+            role?: components["schemas"]["Role"];
+            /** @description token, bootstrap, session, none */
+            via?: string;
+            /** @description Operators must authenticate. */
+            authRequired: boolean;
+            /** @description Where the console sends a person to log in (OIDC), when configured. */
+            loginUrl?: string;
+            /** @description For a session: send it as X-CSRF-Token on every state-changing request. */
+            csrfToken?: string;
+        };
+        CreateTokenRequest: {
+            name: string;
+            role: components["schemas"]["Role"];
+            /** @description A duration such as `720h`, `30d` or `90m`; absent for a token that does not expire (at most 366 days). */
+            expiresIn?: string;
+        };
+        Token: {
+            id: string;
+            name: string;
+            role: components["schemas"]["Role"];
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string;
+            /** Format: date-time */
+            expiresAt?: string;
+        };
+        CreatedToken: components["schemas"]["Token"] & {
+            /** @description Send as `Authorization: Bearer <token>`. Shown only once. */
+            token: string;
+        };
+        TokenList: {
+            tokens: components["schemas"]["Token"][];
+        };
+        CreateMigratorRequest: {
+            name: string;
+            /** @description Migration ids it may announce, each exact or a prefix ending in `*` (e.g. `team-a-*`). */
+            migrations: string[];
+            /** @description Let unsigned requests act as this migrator (for migrators that cannot sign). Anyone who can reach Drover can then act as it. */
+            allowUnsigned?: boolean;
+        };
+        RotateMigratorRequest: {
+            /** @description How long the old secrets stay valid, e.g. `24h` (the default) or `0s`; at most 30 days. */
+            overlap?: string;
+        };
+        MigratorCredential: {
+            id: string;
+            name: string;
+            migrations: string[];
+            allowUnsigned: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string;
+            /** Format: date-time */
+            revokedAt?: string;
+            /** @description The valid secrets' dates (never the secrets). */
+            secrets: components["schemas"]["SecretInfo"][];
+        };
+        SecretInfo: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            expiresAt?: string;
+        };
+        CreatedMigratorCredential: components["schemas"]["MigratorCredential"] & {
+            /** @description The signing secret (`whsec_…`). Shown only once. */
+            secret: string;
+        };
+        MigratorCredentialList: {
+            migrators: components["schemas"]["MigratorCredential"][];
+        };
+        AuditEntry: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            actorName?: string;
+            role?: components["schemas"]["Role"];
+            /** @description The operation, e.g. startRun. */
+            action: string;
+            method: string;
+            path: string;
+            migration?: string;
+            candidate?: string;
+            run?: string;
+            status: number;
+            /** @enum {string} */
+            outcome: "allowed" | "refused" | "failed";
+            reason?: string;
+            source?: string;
+        };
+        AuditPage: {
+            entries: components["schemas"]["AuditEntry"][];
+            /** @description Pass as `before` for the next (older) page; absent on the last. */
+            next?: string;
+        };
         /**
          * @description letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 64 characters (so that the run id `migrationId__candidateId` is unambiguous)
          * @example kafka-topic-rename
@@ -608,6 +869,24 @@ export interface components {
         };
     };
     responses: {
+        /** @description The caller did not prove who it is (no or a bad token, session or signature). */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The caller may not do this (its role, or another migrator's migration). */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description The request is malformed or names something invalid. */
         BadRequest: {
             headers: {
@@ -674,6 +953,7 @@ export interface components {
     };
     parameters: {
         MigrationId: components["schemas"]["MigrationID"];
+        MigratorId: string;
         CandidateId: components["schemas"]["CandidateID"];
     };
     requestBodies: never;
@@ -1091,6 +1371,274 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    completeStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                candidateId: components["parameters"]["CandidateId"];
+                stepName: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteStepRequest"];
+            };
+        };
+        responses: {
+            /** @description Recorded; the run moves on (or waits for a retry when failed). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    whoAmI: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller (anonymous when it gave no credential). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The token, shown only this once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tokenId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listMigratorCredentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The credentials. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MigratorCredentialList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createMigratorCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMigratorRequest"];
+            };
+        };
+        responses: {
+            /** @description The credential with its secret, shown only this once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedMigratorCredential"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeMigratorCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migratorId: components["parameters"]["MigratorId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateMigratorCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migratorId: components["parameters"]["MigratorId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateMigratorRequest"];
+            };
+        };
+        responses: {
+            /** @description The credential with its new secret, shown only this once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedMigratorCredential"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                migration?: string;
+                candidate?: string;
+                /** @description An actor as entries name it, e.g. `operator:token:tok_…`, `migrator:mig_…`, `anonymous`. */
+                actor?: string;
+                since?: string;
+                /** @description An entry id; only older entries (the `next` of a previous page). */
+                before?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -112,8 +112,8 @@ func permanentIfMissing(err error) error {
 
 // Dispatch sends one step to the migrator. It reads the migration and candidate at dispatch
 // time, so inputs updated during the run reach the next dispatch. A migrator's 4xx (but 408 and
-// 429, which ask to come back later) fails with the non-retryable errRejected type; anything
-// else is retryable.
+// 429, which ask to come back later) or redirect, and an address Drover may not call, fail
+// with the non-retryable errRejected type; anything else is retryable.
 func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 	m, err := a.store.GetMigration(ctx, in.MigrationID)
 	if err != nil {
@@ -137,12 +137,18 @@ func (a *Activities) Dispatch(ctx context.Context, in DispatchInput) error {
 	}
 	err = a.notifier.DispatchStep(ctx, m.MigratorUrl, req)
 	var mf migrations.MigratorFailure
-	if errors.As(err, &mf) && mf.MigratorStatus() >= 400 && mf.MigratorStatus() < 500 &&
-		mf.MigratorStatus() != http.StatusRequestTimeout && mf.MigratorStatus() != http.StatusTooManyRequests {
+	if errors.As(err, &mf) && rejected(mf) {
 		return temporal.NewNonRetryableApplicationError(mf.Error(), errRejected, nil)
 	}
 	if err != nil {
 		return temporal.NewApplicationError(err.Error(), "DispatchFailed")
 	}
 	return nil
+}
+
+// rejected reports whether a failed dispatch would fail the same way when retried.
+func rejected(mf migrations.MigratorFailure) bool {
+	code := mf.MigratorStatus()
+	return mf.Refused() || (code >= 300 && code < 400) ||
+		(code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests)
 }

@@ -71,26 +71,63 @@ type Service interface {
 	GetSteps(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error)
 	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
 	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
+	CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, actor string) error
 	Ready(ctx context.Context) map[string]error
 }
 
 // Handler serves the API.
 type Handler struct {
-	svc   Service
-	log   *slog.Logger
-	large chan struct{} // a slot per large body being handled
+	svc          Service
+	access       Access
+	log          *slog.Logger
+	large        chan struct{} // a slot per large body being handled
+	routes       map[string]route
+	allowedHosts map[string]bool
+	loginURL     string
 }
 
-// New returns the API as an http.Handler. extra, when not nil, may add routes (the console).
-func New(svc Service, log *slog.Logger, extra func(*gin.Engine)) (http.Handler, error) {
+// Config is what the API is built from.
+type Config struct {
+	Service Service
+	Access  Access
+	Log     *slog.Logger
+	// Routes, when not nil, may add routes (the console).
+	Routes func(*gin.Engine)
+	// AllowedHosts, when not empty, are the only Host header values answered (names or
+	// addresses, without port).
+	AllowedHosts []string
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed for the client's
+	// address in the audit log; none by default.
+	TrustedProxies []string
+	// LoginURL is where the console sends a person to log in ("" when there is no SSO).
+	LoginURL string
+	// Login, when not nil, adds the SSO login routes.
+	Login func(*gin.Engine)
+}
+
+// New returns the API as an http.Handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Service == nil || cfg.Access == nil {
+		return nil, errors.New("handler: the service and the access model are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	v, err := newValidator(schemas.OpenAPI)
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{svc: svc, log: log, large: make(chan struct{}, MaxLargeBodies)}
+	h := &Handler{svc: cfg.Service, access: cfg.Access, log: cfg.Log, large: make(chan struct{}, MaxLargeBodies),
+		routes: v.routes, allowedHosts: map[string]bool{}, loginURL: cfg.LoginURL}
+	for _, host := range cfg.AllowedHosts {
+		h.allowedHosts[strings.ToLower(strings.Trim(host, "[]"))] = true
+	}
 	r := gin.New()
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
 	r.HandleMethodNotAllowed = true
-	r.Use(h.recoverer, h.accessLog, h.limitBody, v.middleware)
+	r.Use(h.recoverer, h.accessLog, h.hostCheck, h.limitBody, h.guard, v.middleware)
 
 	r.POST("/registry/announce", h.announce)
 	r.GET("/migrations", h.listMigrations)
@@ -105,11 +142,23 @@ func New(svc Service, log *slog.Logger, extra func(*gin.Engine)) (http.Handler, 
 	r.PATCH("/migrations/:migrationId/candidates/:candidateId/inputs", h.updateInputs)
 	r.GET("/migrations/:migrationId/candidates/:candidateId", h.getCandidate)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
+	r.POST("/migrations/:migrationId/candidates/:candidateId/steps/:stepName/complete", h.completeStep)
 	r.POST("/event/:runId", h.event)
+	r.GET("/auth/me", h.whoAmI)
+	r.GET("/admin/tokens", h.listTokens)
+	r.POST("/admin/tokens", h.createToken)
+	r.DELETE("/admin/tokens/:tokenId", h.revokeToken)
+	r.GET("/admin/migrators", h.listMigrators)
+	r.POST("/admin/migrators", h.createMigrator)
+	r.DELETE("/admin/migrators/:migratorId", h.revokeMigrator)
+	r.POST("/admin/migrators/:migratorId/rotate", h.rotateMigrator)
+	r.GET("/audit", h.listAudit)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.StatusResponse{Status: "ok"}) })
 	r.GET("/readyz", h.readyz)
-	if extra != nil {
-		extra(r)
+	for _, extra := range []func(*gin.Engine){cfg.Login, cfg.Routes} {
+		if extra != nil {
+			extra(r)
+		}
 	}
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path), "")
@@ -126,6 +175,10 @@ func (h *Handler) announce(c *gin.Context) {
 		return
 	}
 	c.Set(ctxMigration, body.Id)
+	if v := c.GetString(ctxVerifiedMigration); v != body.Id {
+		abort(c, http.StatusBadRequest, fmt.Sprintf("field \"id\": %q is not the migration the request was verified for", body.Id), "id")
+		return
+	}
 	if err := h.svc.Announce(c.Request.Context(), body); err != nil {
 		h.fail(c, err)
 		return

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/access"
+	accessstore "github.com/drover-dev/drover/internal/access/store"
 	"github.com/drover-dev/drover/internal/migrations"
 	"github.com/drover-dev/drover/internal/migrations/handler"
 	"github.com/drover-dev/drover/internal/migrations/store"
@@ -46,7 +48,13 @@ func benchEnv(b *testing.B, n int) (http.Handler, *store.SQLiteStore) {
 	if err := st.PutStepState(ctx, "big", "c00000", "e", api.StepState{StepName: "one", Status: api.StepStatusInProgress}, ""); err != nil {
 		b.Fatal(err)
 	}
-	h, err := handler.New(svc, slog.New(slog.DiscardHandler), nil)
+	as, err := accessstore.OpenSQLite(":memory:")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = as.Close() })
+	acc := access.NewService(as, access.Config{UnsignedUnowned: true}, nil)
+	h, err := handler.New(handler.Config{Service: svc, Access: acc})
 	if err != nil {
 		b.Fatal(err)
 	}

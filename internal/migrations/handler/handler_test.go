@@ -23,6 +23,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 
+	"github.com/drover-dev/drover/internal/access"
 	"github.com/drover-dev/drover/internal/migrations"
 	"github.com/drover-dev/drover/internal/migrations/handler"
 	"github.com/drover-dev/drover/internal/migrations/migrator"
@@ -185,7 +186,7 @@ func newEnv(t *testing.T) *env {
 	logs := &logBuffer{out: t.Output()}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc := migrations.NewService(st, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
-	h, err := handler.New(svc, log, nil)
+	h, err := handler.New(handler.Config{Service: svc, Access: openAccess(t, access.Config{UnsignedUnowned: true}), Log: log})
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -404,9 +405,16 @@ func TestAnnounce(t *testing.T) {
 			map[string]any{"name": "ticket", "label": "Ticket"},
 			map[string]any{"name": "ticket", "label": "Ticket again"},
 		}), status: 400, field: "requiredInputs[1].name", words: []string{`"ticket"`, "listed twice"}},
-		{name: "migratorUrl ftp", body: with(good, "migratorUrl", "ftp://x"), status: 400, field: "migratorUrl", words: []string{`"ftp://x"`, "http or https URL"}},
-		{name: "migratorUrl not a URL", body: with(good, "migratorUrl", "not a url"), status: 400, field: "migratorUrl", words: []string{`"not a url"`, "http or https URL"}},
-		{name: "migratorUrl without host", body: with(good, "migratorUrl", "http://"), status: 400, field: "migratorUrl", words: []string{"http or https URL"}},
+		{name: "migratorUrl ftp", body: with(good, "migratorUrl", "ftp://x"), status: 400, field: "migratorUrl", words: []string{`"ftp://x"`, "http or https"}},
+		{name: "migratorUrl not a URL", body: with(good, "migratorUrl", "not a url"), status: 400, field: "migratorUrl", words: []string{`"not a url"`, "http or https"}},
+		{name: "migratorUrl without host", body: with(good, "migratorUrl", "http://"), status: 400, field: "migratorUrl", words: []string{"a host is required"}},
+		{name: "migratorUrl with a fragment", body: with(good, "migratorUrl", "http://127.0.0.1:8080/#"), status: 400, field: "migratorUrl", words: []string{"a fragment is not allowed"}},
+		{name: "migratorUrl with a query", body: with(good, "migratorUrl", "http://m.example/?x=1"), status: 400, field: "migratorUrl", words: []string{"a query is not allowed"}},
+		{name: "migratorUrl with userinfo", body: with(good, "migratorUrl", "http://u:p@m.example/"), status: 400, field: "migratorUrl", words: []string{"userinfo"}},
+		{name: "migratorUrl at the metadata service", body: with(good, "migratorUrl", "http://169.254.169.254/latest"), status: 400, field: "migratorUrl", words: []string{"link-local", "--migrator-allow"}},
+		{name: "migratorUrl at a unique-local address", body: with(good, "migratorUrl", "http://[fd00:ec2::254]/"), status: 400, field: "migratorUrl", words: []string{"unique-local"}},
+		{name: "migratorUrl at a mapped private address", body: with(good, "migratorUrl", "http://[::ffff:10.0.0.1]/"), status: 400, field: "migratorUrl", words: []string{"private"}},
+		{name: "migratorUrl in hex notation", body: with(good, "migratorUrl", "http://0x7f000001/"), status: 400, field: "migratorUrl", words: []string{"non-standard notation"}},
 	}
 	for i := range cases {
 		cases[i].method, cases[i].path = post, path

@@ -31,6 +31,7 @@ var BodyLimits = jsonbody.Limits{MaxDepth: 32, MaxKeyLength: 256}
 type validator struct {
 	router routers.Router
 	bodies map[*openapi3.Operation]bodySchema
+	routes map[string]route // by method and Gin path
 }
 
 // bodySchema is an operation's compiled JSON request body schema.
@@ -69,7 +70,11 @@ func newValidator(spec []byte) (*validator, error) {
 			bodies[op] = bodySchema{check: check, required: op.RequestBody.Value.Required}
 		}
 	}
-	return &validator{router: router, bodies: bodies}, nil
+	routes, err := routesOf(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &validator{router: router, bodies: bodies, routes: routes}, nil
 }
 
 // middleware answers 400 with a message naming the field when a request does not match the

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -104,6 +105,7 @@ type Client struct {
 	dryRunTimeout   time.Duration
 	signer          Signer
 	now             func() time.Time
+	guard           *guard
 }
 
 // NewClient returns a Client for existing callers: a nil httpClient gets the guarded transport
@@ -120,13 +122,14 @@ func NewClient(httpClient *http.Client, dispatchTimeout, dryRunTimeout time.Dura
 
 // NewClientWith returns a Client configured by opts.
 func NewClientWith(opts Options) *Client {
+	g := newGuard(opts.Guard)
 	var hc http.Client
 	if opts.HTTPClient != nil {
 		hc = *opts.HTTPClient
 	} else {
 		hc.Transport = &http.Transport{
 			Proxy:               nil, // a proxy would dial for us, out of the guard's sight
-			DialContext:         newDialer(newGuard(opts.Guard)).DialContext,
+			DialContext:         newDialer(g).DialContext,
 			TLSHandshakeTimeout: 10 * time.Second,
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 64,
@@ -140,6 +143,7 @@ func NewClientWith(opts Options) *Client {
 		dryRunTimeout:   opts.DryRunTimeout,
 		signer:          opts.Signer,
 		now:             opts.Now,
+		guard:           g,
 	}
 	if c.dispatchTimeout <= 0 {
 		c.dispatchTimeout = DefaultDispatchTimeout
@@ -321,4 +325,22 @@ func (c cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
+}
+
+// CheckURL refuses, at announcement, a migratorUrl this client would never call: a malformed
+// one, or one whose host is an address literal the guard refuses. Host names are checked when
+// dialled, on the addresses they resolve to then.
+func (c *Client) CheckURL(raw string) error {
+	if err := ValidateURL(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw) // ValidateURL parsed it
+	host := u.Hostname()
+	if c.guard.hostAllowed(host) {
+		return nil
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return c.guard.check("", addr)
+	}
+	return nil
 }
