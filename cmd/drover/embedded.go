@@ -6,9 +6,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"syscall"
 	"time"
 
@@ -56,7 +59,16 @@ type benchCmd struct {
 
 func (cmd *devCmd) Run() error {
 	log := cmd.logger()
+	trust, err := cmd.trust()
+	if err != nil {
+		return err
+	}
+	trust, err = devTrust(trust, cmd.Addr)
+	if err != nil {
+		return err
+	}
 	cfg := dev.Config{Config: cmd.config(cmd.Addr, log), DataDir: cmd.DataDir, TemporalPort: cmd.TemporalPort, Demo: !cmd.NoDemo}
+	cfg.Trust = trust
 	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return dev.Start(ctx, cfg) })
 }
 
@@ -102,4 +114,28 @@ func (cmd *benchCmd) Run() error {
 	}
 	res.Print(os.Stdout)
 	return nil
+}
+
+// devTrust is `drover dev`'s trust: migrators on loopback are reached; without an admin token
+// there is no login and unsigned migrators may announce, which is safe only on loopback; and
+// only loopback host names are answered unless --allowed-host says otherwise.
+func devTrust(t app.Trust, addr string) (app.Trust, error) {
+	t.Guard.AllowLoopback = true
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return t, fmt.Errorf("--addr %q: %w", addr, err)
+	}
+	if t.AdminToken == "" {
+		if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+			return t, fmt.Errorf("drover dev without --admin-token has no login, so it listens on loopback only (127.0.0.1, ::1 or localhost), not %q: set --admin-token to listen there", addr)
+		}
+		t.NoAuth, t.UnsignedUnowned = true, true
+	}
+	if len(t.AllowedHosts) == 0 {
+		t.AllowedHosts = []string{"localhost", "127.0.0.1", "::1"}
+		if host != "" && !slices.Contains(t.AllowedHosts, host) {
+			t.AllowedHosts = append(t.AllowedHosts, host)
+		}
+	}
+	return t, nil
 }

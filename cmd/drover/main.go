@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/drover-dev/drover/console"
 	"github.com/drover-dev/drover/internal/app"
+	"github.com/drover-dev/drover/internal/migrations/migrator"
 )
 
 type common struct {
@@ -28,6 +30,25 @@ type common struct {
 	DryRunTimeout   time.Duration `help:"Timeout of a migrator's dry run." default:"60s" env:"DROVER_DRY_RUN_TIMEOUT"`
 	CancelWait      time.Duration `help:"How long a cancel request waits for the run's clean-up before answering 202." default:"15s" env:"DROVER_CANCEL_WAIT"`
 	ShutdownTimeout time.Duration `help:"How long to wait for requests in flight on SIGTERM." default:"20s" env:"DROVER_SHUTDOWN_TIMEOUT"`
+	trustFlags
+}
+
+// trustFlags are who may do what, and where Drover may send requests.
+type trustFlags struct {
+	AdminToken     string        `help:"API token of the bootstrap admin (mint other tokens with POST /admin/tokens). Turns on operator authentication." env:"DROVER_ADMIN_TOKEN"`
+	MigratorAllow  []string      `help:"Migrator addresses Drover may call although loopback, link-local or private: CIDRs (10.0.0.0/8), addresses, or host names (*.svc.cluster.local)." env:"DROVER_MIGRATOR_ALLOW" sep:","`
+	AllowedHost    []string      `help:"Host header values Drover answers (stops DNS rebinding); default: any for serve, loopback names for dev." env:"DROVER_ALLOWED_HOSTS" sep:","`
+	TrustedProxy   []string      `help:"Proxies (addresses or CIDRs) whose X-Forwarded-For names the client in the audit log." env:"DROVER_TRUSTED_PROXIES" sep:","`
+	AuditRetention time.Duration `help:"How long the audit log keeps entries." default:"2160h" env:"DROVER_AUDIT_RETENTION"`
+}
+
+// trust turns the flags into the app's settings.
+func (f trustFlags) trust() (app.Trust, error) {
+	g, err := migrator.ParseAllow(f.MigratorAllow)
+	if err != nil {
+		return app.Trust{}, err
+	}
+	return app.Trust{AdminToken: f.AdminToken, Guard: g, AllowedHosts: f.AllowedHost, TrustedProxies: f.TrustedProxy, AuditRetention: f.AuditRetention}, nil
 }
 
 type serveCmd struct {
@@ -40,6 +61,7 @@ type serveCmd struct {
 	RedisDB         int    `help:"Redis database number." default:"0" env:"DROVER_REDIS_DB"`
 	RedisPrefix     string `help:"Prefix of every Redis key Drover writes." default:"drover" env:"DROVER_REDIS_PREFIX"`
 	NoWorker        bool   `help:"Serve the API only; run no Temporal worker in this process." env:"DROVER_NO_WORKER"`
+	InsecureNoAuth  bool   `help:"Run without operator authentication: anyone who reaches Drover is an admin. For trying Drover out only." env:"DROVER_INSECURE_NO_AUTH"`
 }
 
 type cli struct {
@@ -62,6 +84,17 @@ func main() {
 
 func (cmd *serveCmd) Run() error {
 	log := cmd.logger()
+	trust, err := cmd.trust()
+	if err != nil {
+		return err
+	}
+	switch {
+	case cmd.AdminToken == "" && !cmd.InsecureNoAuth:
+		return errors.New("drover serve needs operator authentication: set --admin-token (DROVER_ADMIN_TOKEN), or pass --insecure-no-auth to let anyone who reaches it act as an admin")
+	case cmd.AdminToken == "":
+		trust.NoAuth = true
+		log.Warn("operator authentication is OFF (--insecure-no-auth): anyone who reaches Drover is an admin")
+	}
 	cfg := app.ServeConfig{
 		Config:          cmd.config(cmd.Addr, log),
 		TemporalAddress: cmd.TemporalAddress,
@@ -72,6 +105,7 @@ func (cmd *serveCmd) Run() error {
 		RedisPrefix:     cmd.RedisPrefix,
 	}
 	cfg.NoWorker = cmd.NoWorker
+	cfg.Trust = trust
 	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return app.StartServe(ctx, cfg) })
 }
 

@@ -16,6 +16,8 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/drover-dev/drover/internal/access"
+	accessstore "github.com/drover-dev/drover/internal/access/store"
 	"github.com/drover-dev/drover/internal/migrations"
 	"github.com/drover-dev/drover/internal/migrations/execution"
 	"github.com/drover-dev/drover/internal/migrations/handler"
@@ -40,6 +42,36 @@ type Config struct {
 	// Routes, when not nil, adds routes to the API (e.g. the console).
 	Routes func(*gin.Engine)
 	Logger *slog.Logger
+	// Trust is who may do what, and where Drover may send requests.
+	Trust Trust
+}
+
+// Trust holds the trust model's settings. Its zero value trusts nobody: operators must
+// authenticate (and none can), migrators must sign, and no migrator on loopback or a private
+// network can be reached.
+type Trust struct {
+	// Store keeps credentials and the audit log; nil is an in-memory store (tests).
+	Store access.Store
+	// NoAuth lets every operator request through as an anonymous admin.
+	NoAuth bool
+	// AdminToken is the bootstrap admin's API token.
+	AdminToken string
+	// UnsignedUnowned lets unsigned requests act for migrations no credential owns.
+	UnsignedUnowned bool
+	// AuditRetention is how long the audit log keeps entries (default 90 days).
+	AuditRetention time.Duration
+	// Guard says which migrator addresses Drover may call.
+	Guard migrator.Guard
+	// AllowedHosts, when set, are the only Host header values answered.
+	AllowedHosts []string
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []string
+}
+
+// LoopbackTrust is `drover dev` without login, and the tests': everyone is an admin,
+// unsigned migrators may announce what no credential owns, and loopback migrators are reached.
+func LoopbackTrust() Trust {
+	return Trust{NoAuth: true, UnsignedUnowned: true, Guard: migrator.Guard{AllowLoopback: true}}
 }
 
 // Defaults fills in the unset settings.
@@ -60,6 +92,7 @@ type Running struct {
 	// URL is the API's base URL, e.g. http://127.0.0.1:8080.
 	URL     string
 	Service *migrations.Service
+	Access  *access.Service
 	Client  client.Client
 
 	http       *http.Server
@@ -75,11 +108,22 @@ type Running struct {
 func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers ...func() error) (*Running, error) {
 	cfg.Defaults()
 	log := cfg.Logger
-	mc := migrator.NewClient(nil, cfg.DispatchTimeout, cfg.DryRunTimeout)
+	t := cfg.Trust
+	if t.Store == nil {
+		mem, err := accessstore.OpenSQLite(":memory:")
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("open in-memory access store: %w", err), closeAll(closers))
+		}
+		t.Store = mem
+		closers = append([]func() error{mem.Close}, closers...)
+	}
+	acc := access.NewService(t.Store, access.Config{RequireAuth: !t.NoAuth, AdminToken: t.AdminToken,
+		UnsignedUnowned: t.UnsignedUnowned, AuditRetention: t.AuditRetention}, log)
+	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
 	engine := ptemporal.NewEngine(c, cfg.TaskQueue, execution.WorkflowName, cfg.CancelWait)
 	svc := migrations.NewService(store, engine, mc, nil, log)
 
-	r := &Running{Service: svc, Client: c, log: log, served: make(chan error, 1), closers: closers}
+	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers}
 	if !cfg.NoWorker {
 		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
 		execution.Register(r.worker, execution.NewActivities(store, mc))
@@ -88,7 +132,8 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 			return nil, fmt.Errorf("start Temporal worker on task queue %s: %w", cfg.TaskQueue, err)
 		}
 	}
-	h, err := handler.New(svc, log, cfg.Routes)
+	h, err := handler.New(handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
+		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies})
 	if err != nil {
 		r.stopWorker()
 		r.closeAll()
@@ -110,7 +155,8 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 		r.served <- err
 	}()
-	log.Info("drover is serving", "url", r.URL, "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "worker", !cfg.NoWorker)
+	log.Info("drover is serving", "url", r.URL, "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "worker", !cfg.NoWorker,
+		"operatorAuth", !t.NoAuth, "unsignedMigrators", t.UnsignedUnowned)
 	return r, nil
 }
 
@@ -144,13 +190,18 @@ func (r *Running) stopWorker() {
 }
 
 func (r *Running) closeAll() error {
+	err := closeAll(r.closers)
+	r.closers = nil
+	return err
+}
+
+func closeAll(closers []func() error) error {
 	var errs []error
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		if err := r.closers[i](); err != nil {
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i](); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	r.closers = nil
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	accessstore "github.com/drover-dev/drover/internal/access/store"
 	"github.com/drover-dev/drover/internal/migrations/store"
 )
 
@@ -33,6 +34,9 @@ func StartServe(ctx context.Context, cfg ServeConfig) (*Running, error) {
 		prefix = "drover"
 	}
 	st := store.NewRedisStore(rc, prefix)
+	if cfg.Trust.Store == nil {
+		cfg.Trust.Store = accessstore.NewRedis(rc, prefix)
+	}
 	c, err := DialTemporal(ctx, cfg.TemporalAddress, cfg.Namespace, cfg.Logger)
 	if err != nil {
 		_ = rc.Close()

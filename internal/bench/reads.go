@@ -119,7 +119,7 @@ func (e *env) reads(ctx context.Context, kind string) ([]ReadResult, *MemoryResu
 		_ = closeStore()
 		return nil, nil, err
 	}
-	r, err := app.Start(app.Config{Addr: "127.0.0.1:0", TaskQueue: "bench-reads", NoWorker: true, Logger: e.log}, st, c,
+	r, err := app.Start(app.Config{Addr: "127.0.0.1:0", TaskQueue: "bench-reads", NoWorker: true, Logger: e.log, Trust: app.LoopbackTrust()}, st, c,
 		closeStore, func() error { c.Close(); return nil })
 	if err != nil {
 		return nil, nil, err

@@ -95,7 +95,7 @@ func (e *env) throughput(ctx context.Context) (*Throughput, error) {
 		_ = closeStore()
 		return nil, err
 	}
-	r, err := app.Start(app.Config{Addr: "127.0.0.1:0", TaskQueue: "bench-drover", Logger: e.log}, st, c,
+	r, err := app.Start(app.Config{Addr: "127.0.0.1:0", TaskQueue: "bench-drover", Logger: e.log, Trust: app.LoopbackTrust()}, st, c,
 		closeStore, func() error { c.Close(); return nil })
 	if err != nil {
 		return nil, err

@@ -85,7 +85,7 @@ func startDroverOn(t *testing.T, st migrations.MigrationStore, taskQueue string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := app.Config{Addr: "127.0.0.1:0", TaskQueue: taskQueue, Logger: log, CancelWait: 10 * time.Second}
+	cfg := app.Config{Addr: "127.0.0.1:0", TaskQueue: taskQueue, Logger: log, CancelWait: 10 * time.Second, Trust: app.LoopbackTrust()}
 	for _, f := range mutate {
 		f(&cfg)
 	}

@@ -2,6 +2,7 @@ package testsupport
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/pkg/api"
+	"github.com/drover-dev/drover/pkg/migrator/signature"
 )
 
 // Migrator is a real HTTP migrator for tests: it records every dispatch and dry-run request
@@ -23,6 +25,28 @@ type Migrator struct {
 	failNext    []int // statuses to answer the next dispatches with
 	dryRunReply func(api.DryRunRequest) (int, any)
 	dryRunDelay time.Duration
+	keys        [][]byte // when set, dispatches must be signed with one of them
+	refused     int
+}
+
+// RequireSignature makes the migrator refuse (401) dispatches not signed with secret, as a
+// migrator holding that credential would.
+func (m *Migrator) RequireSignature(t testing.TB, secret string) {
+	t.Helper()
+	key, err := signature.ParseSecret(secret)
+	if err != nil {
+		t.Fatalf("migrator secret: %v", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys = append(m.keys, key)
+}
+
+// Refused returns how many dispatches it refused for their signature.
+func (m *Migrator) Refused() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refused
 }
 
 // NewMigrator starts a Migrator; it is closed when the test ends.
@@ -39,8 +63,25 @@ func NewMigrator(t testing.TB) *Migrator {
 }
 
 func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, `{"error":"unreadable dispatch body"}`, http.StatusBadRequest)
+		return
+	}
+	m.mu.Lock()
+	keys := m.keys
+	m.mu.Unlock()
+	if len(keys) > 0 {
+		if _, err := signature.Verify(keys, r.Header, raw, time.Now()); err != nil {
+			m.mu.Lock()
+			m.refused++
+			m.mu.Unlock()
+			http.Error(w, `{"error":"bad signature"}`, http.StatusUnauthorized)
+			return
+		}
+	}
 	var req api.DispatchStepRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.Unmarshal(raw, &req); err != nil {
 		http.Error(w, `{"error":"bad dispatch body"}`, http.StatusBadRequest)
 		return
 	}

@@ -4,6 +4,7 @@ package dev
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,10 +14,15 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/examples/gobump"
+	accessstore "github.com/drover-dev/drover/internal/access/store"
 	"github.com/drover-dev/drover/internal/app"
 	"github.com/drover-dev/drover/internal/migrations/store"
 	"github.com/drover-dev/drover/internal/platform/temporal/devserver"
+	"github.com/drover-dev/drover/pkg/migrator/signature"
 )
+
+// DemoMigratorID is the demo migrator's credential.
+const DemoMigratorID = "demo-gobump"
 
 // Config is `drover dev`: everything in one process, state under DataDir.
 type Config struct {
@@ -61,7 +67,17 @@ func Start(ctx context.Context, cfg Config) (*app.Running, error) {
 		return nil, err
 	}
 	cfg.Logger.Info("embedded Temporal is up", "hostPort", ts.HostPort(), "dataDir", dir)
-	r, err := app.Start(cfg.Config, st, c, ts.Stop, st.Close, func() error { c.Close(); return nil })
+	closers := []func() error{ts.Stop, st.Close}
+	if cfg.Trust.Store == nil {
+		as, err := accessstore.OpenSQLite(filepath.Join(dir, "access.db"))
+		if err != nil {
+			c.Close()
+			return nil, errors.Join(fmt.Errorf("open embedded access store: %w", err), st.Close(), ts.Stop())
+		}
+		cfg.Trust.Store = as
+		closers = append(closers, as.Close)
+	}
+	r, err := app.Start(cfg.Config, st, c, append(closers, func() error { c.Close(); return nil })...)
 	if err != nil || !cfg.Demo {
 		return r, err
 	}
@@ -78,11 +94,19 @@ func startDemo(ctx context.Context, r *app.Running, workspace string, log *slog.
 	if err := gobump.CreateDemoWorkspace(ctx, workspace); err != nil {
 		return err
 	}
+	// The demo migrator gets its own credential, a new secret at every start, and signs.
+	secret, err := signature.NewSecret()
+	if err != nil {
+		return err
+	}
+	if _, err := r.Access.EnsureMigrator(ctx, DemoMigratorID, "demo migrator (examples/gobump)", []string{gobump.MigrationID}, false, secret); err != nil {
+		return fmt.Errorf("create the demo migrator's credential: %w", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	b, err := gobump.New(gobump.Options{Workspace: workspace, Drover: r.URL, URL: "http://" + ln.Addr().String(), Logger: log.With("component", "demo-migrator")})
+	b, err := gobump.New(gobump.Options{Workspace: workspace, Drover: r.URL, URL: "http://" + ln.Addr().String(), Secret: secret, Logger: log.With("component", "demo-migrator")})
 	if err != nil {
 		_ = ln.Close()
 		return err

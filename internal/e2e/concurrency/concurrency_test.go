@@ -46,7 +46,7 @@ func newCluster(t *testing.T, n int, st migrations.MigrationStore) *cluster {
 	for range n {
 		c, err := app.DialTemporal(ctx, dev.TemporalHostPort, "default", log)
 		require.NoError(t, err)
-		r, err := app.Start(app.Config{Addr: "127.0.0.1:0", TaskQueue: taskQueue, Logger: log, CancelWait: 20 * time.Second}, st, c,
+		r, err := app.Start(app.Config{Addr: "127.0.0.1:0", TaskQueue: taskQueue, Logger: log, CancelWait: 20 * time.Second, Trust: app.LoopbackTrust()}, st, c,
 			func() error { c.Close(); return nil })
 		require.NoError(t, err)
 		t.Cleanup(func() {
