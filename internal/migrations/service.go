@@ -400,7 +400,7 @@ func (s *Service) HandleEvent(ctx context.Context, runID string, ev api.StepStat
 // CompleteStep records an operator's verdict on a step that waits (for a person, say): done
 // (succeeded) or failed, with a note, as the operator rather than as the migrator. The
 // step's metadata gains markedBy (the operator) and note or error.
-func (s *Service) CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, actor string) error {
+func (s *Service) CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, dispatchID, actor string) error {
 	if status != api.StepEventStatusSucceeded && status != api.StepEventStatusFailed {
 		return Invalid("status", "%q cannot be set by an operator; expected succeeded or failed", status)
 	}
@@ -420,6 +420,9 @@ func (s *Service) CompleteStep(ctx context.Context, migrationID, candidateID, st
 			return Invalid("stepName", "%q is not a step of run %s (steps: %s)", stepName, run.RunID, strings.Join(run.StepNames, ", "))
 		}
 		return Conflict(ErrStepNotWaiting, "step %q of run %s has not been dispatched yet", stepName, run.RunID)
+	}
+	if dispatchID != "" && st.DispatchId != "" && dispatchID != st.DispatchId {
+		return Conflict(ErrStepNotWaiting, "step %q of run %s was dispatched again (dispatch %s) since you saw dispatch %s; look again before marking it", stepName, run.RunID, st.DispatchId, dispatchID)
 	}
 	md := map[string]string{"markedBy": actor}
 	if note != "" {

@@ -32,16 +32,10 @@ suite("api client", () => {
     expect(describe(new TypeError("fetch failed"))).toMatch(/did not answer/);
   });
 
-  it("marks a step with the dispatch id it answers, so a stale mark is refused", async () => {
+  it("marks a step as the operator, naming the dispatch it saw, so a stale mark is refused", async () => {
     const { api, calls } = fakeDrover(() => ({ status: 202, body: { status: "ACCEPTED" } }));
-    await api.markStep("m1__c1", "c1", stepState({ id: "c1", kind: "repo", status: "running" }, "review", "pending", { dispatchId: "d-7" }), "failed", "build is red");
-    expect(calls[0].path).toBe("/event/m1__c1");
-    expect(calls[0].body).toEqual({
-      stepName: "review",
-      candidateId: "c1",
-      status: "failed",
-      dispatchId: "d-7",
-      metadata: { error: "build is red", markedBy: "console" },
-    });
+    await api.markStep("m1", "c1", stepState({ id: "c1", kind: "repo", status: "running" }, "review", "pending", { dispatchId: "d-7" }), "failed", "build is red");
+    expect(calls[0].path).toBe("/migrations/m1/candidates/c1/steps/review/complete");
+    expect(calls[0].body).toEqual({ status: "failed", note: "build is red", dispatchId: "d-7" });
   });
 });

@@ -63,7 +63,16 @@ export type CandidateQuery = {
 
 /** Api is the console's typed view of the Drover API (types generated from schemas/openapi.yaml). */
 export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
-  const c = createClient<paths>({ baseUrl, fetch: fetchImpl });
+  // Drover refuses state changes that are not JSON (a guard against cross-site requests), so
+  // every request says it is; a session's state changes carry its CSRF token.
+  const c = createClient<paths>({ baseUrl, fetch: fetchImpl, headers: { "Content-Type": "application/json" } });
+  let csrf = "";
+  c.use({
+    onRequest({ request }) {
+      if (csrf && request.method !== "GET") request.headers.set("X-CSRF-Token", csrf);
+      return request;
+    },
+  });
   const path = (migrationId: string) => ({ params: { path: { migrationId } } });
   const cpath = (migrationId: string, candidateId: string) => ({ params: { path: { migrationId, candidateId } } });
   return {
@@ -98,20 +107,20 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
       unwrap(c.PATCH("/migrations/{migrationId}/candidates/{candidateId}/inputs", { ...cpath(id, candidateId), body: { inputs } })),
     getSteps: (id: string, candidateId: string) =>
       unwrap(c.GET("/migrations/{migrationId}/candidates/{candidateId}/steps", cpath(id, candidateId))),
-    /** markStep reports a step's outcome on behalf of a person, as a migrator's callback would. */
-    markStep: (runId: string, candidateId: string, step: StepState, status: StepEventStatus, note?: string) =>
+    /** markStep records a person's verdict on a waiting step, as the logged-in operator; it names the dispatch they saw, so a mark on a step dispatched again since is refused. */
+    markStep: (migrationId: string, candidateId: string, step: StepState, status: "succeeded" | "failed", note?: string) =>
       unwrap(
-        c.POST("/event/{runId}", {
-          params: { path: { runId } },
-          body: {
-            stepName: step.stepName,
-            candidateId,
-            status,
-            dispatchId: step.dispatchId,
-            metadata: note ? { [status === "failed" ? "error" : "note"]: note, markedBy: "console" } : { markedBy: "console" },
-          },
+        c.POST("/migrations/{migrationId}/candidates/{candidateId}/steps/{stepName}/complete", {
+          params: { path: { migrationId, candidateId, stepName: step.stepName } },
+          body: { status, note, dispatchId: step.dispatchId },
         }),
       ),
+    /** whoAmI says who the console acts as; a session's CSRF token is kept for state changes. */
+    whoAmI: async () => {
+      const me = await unwrap(c.GET("/auth/me"));
+      csrf = me.csrfToken ?? "";
+      return me;
+    },
     ready: async () => {
       const res = await (fetchImpl ?? fetch)(`${baseUrl}/readyz`);
       return (await res.json()) as Schemas["Readiness"];

@@ -470,6 +470,8 @@ export interface components {
             status: "succeeded" | "failed";
             /** @description Why; recorded as the step's `note` (succeeded) or `error` (failed). */
             note?: string;
+            /** @description The dispatch the person saw waiting; when the step has been dispatched again since, the mark is refused (409) rather than applied to the new try. */
+            dispatchId?: string;
         };
         /** @enum {string} */
         Role: "viewer" | "operator" | "admin";

@@ -15,6 +15,7 @@ export function Layout() {
   const [theme, toggleTheme] = useTheme();
   const [palette, setPalette] = useState(false);
   const ready = useQuery({ queryKey: ["ready"], queryFn: api.ready, refetchInterval: 15000, retry: false });
+  const me = useQuery({ queryKey: ["me"], queryFn: api.whoAmI, staleTime: 60000, retry: false });
   const healthy = ready.data?.status === "ready";
   const problems = ready.data ? Object.entries(ready.data.checks).filter(([, v]) => v !== "ok") : [];
 
@@ -39,6 +40,17 @@ export function Layout() {
           >
             {ready.isLoading ? "…" : healthy ? "Connected" : ready.isError ? "Drover unreachable" : "Degraded"}
           </span>
+          {me.data && (
+            <span className="who" title={me.data.authRequired ? `Signed in as ${me.data.actor} (${me.data.via})` : "drover dev without login: everyone here acts as an admin"}>
+              {me.data.kind === "anonymous" && me.data.authRequired ? (
+                me.data.loginUrl ? <a href={me.data.loginUrl}>Log in</a> : "Not logged in"
+              ) : (
+                <>
+                  {me.data.authRequired ? me.data.name : "No login"} · <strong>{me.data.role}</strong>
+                </>
+              )}
+            </span>
+          )}
           <button type="button" className="icon" onClick={toggleTheme} aria-label={`Switch to the ${theme === "dark" ? "light" : "dark"} theme`} title="Switch theme">
             {theme === "dark" ? "☀" : "☾"}
           </button>

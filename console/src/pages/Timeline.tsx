@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { useMutation } from "@tanstack/react-query";
-import type { Candidate, RunSteps, StepDefinition, StepEventStatus, StepState } from "../api/client";
+import type { Candidate, RunSteps, StepDefinition, StepState } from "../api/client";
 import { describe } from "../api/client";
 import { useApi } from "../api/context";
 import { StatusBadge } from "../components/Badges";
@@ -11,7 +11,7 @@ import { useToast } from "../components/Toasts";
 import { duration, when } from "../format";
 import { isManual } from "../steps";
 
-type Mark = { step: StepState; status: StepEventStatus };
+type Mark = { step: StepState; status: "succeeded" | "failed" };
 
 /** Timeline lists a run's steps in order with their state, metadata and the operator's actions on them. */
 export function Timeline({
@@ -121,7 +121,7 @@ export function Timeline({
       {mark && run.runId && (
         <MarkDialog
           mark={mark}
-          runId={run.runId}
+          migrationId={migrationId}
           candidateId={candidate.id}
           onClose={(changed) => {
             setMark(null);
@@ -133,13 +133,13 @@ export function Timeline({
   );
 }
 
-function MarkDialog({ mark, runId, candidateId, onClose }: { mark: Mark; runId: string; candidateId: string; onClose: (changed: boolean) => void }) {
+function MarkDialog({ mark, migrationId, candidateId, onClose }: { mark: Mark; migrationId: string; candidateId: string; onClose: (changed: boolean) => void }) {
   const api = useApi();
   const toast = useToast();
   const [note, setNote] = useState("");
   const failing = mark.status === "failed";
   const send = useMutation({
-    mutationFn: () => api.markStep(runId, candidateId, mark.step, mark.status, note.trim() || undefined),
+    mutationFn: () => api.markStep(migrationId, candidateId, mark.step, mark.status, note.trim() || undefined),
     onSuccess: () => {
       toast("ok", `${mark.step.stepName} marked ${failing ? "failed" : "done"}.`);
       onClose(true);

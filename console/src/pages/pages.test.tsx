@@ -188,12 +188,12 @@ describe("candidate page", () => {
 
   it("marks a pending manual step done with the dispatch id it answers", async () => {
     const pending: RunSteps = { ...failedRun, steps: [failedRun.steps[0], stepState(candidates[0], "review", "pending", { dispatchId: "d3", metadata: { instructions: "check the build" } })] };
-    const { api, calls } = drover(pending, (c) => (c.path.startsWith("/event/") ? { status: 202, body: { status: "ACCEPTED" } } : undefined));
+    const { api, calls } = drover(pending, (c) => (c.path.endsWith("/complete") ? { status: 202, body: { status: "ACCEPTED" } } : undefined));
     renderAt("/migrations/bump/candidates/billing", api);
     await userEvent.click(await screen.findByRole("button", { name: "Mark done" }));
     await userEvent.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Mark done" }));
-    await waitFor(() => expect(calls.find((c) => c.path === "/event/bump__billing")).toBeDefined());
-    expect(calls.find((c) => c.path === "/event/bump__billing")?.body).toMatchObject({ stepName: "review", status: "succeeded", dispatchId: "d3" });
+    await waitFor(() => expect(calls.find((c) => c.path === "/migrations/bump/candidates/billing/steps/review/complete")).toBeDefined());
+    expect(calls.find((c) => c.path === "/migrations/bump/candidates/billing/steps/review/complete")?.body).toMatchObject({ status: "succeeded", dispatchId: "d3" });
   });
 
   it("refuses to mark a step failed without a reason", async () => {
@@ -333,7 +333,7 @@ describe("candidate page, wire shapes", () => {
       steps: [stepState(candidates[0], "branch", "succeeded"), stepState(candidates[0], "approve", "pending", { dispatchId: "d9" })],
     };
     const { api, calls } = drover(run, (c) =>
-      c.path === "/migrations/bump" ? { body: { ...migration, steps } } : c.path.startsWith("/event/") ? { status: 202, body: { status: "ACCEPTED" } } : undefined,
+      c.path === "/migrations/bump" ? { body: { ...migration, steps } } : c.path.endsWith("/complete") ? { status: 202, body: { status: "ACCEPTED" } } : undefined,
     );
     renderAt("/migrations/bump/candidates/billing", api);
     const done = await screen.findByRole("button", { name: "Mark done" });
@@ -347,7 +347,7 @@ describe("candidate page, wire shapes", () => {
     expect(within(document.querySelector('li[data-step="deploy"]') as HTMLElement).queryByText("a person")).not.toBeInTheDocument();
     await userEvent.click(done);
     await userEvent.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Mark done" }));
-    await waitFor(() => expect(calls.find((c) => c.path === "/event/bump__billing")?.body).toMatchObject({ stepName: "approve", candidateId: "billing", status: "succeeded", dispatchId: "d9" }));
+    await waitFor(() => expect(calls.find((c) => c.path === "/migrations/bump/candidates/billing/steps/approve/complete")?.body).toMatchObject({ status: "succeeded", dispatchId: "d9" }));
   });
 
   it("keeps a non-manual pending step's Mark done plain, with a note that the migrator reports it", async () => {

@@ -227,7 +227,7 @@ func (h *Handler) completeStep(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	err := h.svc.CompleteStep(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), c.Param("stepName"), api.StepEventStatus(body.Status), body.Note, p.Actor())
+	err := h.svc.CompleteStep(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), c.Param("stepName"), api.StepEventStatus(body.Status), body.Note, body.DispatchId, p.Actor())
 	if err != nil {
 		h.fail(c, err)
 		return

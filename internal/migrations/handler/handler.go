@@ -71,7 +71,7 @@ type Service interface {
 	GetSteps(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error)
 	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
 	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
-	CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, actor string) error
+	CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, dispatchID, actor string) error
 	Ready(ctx context.Context) map[string]error
 }
 

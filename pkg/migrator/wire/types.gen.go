@@ -348,6 +348,9 @@ type CandidateSubmission struct {
 
 // CompleteStepRequest defines model for CompleteStepRequest.
 type CompleteStepRequest struct {
+	// DispatchId The dispatch the person saw waiting; when the step has been dispatched again since, the mark is refused (409) rather than applied to the new try.
+	DispatchId string `json:"dispatchId,omitempty,omitzero"`
+
 	// Note Why; recorded as the step's `note` (succeeded) or `error` (failed).
 	Note   string                    `json:"note,omitempty,omitzero"`
 	Status CompleteStepRequestStatus `json:"status"`
