@@ -327,7 +327,8 @@ type MigratorRequest struct {
 // credential allowed the migration id, proven by a valid, fresh, first-seen signature (or,
 // for a credential that allows it, by nothing). An announcement of a migration nobody owns
 // makes it the signer's. A refusal is a *DeniedError: 401 when the signature does not prove
-// anyone, 403 when it proves a migrator that may not act on this migration.
+// anyone, 403 when it proves a migrator that may not act on this migration (returned with the
+// error, for the audit log).
 func (s *Service) VerifyMigrator(ctx context.Context, r MigratorRequest) (Principal, error) {
 	owner, err := s.Owner(ctx, r.MigrationID)
 	if err != nil {
@@ -350,11 +351,16 @@ func (s *Service) VerifyMigrator(ctx context.Context, r MigratorRequest) (Princi
 			return Principal{Kind: ActorMigrator, ID: DevUnsigned, Name: "unsigned migrator (drover dev)", Via: "unsigned"}, nil
 		}
 	}
+	via := "signature"
+	if !signature.Signed(r.Header) {
+		via = "unsigned"
+	}
+	who := Principal{Kind: ActorMigrator, ID: m.ID, Name: m.Name, Via: via}
 	switch {
 	case owner != "" && owner != m.ID:
-		return Principal{}, forbidden(fmt.Sprintf("migration %q belongs to another migrator; migrator %s may not announce or act on it", r.MigrationID, m.ID))
+		return who, forbidden(fmt.Sprintf("migration %q belongs to another migrator; migrator %s may not announce or act on it", r.MigrationID, m.ID))
 	case owner == "" && !m.Allows(r.MigrationID):
-		return Principal{}, forbidden(fmt.Sprintf("migrator %s may not announce migration %q (it may announce: %s)", m.ID, r.MigrationID, strings.Join(m.Migrations, ", ")))
+		return who, forbidden(fmt.Sprintf("migrator %s may not announce migration %q (it may announce: %s)", m.ID, r.MigrationID, strings.Join(m.Migrations, ", ")))
 	}
 	if owner == "" && r.Claim {
 		won, err := s.store.ClaimMigration(ctx, r.MigrationID, m.ID)
@@ -362,14 +368,10 @@ func (s *Service) VerifyMigrator(ctx context.Context, r MigratorRequest) (Princi
 			return Principal{}, fmt.Errorf("claim migration %s for %s: %w", r.MigrationID, m.ID, err)
 		}
 		if won != m.ID {
-			return Principal{}, forbidden(fmt.Sprintf("migration %q was just announced by another migrator", r.MigrationID))
+			return who, forbidden(fmt.Sprintf("migration %q was just announced by another migrator", r.MigrationID))
 		}
 	}
-	via := "signature"
-	if !signature.Signed(r.Header) {
-		via = "unsigned"
-	}
-	return Principal{Kind: ActorMigrator, ID: m.ID, Name: m.Name, Via: via}, nil
+	return who, nil
 }
 
 // verifySigned finds the active credential whose secret verifies r and refuses a message id

@@ -233,6 +233,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 					if rt.need == access.NeedMigrator {
 						require.Equal(t, "migrator:"+e.migAID, got.Actor)
 					}
+				case migratorB:
+					if rt.need == access.NeedMigrator {
+						require.Equal(t, "migrator:"+e.migBID, got.Actor, "the refused migrator is named")
+					}
 				case admin:
 					require.Equal(t, "operator:bootstrap-admin", got.Actor)
 				case operator:

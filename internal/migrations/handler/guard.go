@@ -137,8 +137,11 @@ func (h *Handler) guard(c *gin.Context) {
 	}
 	if err != nil {
 		if rt.need == access.NeedMigrator {
-			// For the audit log: an operator's token sent where a migrator's signature is needed.
-			if op, oerr := h.operator(c, false, true); oerr == nil {
+			// For the audit log: the migrator proven but refused, or an operator's token sent
+			// where a migrator's signature is needed.
+			if who.ID != "" {
+				p = who
+			} else if op, oerr := h.operator(c, false, true); oerr == nil {
 				p = op
 			}
 		}
