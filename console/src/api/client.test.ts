@@ -38,4 +38,24 @@ suite("api client", () => {
     expect(calls[0].path).toBe("/migrations/m1/candidates/c1/steps/review/complete");
     expect(calls[0].body).toEqual({ status: "failed", note: "build is red", dispatchId: "d-7" });
   });
+
+  it("says a 401 means no login or an expired session, and a 403 that the role may not", async () => {
+    const { api } = fakeDrover((c) =>
+      c.path.endsWith("/start")
+        ? { status: 401, body: { error: "authentication required: send Authorization: Bearer <token>, or log in to the console" } }
+        : { status: 403, body: { error: "cancelRun needs the operator role; operator:token:tok_v is viewer" } },
+    );
+    expect(describe(await api.start("m1", "c1", {}).catch((e) => e))).toBe(
+      "Not logged in or the session expired: authentication required: send Authorization: Bearer <token>, or log in to the console",
+    );
+    expect(describe(await api.cancel("m1", "c1").catch((e) => e))).toBe("Your role may not do this: cancelRun needs the operator role; operator:token:tok_v is viewer");
+  });
+
+  it("asks the audit log for one migration's or candidate's page, older than before", async () => {
+    const { api, calls } = fakeDrover(() => ({ body: { entries: [], next: "e9" } }));
+    const page = await api.listAudit({ migration: "m1", candidate: "c1", before: "e10", limit: 50, actor: "" });
+    expect(page.next).toBe("e9");
+    expect(calls[0].path).toBe("/audit");
+    expect(Object.fromEntries(calls[0].query)).toEqual({ migration: "m1", candidate: "c1", before: "e10", limit: "50" });
+  });
 });

@@ -15,6 +15,10 @@ export type DryRunResult = Schemas["DryRunResult"];
 export type FileDiff = Schemas["FileDiff"];
 export type Progress = Schemas["Progress"];
 export type StepEventStatus = Schemas["StepEventStatus"];
+export type Role = Schemas["Role"];
+export type Me = Schemas["Me"];
+export type AuditEntry = Schemas["AuditEntry"];
+export type AuditPage = Schemas["AuditPage"];
 
 /** ApiError is an answer of the API that is not a success, with the server's message for a person. */
 export class ApiError extends Error {
@@ -32,6 +36,8 @@ export class ApiError extends Error {
 export function describe(err: unknown): string {
   if (err instanceof ApiError) {
     const where = err.field && !err.message.includes(err.field) ? ` (${err.field})` : "";
+    if (err.status === 401) return `Not logged in or the session expired: ${err.message}`;
+    if (err.status === 403) return `Your role may not do this: ${err.message}`;
     if (err.status === 503) return `Drover cannot reach its store or Temporal: ${err.message}`;
     if (err.status === 502 || err.status === 504) return `The migrator failed: ${err.message}`;
     return err.message + where;
@@ -58,6 +64,16 @@ export type CandidateQuery = {
   attention?: boolean;
   q?: string;
   offset?: number;
+  limit?: number;
+};
+
+/** AuditQuery narrows the audit log; before is the next of a previous page (older entries). */
+export type AuditQuery = {
+  migration?: string;
+  candidate?: string;
+  actor?: string;
+  since?: string;
+  before?: string;
   limit?: number;
 };
 
@@ -120,6 +136,11 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
       const me = await unwrap(c.GET("/auth/me"));
       csrf = me.csrfToken ?? "";
       return me;
+    },
+    /** listAudit is a page of the audit log, newest first. */
+    listAudit(q: AuditQuery): Promise<AuditPage> {
+      const query = Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined && v !== "")) as AuditQuery;
+      return unwrap(c.GET("/audit", { params: { query } }));
     },
     ready: async () => {
       const res = await (fetchImpl ?? fetch)(`${baseUrl}/readyz`);

@@ -3,7 +3,9 @@ import { useQuery } from "@tanstack/react-query";
 import { Link, Outlet } from "react-router";
 import { useApi } from "../api/context";
 import { useTheme, type Theme } from "../theme";
+import { loggedOut, useMe } from "../me";
 import { CommandPalette } from "./CommandPalette";
+import { LoggedOut } from "./LoggedOut";
 import { ToastProvider } from "./Toasts";
 
 const ThemeContext = createContext<Theme>("light");
@@ -15,7 +17,7 @@ export function Layout() {
   const [theme, toggleTheme] = useTheme();
   const [palette, setPalette] = useState(false);
   const ready = useQuery({ queryKey: ["ready"], queryFn: api.ready, refetchInterval: 15000, retry: false });
-  const me = useQuery({ queryKey: ["me"], queryFn: api.whoAmI, staleTime: 60000, retry: false });
+  const me = useMe();
   const healthy = ready.data?.status === "ready";
   const problems = ready.data ? Object.entries(ready.data.checks).filter(([, v]) => v !== "ok") : [];
 
@@ -42,7 +44,7 @@ export function Layout() {
           </span>
           {me.data && (
             <span className="who" title={me.data.authRequired ? `Signed in as ${me.data.actor} (${me.data.via})` : "drover dev without login: everyone here acts as an admin"}>
-              {me.data.kind === "anonymous" && me.data.authRequired ? (
+              {loggedOut(me.data) ? (
                 me.data.loginUrl ? <a href={me.data.loginUrl}>Log in</a> : "Not logged in"
               ) : (
                 <>
@@ -62,9 +64,7 @@ export function Layout() {
               : `Drover cannot reach ${problems.map(([k]) => k).join(" and ")}: ${problems.map(([, v]) => v).join("; ")}`}
           </div>
         )}
-        <main>
-          <Outlet />
-        </main>
+        <main>{me.data && loggedOut(me.data) ? <LoggedOut me={me.data} /> : <Outlet />}</main>
         <CommandPalette open={palette} setOpen={setPalette} toggleTheme={toggleTheme} />
       </ToastProvider>
     </ThemeContext.Provider>

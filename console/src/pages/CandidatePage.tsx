@@ -13,6 +13,8 @@ import { duration, when } from "../format";
 import { Preview } from "./Preview";
 import { Timeline } from "./Timeline";
 import { initialInputs } from "../inputs";
+import { useCan } from "../me";
+import { Activity } from "./Activity";
 
 /** CandidatePage is one candidate: its run's timeline with the actions an operator needs, and the preview. */
 export function CandidatePage() {
@@ -21,6 +23,7 @@ export function CandidatePage() {
   const qc = useQueryClient();
   const toast = useToast();
   const [confirmCancel, setConfirmCancel] = useState(false);
+  const can = useCan("operator");
 
   const migration = useQuery({ queryKey: ["migration", migrationId], queryFn: () => api.getMigration(migrationId) });
   // Until a start is seen in the run's state (its workflow records the run a moment after the
@@ -75,6 +78,7 @@ export function CandidatePage() {
     void qc.invalidateQueries({ queryKey: ["candidate", migrationId, candidateId] });
     void qc.invalidateQueries({ queryKey: ["migration", migrationId] });
     void qc.invalidateQueries({ queryKey: ["candidates", migrationId] });
+    void qc.invalidateQueries({ queryKey: ["audit", migrationId] });
   };
   const cancel = useMutation({
     mutationFn: () => api.cancel(migrationId, candidateId),
@@ -127,7 +131,7 @@ export function CandidatePage() {
           </p>
         </div>
         {running && (
-          <button type="button" className="danger" onClick={() => setConfirmCancel(true)}>
+          <button type="button" className="danger" disabled={!can.ok} title={can.why} onClick={() => setConfirmCancel(true)}>
             Cancel run…
           </button>
         )}
@@ -160,6 +164,7 @@ export function CandidatePage() {
               {running && <span className="live"> · live</span>}
             </span>
           </div>
+          {running && !can.ok && <p className="role-note">{can.why}: you can follow this run but not act on it.</p>}
           {run.status === "cancelled" && <p className="muted">This run was cancelled; the candidate can be started again below.</p>}
           <Timeline migrationId={m.id} candidate={c} defs={defs} run={run} onChange={refresh} />
           {running && <Inputs migration={m} candidate={c} onChange={refresh} />}
@@ -179,6 +184,8 @@ export function CandidatePage() {
           }}
         />
       )}
+
+      <Activity key={`${m.id}/${c.id}`} migrationId={m.id} candidateId={c.id} />
 
       {confirmCancel && (
         <Confirm
@@ -205,6 +212,7 @@ function Inputs({ migration, candidate, onChange }: { migration: Migration; cand
   const [editing, setEditing] = useState(false);
   const [form, setForm] = useState<Record<string, string>>({});
   const [missing, setMissing] = useState<string[]>([]);
+  const can = useCan("operator");
   const save = useMutation({
     mutationFn: () => api.updateInputs(migration.id, candidate.id, form),
     onSuccess: () => {
@@ -230,6 +238,8 @@ function Inputs({ migration, candidate, onChange }: { migration: Migration; cand
           </dl>
           <button
             type="button"
+            disabled={!can.ok}
+            title={can.why}
             onClick={() => {
               setForm(initialInputs(migration, candidate));
               setEditing(true);

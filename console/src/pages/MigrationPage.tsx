@@ -12,6 +12,8 @@ import { useDebounced } from "../hooks";
 import { plural, when } from "../format";
 import { CandidateTable, Pager } from "./CandidateTable";
 import { isManual } from "../steps";
+import { useCan } from "../me";
+import { Activity } from "./Activity";
 
 const PAGE = 50;
 type Tab = "all" | "attention" | CandidateStatus;
@@ -37,6 +39,7 @@ export function MigrationPage() {
   const [selected, setSelected] = useState<Map<string, Candidate>>(new Map());
   const [allMatching, setAllMatching] = useState(false);
   const [bulk, setBulk] = useState<"start" | "cancel" | null>(null);
+  const can = useCan("operator");
 
   const setParam = (k: string, v: string | null) =>
     setParams(
@@ -132,6 +135,7 @@ export function MigrationPage() {
     void qc.invalidateQueries({ queryKey: ["candidates", migrationId] });
     void qc.invalidateQueries({ queryKey: ["progress", migrationId] });
     void qc.invalidateQueries({ queryKey: ["migrations"] });
+    void qc.invalidateQueries({ queryKey: ["audit", migrationId] });
   };
 
   return (
@@ -185,10 +189,11 @@ export function MigrationPage() {
               </button>
             )}
             <span className="spacer" />
-            <button type="button" className="primary" onClick={() => setBulk("start")}>
+            {!can.ok && <span className="role-note">{can.why}</span>}
+            <button type="button" className="primary" disabled={!can.ok} title={can.why} onClick={() => setBulk("start")}>
               Start…
             </button>
-            <button type="button" className="danger" onClick={() => setBulk("cancel")}>
+            <button type="button" className="danger" disabled={!can.ok} title={can.why} onClick={() => setBulk("cancel")}>
               Cancel runs…
             </button>
             <button type="button" onClick={() => (setSelected(new Map()), setAllMatching(false))}>
@@ -210,6 +215,8 @@ export function MigrationPage() {
         />
         <Pager page={page} size={PAGE} total={total} go={(p) => setParam("page", p === 0 ? null : String(p))} />
       </div>
+
+      <Activity key={m.id} migrationId={m.id} />
 
       {bulk && (
         <BulkDialog

@@ -6,6 +6,7 @@ import { DiffView, type DiffMode } from "../components/DiffView";
 import { ErrorNote } from "../components/ErrorNote";
 import { useToast } from "../components/Toasts";
 import { initialInputs } from "../inputs";
+import { useCan } from "../me";
 
 function savedMode(): DiffMode {
   try {
@@ -37,6 +38,8 @@ export function Preview({
   const [form, setForm] = useState<Record<string, string>>(() => initialInputs(migration, candidate));
   const [mode, setMode] = useState<DiffMode>(savedMode);
   const [missing, setMissing] = useState<string[]>([]);
+  // A dry run asks the migrator for real, so it needs the operator role as a start does.
+  const can = useCan("operator");
   const preview = useMutation({ mutationFn: () => api.dryRun(migration.id, candidate.id, form) });
   const start = useMutation({
     mutationFn: () => api.start(migration.id, candidate.id, form),
@@ -67,7 +70,7 @@ export function Preview({
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          preview.mutate();
+          if (can.ok) preview.mutate();
         }}
       >
         {required.length > 0 && (
@@ -93,14 +96,15 @@ export function Preview({
           </div>
         )}
         <div className="actions left">
-          <button type="submit" disabled={preview.isPending}>
+          <button type="submit" disabled={!can.ok || preview.isPending} title={can.why}>
             {preview.isPending ? "Asking the migrator…" : preview.data ? "Preview again" : "Preview changes"}
           </button>
           {canStart && (
-            <button type="button" className="primary" disabled={start.isPending || start.isSuccess} onClick={() => check() && start.mutate()}>
+            <button type="button" className="primary" disabled={!can.ok || start.isPending || start.isSuccess} title={can.why} onClick={() => check() && start.mutate()}>
               {start.isPending ? "Starting…" : start.isSuccess ? "Started" : "Start run"}
             </button>
           )}
+          {!can.ok && <span className="role-note">{can.why}</span>}
           {!canStart && <span className="muted small">This candidate is {candidate.status.replace("_", " ")}; it cannot be started now.</span>}
         </div>
         <ErrorNote error={start.error} />

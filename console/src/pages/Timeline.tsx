@@ -10,6 +10,7 @@ import { ErrorNote } from "../components/ErrorNote";
 import { useToast } from "../components/Toasts";
 import { duration, when } from "../format";
 import { isManual } from "../steps";
+import { useCan } from "../me";
 
 type Mark = { step: StepState; status: "succeeded" | "failed" };
 
@@ -30,6 +31,7 @@ export function Timeline({
   const api = useApi();
   const toast = useToast();
   const [mark, setMark] = useState<Mark | null>(null);
+  const can = useCan("operator");
   // The step a retry was accepted for: its button stays off until the run shows the new try.
   const [retried, setRetried] = useState<string | null>(null);
   const running = run.status === "running";
@@ -97,7 +99,7 @@ export function Timeline({
                 )}
                 {running && st?.status === "failed" && (
                   <div className="actions left">
-                    <button type="button" className="primary" disabled={retry.isPending || retried === name} onClick={() => retry.mutate(name)}>
+                    <button type="button" className="primary" disabled={!can.ok || retry.isPending || retried === name} title={can.why} onClick={() => retry.mutate(name)}>
                       {retried === name ? "Retrying…" : `Retry ${name}`}
                     </button>
                   </div>
@@ -105,10 +107,10 @@ export function Timeline({
                 {running && st?.status === "pending" && (
                   <div className="actions left">
                     {!manual && <span className="muted small">The migrator reports this step by itself; mark it only if it cannot.</span>}
-                    <button type="button" className={manual ? "primary" : ""} onClick={() => setMark({ step: st, status: "succeeded" })}>
+                    <button type="button" className={manual ? "primary" : ""} disabled={!can.ok} title={can.why} onClick={() => setMark({ step: st, status: "succeeded" })}>
                       Mark done
                     </button>
-                    <button type="button" className="danger" onClick={() => setMark({ step: st, status: "failed" })}>
+                    <button type="button" className="danger" disabled={!can.ok} title={can.why} onClick={() => setMark({ step: st, status: "failed" })}>
                       Mark failed
                     </button>
                   </div>

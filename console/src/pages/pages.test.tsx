@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { screen, waitFor, within } from "@testing-library/react";
+import { cleanup, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { Candidate, Migration, RunSteps } from "../api/client";
+import type { AuditEntry, Candidate, Migration, RunSteps } from "../api/client";
 import { fakeDrover, renderAt, stepDef, stepState, type Call } from "../test/fake";
 
 const migration: Migration = {
@@ -395,5 +395,195 @@ describe("candidate page, wire shapes", () => {
     expect(within(groups[2]).getByText("go.mod").closest("a")).toBeNull();
     expect(screen.queryByRole("link", { name: "evil.yaml" })).not.toBeInTheDocument();
     expect(document.querySelector('a[href^="javascript"], a[href^="file"]')).toBeNull();
+  });
+});
+
+const me = (role: "viewer" | "operator" | "admin", name = "otto") => ({ actor: `operator:token:tok_${name}`, kind: "operator", name, role, via: "token", authRequired: true });
+
+describe("roles", () => {
+  const as = (who: unknown, run: RunSteps | null = null) => drover(run, (c) => (c.path === "/auth/me" ? { body: who } : undefined));
+
+  it("shows a viewer who they are and disables starting and previewing, saying why", async () => {
+    const { api } = as(me("viewer", "vera"));
+    renderAt("/migrations/bump/candidates/search", api);
+    const start = await screen.findByRole("button", { name: "Start run" });
+    await waitFor(() => expect(start).toBeDisabled());
+    expect(start).toHaveAttribute("title", "Needs the operator role; you are viewer");
+    expect(screen.getByRole("button", { name: "Preview changes" })).toBeDisabled();
+    expect(screen.getByText("Needs the operator role; you are viewer", { selector: ".role-note" })).toBeInTheDocument();
+    expect(document.querySelector(".top .who")).toHaveTextContent("vera · viewer");
+  });
+
+  it("lets an operator start and preview", async () => {
+    const { api, calls } = as(me("operator"));
+    renderAt("/migrations/bump/candidates/search", api);
+    const start = await screen.findByRole("button", { name: "Start run" });
+    await waitFor(() => expect(document.querySelector(".top .who")).toHaveTextContent("otto · operator"));
+    expect(start).toBeEnabled();
+    expect(start).not.toHaveAttribute("title");
+    expect(screen.getByRole("button", { name: "Preview changes" })).toBeEnabled();
+    expect(screen.queryByText(/Needs the operator role/)).not.toBeInTheDocument();
+    expect(calls.filter((c) => c.path === "/auth/me")).toHaveLength(1);
+  });
+
+  it("disables a viewer's cancel, retry and input edits on a running run", async () => {
+    const { api } = as(me("viewer"), failedRun);
+    renderAt("/migrations/bump/candidates/billing", api);
+    const retry = await screen.findByRole("button", { name: "Retry review" });
+    await waitFor(() => expect(retry).toBeDisabled());
+    expect(retry).toHaveAttribute("title", "Needs the operator role; you are viewer");
+    expect(screen.getByRole("button", { name: "Cancel run…" })).toBeDisabled();
+    expect(screen.getByRole("button", { name: "Edit inputs" })).toBeDisabled();
+    expect(screen.getByText(/you can follow this run but not act on it/)).toBeInTheDocument();
+  });
+
+  it("disables a viewer's Mark done and Mark failed", async () => {
+    const pending: RunSteps = { ...failedRun, steps: [stepState(candidates[0], "branch", "pending", { dispatchId: "d1" })] };
+    const { api } = as(me("viewer"), pending);
+    renderAt("/migrations/bump/candidates/billing", api);
+    await waitFor(() => expect(screen.getByRole("button", { name: "Mark done" })).toBeDisabled());
+    expect(screen.getByRole("button", { name: "Mark failed" })).toHaveAttribute("title", "Needs the operator role; you are viewer");
+  });
+
+  it("disables a viewer's bulk start and cancel; an admin may", async () => {
+    const viewer = as(me("viewer"));
+    renderAt("/migrations/bump", viewer.api);
+    await screen.findByRole("link", { name: "billing" });
+    await waitFor(() => expect(document.querySelector(".top .who")).toHaveTextContent("viewer"));
+    await userEvent.click(screen.getByLabelText("Select this page"));
+    expect(screen.getByRole("button", { name: "Start…" })).toBeDisabled();
+    expect(screen.getByRole("button", { name: "Cancel runs…" })).toHaveAttribute("title", "Needs the operator role; you are viewer");
+    cleanup();
+
+    const admin = as(me("admin"));
+    renderAt("/migrations/bump", admin.api);
+    await screen.findByRole("link", { name: "billing" });
+    await waitFor(() => expect(document.querySelector(".top .who")).toHaveTextContent("admin"));
+    await userEvent.click(screen.getByLabelText("Select this page"));
+    expect(screen.getByRole("button", { name: "Start…" })).toBeEnabled();
+  });
+
+  it("shows the actions when Drover runs without login (everyone is an admin)", async () => {
+    const { api } = as({ actor: "anonymous", kind: "anonymous", name: "anonymous", role: "admin", via: "none", authRequired: false });
+    renderAt("/migrations/bump/candidates/search", api);
+    const start = await screen.findByRole("button", { name: "Start run" });
+    await waitFor(() => expect(document.querySelector(".top .who")).toHaveTextContent("No login · admin"));
+    expect(start).toBeEnabled();
+  });
+});
+
+describe("logging in", () => {
+  const anonymous = { actor: "anonymous", kind: "anonymous", name: "anonymous", via: "none", authRequired: true };
+
+  it("says a caller is not logged in and links to the login", async () => {
+    const { api } = drover(null, (c) => (c.path === "/auth/me" ? { body: { ...anonymous, loginUrl: "/auth/login" } } : c.path === "/migrations" ? { status: 401, body: { error: "authentication required" } } : undefined));
+    renderAt("/", api);
+    const main = screen.getByRole("main");
+    expect(await within(main).findByRole("heading", { name: "You are not logged in" })).toBeInTheDocument();
+    expect(within(main).getByRole("link", { name: "Log in" })).toHaveAttribute("href", "/auth/login");
+    expect(within(main).queryByText(/authentication required/)).not.toBeInTheDocument();
+  });
+
+  it("explains that a token is needed when there is no login page", async () => {
+    const { api } = drover(null, (c) => (c.path === "/auth/me" ? { body: anonymous } : undefined));
+    renderAt("/migrations/bump", api);
+    const main = screen.getByRole("main");
+    expect(await within(main).findByRole("heading", { name: "You are not logged in" })).toBeInTheDocument();
+    expect(within(main).getByText(/API tokens only/)).toBeInTheDocument();
+    expect(within(main).queryByRole("link", { name: "Log in" })).not.toBeInTheDocument();
+  });
+
+  it("says the session is gone when a request answers 401", async () => {
+    const { api } = drover(null, (c) => (c.path === "/migrations" ? { status: 401, body: { error: "authentication required: send Authorization: Bearer <token>, or log in to the console" } } : undefined));
+    renderAt("/", api);
+    expect(await screen.findByText(/^Not logged in or the session expired/)).toBeInTheDocument();
+  });
+
+  it("says the role may not when a request answers 403", async () => {
+    const { api } = drover(null, (c) =>
+      c.path.endsWith("/start") ? { status: 403, body: { error: "startRun needs the operator role; operator:token:tok_v is viewer" } } : undefined,
+    );
+    renderAt("/migrations/bump/candidates/search", api);
+    await userEvent.type(await screen.findByLabelText("Reviewer"), "ana");
+    await userEvent.click(screen.getByRole("button", { name: "Start run" }));
+    expect(await screen.findByText("Your role may not do this: startRun needs the operator role; operator:token:tok_v is viewer")).toBeInTheDocument();
+  });
+});
+
+describe("activity", () => {
+  const entry = (id: string, extra: Partial<AuditEntry>): AuditEntry => ({
+    id,
+    at: "2026-12-01T10:02:00Z",
+    actor: "operator:token:tok_ana",
+    actorName: "ana",
+    role: "operator",
+    action: "startRun",
+    method: "POST",
+    path: "/migrations/bump/candidates/billing/start",
+    migration: "bump",
+    candidate: "billing",
+    status: 202,
+    outcome: "allowed",
+    ...extra,
+  });
+  const first: AuditEntry[] = [
+    entry("a3", { action: "completeStep", path: "/migrations/bump/candidates/billing/steps/review/complete" }),
+    entry("a2", { actor: "anonymous", actorName: undefined, role: undefined, action: "cancelRun", path: "/migrations/bump/candidates/billing/cancel", status: 401, outcome: "refused", reason: "authentication required" }),
+    entry("a1", { action: "retryStep", path: "/migrations/bump/candidates/billing/retry-step" }),
+  ];
+  const older: AuditEntry[] = [entry("a0", { actor: "migrator:mig_1", actorName: "bump-migrator", role: undefined, action: "announceMigration", path: "/registry/announce", candidate: undefined })];
+  const withAudit = () =>
+    drover(failedRun, (c) =>
+      c.path === "/audit" ? { body: c.query.get("before") === "a1" ? { entries: older } : { entries: first, next: "a1" } } : undefined,
+    );
+  const rows = () => [...screen.getByTestId("activity").querySelectorAll("ol.activity > li")].map((li) =>
+      [...li.children].map((el) => el.textContent?.replace(/\s+/g, " ").trim()).join(" "),
+    );
+
+  it("lists a migration's latest entries once opened, refusals with their reason, and pages with More", async () => {
+    const { api, calls } = withAudit();
+    renderAt("/migrations/bump", api);
+    await screen.findByRole("link", { name: "billing" });
+    expect(calls.some((c) => c.path === "/audit")).toBe(false);
+    await userEvent.click(screen.getByText("Activity"));
+    await waitFor(() => expect(rows()).toHaveLength(3));
+    const audit = calls.find((c) => c.path === "/audit")!;
+    expect(Object.fromEntries(audit.query)).toEqual({ migration: "bump", limit: "50" });
+    const [marked, refused, retried] = rows();
+    expect(marked).toMatch(/ana marked step review billing$/);
+    expect(retried).toMatch(/ana retried step billing$/);
+    expect(refused).toMatch(/anonymous Refused tried: cancelled billing authentication required$/);
+    expect(screen.getByTestId("activity").querySelector('li[data-outcome="refused"]')).toHaveClass("refused");
+    expect(within(screen.getByTestId("activity")).getAllByRole("link", { name: "billing" })[0]).toHaveAttribute("href", "/migrations/bump/candidates/billing");
+
+    await userEvent.click(screen.getByRole("button", { name: "More" }));
+    await waitFor(() => expect(rows()).toHaveLength(4));
+    expect(rows()[3]).toMatch(/bump-migrator announced$/);
+    expect(calls.filter((c) => c.path === "/audit").map((c) => c.query.get("before"))).toEqual([null, "a1"]);
+    expect(screen.queryByRole("button", { name: "More" })).not.toBeInTheDocument();
+  });
+
+  it("on a candidate, lists who started, cancelled, retried or marked its steps", async () => {
+    const { api, calls } = withAudit();
+    renderAt("/migrations/bump/candidates/billing", api);
+    await screen.findByText("build is red");
+    await userEvent.click(screen.getByText("Activity"));
+    await waitFor(() => expect(rows()).toHaveLength(3));
+    expect(Object.fromEntries(calls.find((c) => c.path === "/audit")!.query)).toEqual({ migration: "bump", candidate: "billing", limit: "50" });
+    expect(rows()[0]).toMatch(/ana marked step review$/);
+    expect(within(screen.getByTestId("activity")).queryByRole("link", { name: "billing" })).not.toBeInTheDocument();
+  });
+
+  it("says when nothing is recorded, and shows the error when the log cannot be read", async () => {
+    const empty = drover(null, (c) => (c.path === "/audit" ? { body: { entries: [] } } : undefined));
+    renderAt("/migrations/bump", empty.api);
+    await userEvent.click(await screen.findByText("Activity"));
+    expect(await screen.findByText("Nothing recorded yet.")).toBeInTheDocument();
+    cleanup();
+
+    const refused = drover(null, (c) => (c.path === "/audit" ? { status: 403, body: { error: "listAudit needs the viewer role" } } : undefined));
+    renderAt("/migrations/bump", refused.api);
+    await userEvent.click(await screen.findByText("Activity"));
+    expect(await screen.findByText("Your role may not do this: listAudit needs the viewer role")).toBeInTheDocument();
   });
 });
