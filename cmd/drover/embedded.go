@@ -117,7 +117,7 @@ func (cmd *benchCmd) Run() error {
 }
 
 // devTrust is `drover dev`'s trust: migrators on loopback are reached; without an admin token
-// there is no login and unsigned migrators may announce, which is safe only on loopback; and
+// or single sign-on there is no login and unsigned migrators may announce, which is safe only on loopback; and
 // only loopback host names are answered unless --allowed-host says otherwise.
 func devTrust(t app.Trust, addr string) (app.Trust, error) {
 	t.Guard.AllowLoopback = true
@@ -125,9 +125,9 @@ func devTrust(t app.Trust, addr string) (app.Trust, error) {
 	if err != nil {
 		return t, fmt.Errorf("--addr %q: %w", addr, err)
 	}
-	if t.AdminToken == "" {
+	if t.AdminToken == "" && t.OIDC == nil {
 		if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
-			return t, fmt.Errorf("drover dev without --admin-token has no login, so it listens on loopback only (127.0.0.1, ::1 or localhost), not %q: set --admin-token to listen there", addr)
+			return t, fmt.Errorf("drover dev without --admin-token or --oidc-issuer has no login, so it listens on loopback only (127.0.0.1, ::1 or localhost), not %q: set one to listen there", addr)
 		}
 		t.NoAuth, t.UnsignedUnowned = true, true
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/drover-dev/drover/console"
 	"github.com/drover-dev/drover/internal/app"
 	"github.com/drover-dev/drover/internal/migrations/migrator"
+	"github.com/drover-dev/drover/internal/platform/oidc"
 )
 
 type common struct {
@@ -40,6 +41,32 @@ type trustFlags struct {
 	AllowedHost    []string      `help:"Host header values Drover answers (stops DNS rebinding); default: any for serve, loopback names for dev." env:"DROVER_ALLOWED_HOSTS" sep:","`
 	TrustedProxy   []string      `help:"Proxies (addresses or CIDRs) whose X-Forwarded-For names the client in the audit log." env:"DROVER_TRUSTED_PROXIES" sep:","`
 	AuditRetention time.Duration `help:"How long the audit log keeps entries." default:"2160h" env:"DROVER_AUDIT_RETENTION"`
+	oidcFlags
+}
+
+// oidcFlags configure the console's single sign-on.
+type oidcFlags struct {
+	OIDCIssuer       string        `name:"oidc-issuer" help:"OpenID Connect issuer URL; turns on single sign-on for the console (and operator authentication)." env:"DROVER_OIDC_ISSUER"`
+	OIDCClientID     string        `name:"oidc-client-id" help:"OIDC client id." env:"DROVER_OIDC_CLIENT_ID"`
+	OIDCClientSecret string        `name:"oidc-client-secret" help:"OIDC client secret." env:"DROVER_OIDC_CLIENT_SECRET"`
+	OIDCRedirectURL  string        `name:"oidc-redirect-url" help:"Drover's callback as registered with the provider, e.g. https://drover.example.com/auth/callback." env:"DROVER_OIDC_REDIRECT_URL"`
+	OIDCRoleClaim    string        `name:"oidc-role-claim" help:"ID token claim holding the person's groups." default:"groups" env:"DROVER_OIDC_ROLE_CLAIM"`
+	OIDCRoles        []string      `name:"oidc-roles" help:"Claim values to roles, highest wins; * is everyone else: drover-admins=admin,platform=operator,*=viewer." env:"DROVER_OIDC_ROLES" sep:","`
+	OIDCScopes       []string      `name:"oidc-scopes" help:"Scopes asked for besides openid." default:"profile,email,groups" env:"DROVER_OIDC_SCOPES" sep:","`
+	SessionTTL       time.Duration `help:"How long a console session lasts." default:"12h" env:"DROVER_SESSION_TTL"`
+}
+
+// config returns the single sign-on settings, nil when it is not configured.
+func (f oidcFlags) config() (*oidc.Config, error) {
+	if f.OIDCIssuer == "" {
+		return nil, nil
+	}
+	roles, err := oidc.ParseRoles(f.OIDCRoles)
+	if err != nil {
+		return nil, err
+	}
+	return &oidc.Config{Issuer: f.OIDCIssuer, ClientID: f.OIDCClientID, ClientSecret: f.OIDCClientSecret, RedirectURL: f.OIDCRedirectURL,
+		Scopes: f.OIDCScopes, RoleClaim: f.OIDCRoleClaim, Roles: roles, SessionTTL: f.SessionTTL}, nil
 }
 
 // trust turns the flags into the app's settings.
@@ -48,7 +75,11 @@ func (f trustFlags) trust() (app.Trust, error) {
 	if err != nil {
 		return app.Trust{}, err
 	}
-	return app.Trust{AdminToken: f.AdminToken, Guard: g, AllowedHosts: f.AllowedHost, TrustedProxies: f.TrustedProxy, AuditRetention: f.AuditRetention}, nil
+	sso, err := f.config()
+	if err != nil {
+		return app.Trust{}, err
+	}
+	return app.Trust{AdminToken: f.AdminToken, OIDC: sso, Guard: g, AllowedHosts: f.AllowedHost, TrustedProxies: f.TrustedProxy, AuditRetention: f.AuditRetention}, nil
 }
 
 type serveCmd struct {
@@ -89,9 +120,9 @@ func (cmd *serveCmd) Run() error {
 		return err
 	}
 	switch {
-	case cmd.AdminToken == "" && !cmd.InsecureNoAuth:
-		return errors.New("drover serve needs operator authentication: set --admin-token (DROVER_ADMIN_TOKEN), or pass --insecure-no-auth to let anyone who reaches it act as an admin")
-	case cmd.AdminToken == "":
+	case cmd.AdminToken == "" && trust.OIDC == nil && !cmd.InsecureNoAuth:
+		return errors.New("drover serve needs operator authentication: set --admin-token (DROVER_ADMIN_TOKEN) or --oidc-issuer, or pass --insecure-no-auth to let anyone who reaches it act as an admin")
+	case cmd.AdminToken == "" && trust.OIDC == nil:
 		trust.NoAuth = true
 		log.Warn("operator authentication is OFF (--insecure-no-auth): anyone who reaches Drover is an admin")
 	}

@@ -207,6 +207,9 @@ func ValidPattern(p string) error {
 	return nil
 }
 
+// SessionCookie is the name of the console session's cookie.
+const SessionCookie = "drover_session"
+
 // Session is a logged-in console user's session; ID is the hash of the cookie's value.
 type Session struct {
 	ID        string

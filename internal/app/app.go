@@ -22,6 +22,7 @@ import (
 	"github.com/drover-dev/drover/internal/migrations/execution"
 	"github.com/drover-dev/drover/internal/migrations/handler"
 	"github.com/drover-dev/drover/internal/migrations/migrator"
+	"github.com/drover-dev/drover/internal/platform/oidc"
 	ptemporal "github.com/drover-dev/drover/internal/platform/temporal"
 )
 
@@ -66,6 +67,8 @@ type Trust struct {
 	AllowedHosts []string
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []string
+	// OIDC, when set, is the console's single sign-on.
+	OIDC *oidc.Config
 }
 
 // LoopbackTrust is `drover dev` without login, and the tests': everyone is an admin,
@@ -119,6 +122,16 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	}
 	acc := access.NewService(t.Store, access.Config{RequireAuth: !t.NoAuth, AdminToken: t.AdminToken,
 		UnsignedUnowned: t.UnsignedUnowned, AuditRetention: t.AuditRetention}, log)
+	var sso handler.SSO
+	if t.OIDC != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		login, err := oidc.New(ctx, *t.OIDC, acc, log)
+		cancel()
+		if err != nil {
+			return nil, errors.Join(err, closeAll(closers))
+		}
+		sso = login
+	}
 	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
 	engine := ptemporal.NewEngine(c, cfg.TaskQueue, execution.WorkflowName, cfg.CancelWait)
 	svc := migrations.NewService(store, engine, mc, nil, log)
@@ -133,7 +146,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 	}
 	h, err := handler.New(handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
-		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies})
+		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso})
 	if err != nil {
 		r.stopWorker()
 		r.closeAll()
@@ -156,7 +169,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		r.served <- err
 	}()
 	log.Info("drover is serving", "url", r.URL, "taskQueue", cfg.TaskQueue, "namespace", cfg.Namespace, "worker", !cfg.NoWorker,
-		"operatorAuth", !t.NoAuth, "unsignedMigrators", t.UnsignedUnowned)
+		"operatorAuth", !t.NoAuth, "sso", t.OIDC != nil, "unsignedMigrators", t.UnsignedUnowned)
 	return r, nil
 }
 

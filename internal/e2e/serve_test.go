@@ -21,7 +21,7 @@ func TestServeRefusesToRunWithoutAuthentication(t *testing.T) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, testsupport.DroverBinary(t), "serve", "--addr", "127.0.0.1:0", "--redis-addr", "127.0.0.1:1").CombinedOutput()
 	require.Error(t, err, "drover serve started without authentication:\n%s", out)
-	require.Contains(t, string(out), "drover serve needs operator authentication: set --admin-token (DROVER_ADMIN_TOKEN), or pass --insecure-no-auth")
+	require.Contains(t, string(out), "drover serve needs operator authentication: set --admin-token (DROVER_ADMIN_TOKEN) or --oidc-issuer, or pass --insecure-no-auth")
 	require.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %s", out)
 }
 

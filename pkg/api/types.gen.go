@@ -858,6 +858,20 @@ type ListAuditParams struct {
 	Limit  int    `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
 }
 
+// LoginCallbackParams defines parameters for LoginCallback.
+type LoginCallbackParams struct {
+	Code             string `form:"code,omitempty" json:"code,omitempty,omitzero"`
+	State            string `form:"state,omitempty" json:"state,omitempty,omitzero"`
+	Error            string `form:"error,omitempty" json:"error,omitempty,omitzero"`
+	ErrorDescription string `form:"error_description,omitempty" json:"error_description,omitempty,omitzero"`
+}
+
+// LoginParams defines parameters for Login.
+type LoginParams struct {
+	// Return The console path to come back to (a path on this site).
+	Return string `form:"return,omitempty" json:"return,omitempty,omitzero"`
+}
+
 // ListCandidatesParams defines parameters for ListCandidates.
 type ListCandidatesParams struct {
 	// Status Only candidates with this status.

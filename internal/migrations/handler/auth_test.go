@@ -141,6 +141,9 @@ var matrix = []matrixRoute{
 	{access.NeedPublic, http.MethodGet, fixed("/healthz"), nil, 200},
 	{access.NeedPublic, http.MethodGet, fixed("/readyz"), nil, 200},
 	{access.NeedPublic, http.MethodGet, fixed("/auth/me"), nil, 200},
+	{access.NeedPublic, http.MethodGet, fixed("/auth/login"), nil, 404},    // no single sign-on configured here
+	{access.NeedPublic, http.MethodGet, fixed("/auth/callback"), nil, 404}, // (internal/platform/oidc tests the flow)
+	{access.NeedPublic, http.MethodPost, fixed("/auth/logout"), nil, 204},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates"), nil, 200},

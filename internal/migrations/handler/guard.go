@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,7 @@ const (
 
 // Headers and cookies of operator authentication.
 const (
-	SessionCookie = "drover_session"
+	SessionCookie = access.SessionCookie
 	CSRFHeader    = "X-CSRF-Token"
 )
 
@@ -136,12 +137,12 @@ func (h *Handler) guard(c *gin.Context) {
 		}
 	}
 	if err != nil {
-		if rt.need == access.NeedMigrator {
-			// For the audit log: the migrator proven but refused, or an operator's token sent
-			// where a migrator's signature is needed.
-			if who.ID != "" {
-				p = who
-			} else if op, oerr := h.operator(c, false, true); oerr == nil {
+		// For the audit log: the caller proven but refused, or an operator's token sent where
+		// a migrator's signature is needed.
+		if who.ID != "" {
+			p = who
+		} else if rt.need == access.NeedMigrator {
+			if op, oerr := h.operator(c, false, true); oerr == nil {
 				p = op
 			}
 		}
@@ -166,7 +167,7 @@ func roleReason(p access.Principal, rt route) string {
 func (h *Handler) browserSafe(c *gin.Context) bool {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
-		abort(c, http.StatusUnsupportedMediaType, fmt.Sprintf("%s %s needs Content-Type: application/json (got %q)", c.Request.Method, c.FullPath(), clip(c.GetHeader("Content-Type"))), "Content-Type")
+		abort(c, http.StatusUnsupportedMediaType, fmt.Sprintf("%s %s needs Content-Type: application/json (got %q)", c.Request.Method, clip(c.Request.URL.Path), clip(c.GetHeader("Content-Type"))), "Content-Type")
 		return false
 	}
 	if origin := c.GetHeader("Origin"); origin != "" {
@@ -199,8 +200,8 @@ func (h *Handler) operator(c *gin.Context, changing, required bool) (access.Prin
 			}
 			return access.Principal{}, err
 		}
-		if changing && (csrf == "" || c.GetHeader(CSRFHeader) != csrf) {
-			return access.Principal{}, &access.DeniedError{Kind: access.ErrForbidden, Reason: "missing or wrong " + CSRFHeader + " header: a state-changing request of a session must carry its CSRF token"}
+		if changing && (csrf == "" || subtle.ConstantTimeCompare([]byte(c.GetHeader(CSRFHeader)), []byte(csrf)) != 1) {
+			return p, &access.DeniedError{Kind: access.ErrForbidden, Reason: "missing or wrong " + CSRFHeader + " header: a state-changing request of a session must carry its CSRF token"}
 		}
 		return p, nil
 	}

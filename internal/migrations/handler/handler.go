@@ -99,10 +99,15 @@ type Config struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed for the client's
 	// address in the audit log; none by default.
 	TrustedProxies []string
-	// LoginURL is where the console sends a person to log in ("" when there is no SSO).
-	LoginURL string
-	// Login, when not nil, adds the SSO login routes.
-	Login func(*gin.Engine)
+	// SSO, when not nil, is the console's single sign-on.
+	SSO SSO
+}
+
+// SSO is a single sign-on flow: its login redirect, the provider's callback and the logout.
+type SSO interface {
+	Login(c *gin.Context)
+	Callback(c *gin.Context)
+	Logout(c *gin.Context)
 }
 
 // New returns the API as an http.Handler.
@@ -118,7 +123,13 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	h := &Handler{svc: cfg.Service, access: cfg.Access, log: cfg.Log, large: make(chan struct{}, MaxLargeBodies),
-		routes: v.routes, allowedHosts: map[string]bool{}, loginURL: cfg.LoginURL}
+		routes: v.routes, allowedHosts: map[string]bool{}}
+	sso := cfg.SSO
+	if sso != nil {
+		h.loginURL = "/auth/login"
+	} else {
+		sso = noSSO{}
+	}
 	for _, host := range cfg.AllowedHosts {
 		h.allowedHosts[strings.ToLower(strings.Trim(host, "[]"))] = true
 	}
@@ -145,6 +156,9 @@ func New(cfg Config) (http.Handler, error) {
 	r.POST("/migrations/:migrationId/candidates/:candidateId/steps/:stepName/complete", h.completeStep)
 	r.POST("/event/:runId", h.event)
 	r.GET("/auth/me", h.whoAmI)
+	r.GET("/auth/login", sso.Login)
+	r.GET("/auth/callback", sso.Callback)
+	r.POST("/auth/logout", sso.Logout)
 	r.GET("/admin/tokens", h.listTokens)
 	r.POST("/admin/tokens", h.createToken)
 	r.DELETE("/admin/tokens/:tokenId", h.revokeToken)
@@ -155,10 +169,8 @@ func New(cfg Config) (http.Handler, error) {
 	r.GET("/audit", h.listAudit)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.StatusResponse{Status: "ok"}) })
 	r.GET("/readyz", h.readyz)
-	for _, extra := range []func(*gin.Engine){cfg.Login, cfg.Routes} {
-		if extra != nil {
-			extra(r)
-		}
+	if cfg.Routes != nil {
+		cfg.Routes(r)
 	}
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Request.Method, c.Request.URL.Path), "")
@@ -515,4 +527,15 @@ func clip(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:maxLog], "") + "…"
+}
+
+// noSSO answers the login routes when no single sign-on is configured.
+type noSSO struct{}
+
+func (noSSO) Login(c *gin.Context)    { noSSOConfigured(c) }
+func (noSSO) Callback(c *gin.Context) { noSSOConfigured(c) }
+func (noSSO) Logout(c *gin.Context)   { c.Status(http.StatusNoContent) }
+
+func noSSOConfigured(c *gin.Context) {
+	abort(c, http.StatusNotFound, "single sign-on is not configured (--oidc-issuer); use an API token", "")
 }
