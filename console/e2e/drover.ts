@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { createServer, type AddressInfo } from "node:net";
 
 /** Drover is a real `drover dev` process (embedded Temporal, SQLite, the demo migrator) for one test file. */
 export type Drover = { url: string; dataDir: string; logs: string[]; stop: () => Promise<void> };
@@ -17,9 +18,10 @@ function binary(): string {
   return out;
 }
 
-export async function startDrover(): Promise<Drover> {
+/** startDrover runs `drover dev` on a fresh data directory, with extra flags and on addr (default any free port). */
+export async function startDrover(extra: string[] = [], addr = "127.0.0.1:0"): Promise<Drover> {
   const dataDir = mkdtempSync(join(tmpdir(), "drover-e2e-"));
-  const args = ["dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--temporal-port", "0", "--log-format", "json"];
+  const args = ["dev", "--data-dir", dataDir, "--addr", addr, "--temporal-port", "0", "--log-format", "json", ...extra];
   const proc: ChildProcess = spawn(binary(), args, { stdio: ["ignore", "ignore", "pipe"] });
   const logs: string[] = [];
   const url = await new Promise<string>((ok, fail) => {
@@ -69,4 +71,30 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 /** git runs git in a demo repository, as the person merging a pull request would. */
 export function git(dataDir: string, candidate: string, ...args: string[]): string {
   return execFileSync("git", ["-C", join(dataDir, "demo", candidate), ...args], { encoding: "utf8" });
+}
+
+/** freePort asks the system for a free loopback port (for a redirect URL known before start). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, "127.0.0.1", ok));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((ok) => srv.close(ok));
+  return port;
+}
+
+/** Idp is a mock OpenID Connect provider (internal/testsupport/mockidp) on loopback. */
+export type Idp = { issuer: string; clientId: string; clientSecret: string; stop: () => void };
+
+export async function startIdp(): Promise<Idp> {
+  const proc = spawn("go", ["run", "./internal/testsupport/mockidp"], { cwd: repo, stdio: ["pipe", "pipe", "inherit"] });
+  const line = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error("the mock identity provider did not start within 120 s")), 120_000);
+    proc.on("exit", (code) => fail(new Error(`the mock identity provider exited with ${code}`)));
+    createInterface({ input: proc.stdout! }).once("line", (l) => {
+      clearTimeout(timer);
+      ok(l);
+    });
+  });
+  const cfg = JSON.parse(line) as Omit<Idp, "stop">;
+  return { ...cfg, stop: () => proc.stdin!.end() };
 }

@@ -30,3 +30,8 @@ export function useCan(need: Role): { ok: boolean; why?: string } {
   if (!me || covers(me.role, need)) return { ok: true };
   return { ok: false, why: `Needs the ${need} role; you are ${me.role || (loggedOut(me) ? "not logged in" : "without a role")}` };
 }
+
+/** loginHref is the SSO login that comes back to the page the person is on. */
+export function loginHref(loginUrl: string): string {
+  return `${loginUrl}?return=${encodeURIComponent(window.location.pathname + window.location.search)}`;
+}

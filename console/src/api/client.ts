@@ -131,6 +131,8 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
           body: { status, note, dispatchId: step.dispatchId },
         }),
       ),
+    /** logout ends the console's session. */
+    logout: () => unwrap(c.POST("/auth/logout")),
     /** whoAmI says who the console acts as; a session's CSRF token is kept for state changes. */
     whoAmI: async () => {
       const me = await unwrap(c.GET("/auth/me"));

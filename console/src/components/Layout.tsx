@@ -3,7 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link, Outlet } from "react-router";
 import { useApi } from "../api/context";
 import { useTheme, type Theme } from "../theme";
-import { loggedOut, useMe } from "../me";
+import { loggedOut, loginHref, useMe } from "../me";
 import { CommandPalette } from "./CommandPalette";
 import { LoggedOut } from "./LoggedOut";
 import { ToastProvider } from "./Toasts";
@@ -45,10 +45,18 @@ export function Layout() {
           {me.data && (
             <span className="who" title={me.data.authRequired ? `Signed in as ${me.data.actor} (${me.data.via})` : "drover dev without login: everyone here acts as an admin"}>
               {loggedOut(me.data) ? (
-                me.data.loginUrl ? <a href={me.data.loginUrl}>Log in</a> : "Not logged in"
+                me.data.loginUrl ? <a href={loginHref(me.data.loginUrl)}>Log in</a> : "Not logged in"
               ) : (
                 <>
                   {me.data.authRequired ? me.data.name : "No login"} · <strong>{me.data.role}</strong>
+                  {me.data.via === "session" && (
+                    <>
+                      {" · "}
+                      <button type="button" className="link" onClick={() => void api.logout().then(() => me.refetch())}>
+                        Log out
+                      </button>
+                    </>
+                  )}
                 </>
               )}
             </span>

@@ -1,4 +1,5 @@
 import type { Me } from "../api/client";
+import { loginHref } from "../me";
 
 /** LoggedOut stands in for the pages when Drover wants a login: how to log in, or why one cannot here. */
 export function LoggedOut({ me }: { me: Me }) {
@@ -8,7 +9,7 @@ export function LoggedOut({ me }: { me: Me }) {
       <p>This Drover lets only people it knows see its migrations or act on them.</p>
       {me.loginUrl ? (
         <p>
-          <a className="button primary" href={me.loginUrl}>
+          <a className="button primary" href={loginHref(me.loginUrl)}>
             Log in
           </a>
         </p>

@@ -480,7 +480,7 @@ describe("logging in", () => {
     renderAt("/", api);
     const main = screen.getByRole("main");
     expect(await within(main).findByRole("heading", { name: "You are not logged in" })).toBeInTheDocument();
-    expect(within(main).getByRole("link", { name: "Log in" })).toHaveAttribute("href", "/auth/login");
+    expect(within(main).getByRole("link", { name: "Log in" })).toHaveAttribute("href", "/auth/login?return=%2F");
     expect(within(main).queryByText(/authentication required/)).not.toBeInTheDocument();
   });
 
