@@ -2,28 +2,56 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/drover-dev/drover/internal/app"
+	migratorpkg "github.com/drover-dev/drover/internal/migrations/migrator"
+	"github.com/drover-dev/drover/internal/testsupport"
 	"github.com/drover-dev/drover/pkg/api"
 	"github.com/drover-dev/drover/pkg/migrator"
 	"github.com/drover-dev/drover/pkg/migrator/wire"
 )
 
-// TestSDKMigrator runs a migrator written with pkg/migrator against the real server: it
-// announces itself, a step succeeds in its handler, the next reports pending with a PR URL and
-// is completed later through the SDK, and the candidate completes.
+// withAuth is a Drover that trusts nobody (as drover serve), but reaches loopback migrators.
+func withAuth(c *app.Config) {
+	c.Trust = app.Trust{AdminToken: authAdminToken, Guard: migratorpkg.Guard{AllowLoopback: true}}
+}
+
+const authAdminToken = "drv_e2e-admin"
+
+// credential has the admin create a migrator credential for the given migration ids.
+func credential(t *testing.T, a *testsupport.API, migrations ...string) string {
+	t.Helper()
+	var cred api.CreatedMigratorCredential
+	r := a.As(authAdminToken).Do(t, http.MethodPost, "/admin/migrators", map[string]any{"name": t.Name(), "migrations": migrations})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	r.JSON(t, &cred)
+	return cred.Secret
+}
+
+// TestSDKMigrator runs a migrator written with pkg/migrator against the real server with
+// authentication on: it announces itself (signed with its credential), a step succeeds in its
+// handler, the next reports pending with a PR URL and is completed later through the SDK, and
+// the candidate completes; Drover's dispatches verify.
 func TestSDKMigrator(t *testing.T) {
-	_, a := startDrover(t, newStore(t, "sqlite"))
+	_, anon := startDrover(t, newStore(t, "sqlite"), withAuth)
+	a := anon.As(authAdminToken)
+	secret := credential(t, anon, "sdk")
 	runs := make(chan string, 4)
 	srv := httptest.NewUnstartedServer(nil)
 	m, err := migrator.New(migrator.Config{
-		Drover: a.Base, URL: "http://" + srv.Listener.Addr().String(),
+		Drover: a.Base, URL: "http://" + srv.Listener.Addr().String(), Secret: secret,
 		Definition: migrator.Definition{ID: "sdk", Name: "SDK", Description: "written with pkg/migrator",
 			Steps: []wire.StepDefinition{{Name: "edit"}, {Name: "pr", Type: "pull-request"}}},
 		Discover: func(context.Context) ([]wire.CandidateInput, error) {
@@ -58,4 +86,34 @@ func TestSDKMigrator(t *testing.T) {
 	require.Equal(t, "drover/repo-1", rs.Steps[0].Metadata["branch"])
 	require.Equal(t, api.StepStatusMerged, rs.Steps[1].Status)
 	require.NoError(t, m.Shutdown(ctx))
+}
+
+// TestHelloMigratorWithAuth runs examples/hello-migrator, which signs on the bare standard
+// library, against a Drover with authentication on: announced, previewed and run to the end.
+func TestHelloMigratorWithAuth(t *testing.T) {
+	_, anon := startDrover(t, newStore(t, "sqlite"), withAuth)
+	a := anon.As(authAdminToken)
+	secret := credential(t, anon, "hello-*")
+	bin := filepath.Join(t.TempDir(), "hello-migrator")
+	out, err := exec.Command("go", "build", "-o", bin, "../../examples/hello-migrator").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	cmd := exec.Command(bin, "-drover", a.Base, "-listen", addr, "-delay", "50ms", "-secret", secret)
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	testsupport.Eventually(t, waitFor, func() (bool, string) {
+		r := a.Do(t, http.MethodGet, "/migrations/hello-rename", nil)
+		return r.Status == http.StatusOK, fmt.Sprintf("%d %s\n%s", r.Status, r.Body, logs.String())
+	})
+	r := a.Do(t, http.MethodPost, "/migrations/hello-rename/dry-run", map[string]any{"candidate": map[string]any{"id": "search"}, "inputs": map[string]string{"team": "discovery"}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	r = a.Do(t, http.MethodPost, "/migrations/hello-rename/candidates/search/start", map[string]any{"inputs": map[string]string{"team": "discovery"}})
+	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	waitCandidate(t, a, "hello-rename", "search", api.CandidateStatusCompleted)
+	require.NotContains(t, logs.String(), "refused", "the migrator refused something Drover sent")
 }

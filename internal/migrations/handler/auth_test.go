@@ -522,3 +522,30 @@ func TestNoAuthMode(t *testing.T) {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// TestUnsignedOnlyWhereAnAdminAllowsIt: a migrator written against the bare contract works
+// when its credential allows unsigned traffic, and only for its own migrations.
+func TestUnsignedOnlyWhereAnAdminAllowsIt(t *testing.T) {
+	e := newAuthEnv(t, handler.Config{})
+	legacy := announcement(e.migrator.URL)
+	legacy["id"] = "legacy-topics"
+	r := e.anon.Do(t, http.MethodPost, "/registry/announce", legacy)
+	require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
+	r = e.admin.Do(t, http.MethodPost, "/admin/migrators", map[string]any{"name": "legacy", "migrations": []string{"legacy-*"}, "allowUnsigned": true})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	var cred api.CreatedMigratorCredential
+	r.JSON(t, &cred)
+	require.True(t, cred.AllowUnsigned)
+	r = e.anon.Do(t, http.MethodPost, "/registry/announce", legacy)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	entries, err := e.acc.Audit(context.Background(), access.AuditFilter{Migration: "legacy-topics", Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, "migrator:"+cred.Id, entries[0].Actor)
+	// Not for a migration another credential owns, nor one outside its own list.
+	r = e.anon.Do(t, http.MethodPost, "/registry/announce", announcement(e.migrator.URL))
+	require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
+	other := announcement(e.migrator.URL)
+	other["id"] = "payments"
+	r = e.anon.Do(t, http.MethodPost, "/registry/announce", other)
+	require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
+}
