@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +13,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/access"
 	accessstore "github.com/drover-dev/drover/internal/access/store"
-	"github.com/drover-dev/drover/internal/migrations"
 	"github.com/drover-dev/drover/internal/migrations/handler"
-	"github.com/drover-dev/drover/internal/migrations/migrator"
-	"github.com/drover-dev/drover/internal/migrations/store"
 	"github.com/drover-dev/drover/internal/testsupport"
 	"github.com/drover-dev/drover/pkg/api"
 	"github.com/drover-dev/drover/pkg/migrator/signature"
@@ -50,22 +44,13 @@ type authEnv struct {
 
 func newAuthEnv(t *testing.T, cfg handler.Config) *authEnv {
 	t.Helper()
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "drover.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	eng := newFakeEngine()
-	m := testsupport.NewMigrator(t)
-	logs := &logBuffer{out: t.Output()}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := migrations.NewService(st, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
 	acc := openAccess(t, access.Config{RequireAuth: true, AdminToken: adminToken})
-	cfg.Service, cfg.Access, cfg.Log = svc, acc, log
-	h, err := handler.New(cfg)
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	anon := testsupport.NewAPI(srv.URL)
-	e := &authEnv{env: &env{t: t, api: anon.As(adminToken), store: st, engine: eng, migrator: m, handler: h, logs: logs}, acc: acc, anon: anon}
+	cfg.Access = acc
+	base := startEnv(t, cfg)
+	anon := base.api
+	base.api = anon.As(adminToken)
+	e := &authEnv{env: base, acc: acc, anon: anon}
+	m := base.migrator
 	e.admin = e.api
 	var tok api.CreatedToken
 	r := e.admin.Do(t, http.MethodPost, "/admin/tokens", map[string]any{"name": "vera", "role": "viewer"})
@@ -444,6 +429,12 @@ func TestTokens(t *testing.T) {
 	r = e.anon.As("not-a-token").Do(t, http.MethodGet, "/migrations", nil)
 	require.Equal(t, http.StatusUnauthorized, r.Status)
 	require.Contains(t, r.Error(), "unknown or revoked")
+	// A stale token does not fail a health check or the who-am-I of a public route.
+	r = e.anon.As("not-a-token").Do(t, http.MethodGet, "/healthz", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	var me api.Me
+	e.anon.As("not-a-token").Do(t, http.MethodGet, "/auth/me", nil).JSON(t, &me)
+	require.Equal(t, api.MeKindAnonymous, me.Kind)
 	e.anon.Header = http.Header{"Authorization": {"Basic YWRtaW46YWRtaW4="}}
 	r = e.anon.Do(t, http.MethodGet, "/migrations", nil)
 	require.Equal(t, http.StatusUnauthorized, r.Status)

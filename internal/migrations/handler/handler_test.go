@@ -176,7 +176,18 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
+// newEnv is the API without login (as drover dev), with the fixture announced unsigned.
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := startEnv(t, handler.Config{Access: openAccess(t, access.Config{UnsignedUnowned: true})})
+	r := e.api.Do(t, http.MethodPost, "/registry/announce", announcement(e.migrator.URL))
+	require.Equal(t, http.StatusOK, r.Status, "announce the fixture: %s", r.Body)
+	return e
+}
+
+// startEnv serves the API over a fresh store, a fake engine and a real HTTP migrator, with the
+// access model and options of cfg.
+func startEnv(t *testing.T, cfg handler.Config) *env {
 	t.Helper()
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "drover.db"))
 	require.NoError(t, err)
@@ -185,15 +196,13 @@ func newEnv(t *testing.T) *env {
 	m := testsupport.NewMigrator(t)
 	logs := &logBuffer{out: t.Output()}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := migrations.NewService(st, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
-	h, err := handler.New(handler.Config{Service: svc, Access: openAccess(t, access.Config{UnsignedUnowned: true}), Log: log})
+	cfg.Service = migrations.NewService(st, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
+	cfg.Log = log
+	h, err := handler.New(cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, api: testsupport.NewAPI(srv.URL), store: st, engine: eng, migrator: m, handler: h, logs: logs}
-	r := e.api.Do(t, http.MethodPost, "/registry/announce", announcement(m.URL))
-	require.Equal(t, http.StatusOK, r.Status, "announce the fixture: %s", r.Body)
-	return e
+	return &env{t: t, api: testsupport.NewAPI(srv.URL), store: st, engine: eng, migrator: m, handler: h, logs: logs}
 }
 
 // announcement is the fixture migration: three steps, one required input, and candidates
