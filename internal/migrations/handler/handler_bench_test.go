@@ -17,6 +17,7 @@ import (
 	"github.com/drover-dev/drover/internal/migrations/handler"
 	"github.com/drover-dev/drover/internal/migrations/store"
 	"github.com/drover-dev/drover/pkg/api"
+	"github.com/drover-dev/drover/pkg/migrator/signature"
 )
 
 // benchEnv serves the handler over a SQLite store holding one migration of n candidates, one of
@@ -61,10 +62,13 @@ func benchEnv(b *testing.B, n int) (http.Handler, *store.SQLiteStore) {
 	return h, st
 }
 
-func serve(b *testing.B, h http.Handler, method, path string, body []byte, want int) {
+func serve(b *testing.B, h http.Handler, method, path string, body []byte, want int, header ...string) {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
-	if body != nil {
+	if method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -124,4 +128,59 @@ func BenchmarkHandlers(b *testing.B) {
 			serve(b, h, http.MethodPost, "/migrations/big/candidates/c00000/start", nil, http.StatusConflict)
 		}
 	})
+	// The same requests through the trust model: a bearer token looked up by its hash, a
+	// signature verified against the owner's secret and its id checked for replay, an audit
+	// entry written for every state change.
+	th, token, key := trustedHandler(b, st)
+	b.Run("Trusted/GetSteps", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, th, http.MethodGet, "/migrations/big/candidates/c00000/steps", nil, http.StatusOK, "Authorization", "Bearer "+token)
+		}
+	})
+	b.Run("Trusted/PostEvent", func(b *testing.B) {
+		for b.Loop() {
+			h := http.Header{}
+			signature.SignHeaders(h, [][]byte{key}, signature.NewID(), time.Now(), event)
+			serve(b, th, http.MethodPost, "/event/big__c00000", event, http.StatusAccepted,
+				signature.HeaderID, h.Get(signature.HeaderID), signature.HeaderTimestamp, h.Get(signature.HeaderTimestamp), signature.HeaderSignature, h.Get(signature.HeaderSignature))
+		}
+	})
+	b.Run("Trusted/Start/409", func(b *testing.B) {
+		for b.Loop() {
+			serve(b, th, http.MethodPost, "/migrations/big/candidates/c00000/start", nil, http.StatusConflict, "Authorization", "Bearer "+token)
+		}
+	})
+}
+
+// trustedHandler serves st with authentication on: an operator token, and a migrator
+// credential that owns the migration "big" (its key returned).
+func trustedHandler(b *testing.B, st *store.SQLiteStore) (http.Handler, string, []byte) {
+	b.Helper()
+	ctx := context.Background()
+	as, err := accessstore.OpenSQLite(filepath.Join(b.TempDir(), "access.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = as.Close() })
+	acc := access.NewService(as, access.Config{RequireAuth: true}, nil)
+	_, token, err := acc.MintToken(ctx, access.Principal{}, "bench", access.RoleOperator, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret, _ := signature.NewSecret()
+	if _, err := acc.EnsureMigrator(ctx, "bench-migrator", "bench", []string{"big"}, false, secret); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := as.ClaimMigration(ctx, "big", "bench-migrator"); err != nil {
+		b.Fatal(err)
+	}
+	eng := newFakeEngine()
+	eng.markOpen("big__c00000")
+	svc := migrations.NewService(st, eng, nil, nil, slog.New(slog.DiscardHandler))
+	h, err := handler.New(handler.Config{Service: svc, Access: acc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := signature.ParseSecret(secret)
+	return h, token, key
 }
