@@ -378,7 +378,6 @@ func (s *Service) VerifyMigrator(ctx context.Context, r MigratorRequest) (Princi
 // seen before.
 func (s *Service) verifySigned(ctx context.Context, all []Migrator, r MigratorRequest) (Migrator, error) {
 	now := s.cfg.Now()
-	var firstErr error
 	for _, m := range all {
 		if m.Revoked() {
 			continue
@@ -396,9 +395,6 @@ func (s *Service) verifySigned(ctx context.Context, all []Migrator, r MigratorRe
 		}
 		if !errors.Is(err, signature.ErrMismatch) {
 			return Migrator{}, unauthenticated("bad signature: " + err.Error())
-		}
-		if firstErr == nil {
-			firstErr = err
 		}
 	}
 	return Migrator{}, unauthenticated("the signature matches no active migrator credential")
