@@ -238,6 +238,7 @@ type AuditEntry struct {
 	Outcome   string // allowed, refused or failed
 	Reason    string // why it was refused or failed
 	Source    string // the client's address
+	Detail    string // what the request asked, beyond its path: the step retried, a mark's verdict
 }
 
 // AuditFilter selects audit entries; empty fields match everything.

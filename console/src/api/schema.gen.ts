@@ -621,6 +621,8 @@ export interface components {
             outcome: "allowed" | "refused" | "failed";
             reason?: string;
             source?: string;
+            /** @description What the request asked beyond its path, e.g. the step retried, the inputs set, a mark's verdict. */
+            detail?: string;
         };
         AuditPage: {
             entries: components["schemas"]["AuditEntry"][];

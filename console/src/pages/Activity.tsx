@@ -59,6 +59,7 @@ function Entry({ e, migrationId, showCandidate }: { e: AuditEntry; migrationId: 
       <span className="what">
         {refused && <span className="badge status-failed">{e.outcome === "refused" ? "Refused" : "Failed"}</span>} {refused ? "tried: " : ""}
         {actionWords(e)}
+        {e.detail && <span className="muted small"> ({e.detail})</span>}
       </span>
       {showCandidate && e.candidate && (
         <Link to={`/migrations/${migrationId}/candidates/${e.candidate}`} className="cid">

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS access_audit (
 	status     INTEGER NOT NULL,
 	outcome    TEXT NOT NULL,
 	reason     TEXT NOT NULL,
-	source     TEXT NOT NULL
+	source     TEXT NOT NULL,
+	detail     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS access_audit_at ON access_audit (at);
 CREATE INDEX IF NOT EXISTS access_audit_migration ON access_audit (migration, id);
@@ -80,7 +81,7 @@ CREATE INDEX IF NOT EXISTS access_audit_candidate ON access_audit (candidate, id
 CREATE INDEX IF NOT EXISTS access_audit_actor ON access_audit (actor, id);
 `
 
-const auditColumns = `id, at, actor, actor_name, role, action, method, path, migration, candidate, run, status, outcome, reason, source`
+const auditColumns = `id, at, actor, actor_name, role, action, method, path, migration, candidate, run, status, outcome, reason, source, detail`
 
 // SQLiteStore is the embedded access.Store. Writes go through one connection whose
 // transactions begin with BEGIN IMMEDIATE, so a check and the write depending on it never
@@ -132,6 +133,10 @@ func openSQLite(path string) (*SQLiteStore, error) {
 	if _, err := w.Exec(sqliteSchema); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("create schema: %w", err)
+	}
+	if err := addAuditDetail(w); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("upgrade schema: %w", err)
 	}
 	s := &SQLiteStore{w: w, r: w}
 	if rdsn != "" {
@@ -458,9 +463,9 @@ func (s *SQLiteStore) AppendAudit(ctx context.Context, e access.AuditEntry, keep
 	}
 	r := toAuditRecord(e)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO access_audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO access_audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.At, r.Actor, r.ActorName, r.Role, r.Action, r.Method, r.Path, r.Migration, r.Candidate, r.Run,
-			r.Status, r.Outcome, r.Reason, r.Source); err != nil {
+			r.Status, r.Outcome, r.Reason, r.Source, r.Detail); err != nil {
 			return err
 		}
 		if keepSince.IsZero() {
@@ -511,7 +516,7 @@ func (s *SQLiteStore) QueryAudit(ctx context.Context, f access.AuditFilter) ([]a
 	for rows.Next() {
 		var r auditRecord
 		if err := rows.Scan(&r.ID, &r.At, &r.Actor, &r.ActorName, &r.Role, &r.Action, &r.Method, &r.Path, &r.Migration,
-			&r.Candidate, &r.Run, &r.Status, &r.Outcome, &r.Reason, &r.Source); err != nil {
+			&r.Candidate, &r.Run, &r.Status, &r.Outcome, &r.Reason, &r.Source, &r.Detail); err != nil {
 			return nil, fmt.Errorf("query audit: %w", err)
 		}
 		out = append(out, r.entry())
@@ -520,4 +525,27 @@ func (s *SQLiteStore) QueryAudit(ctx context.Context, f access.AuditFilter) ([]a
 		return nil, fmt.Errorf("query audit: %w", err)
 	}
 	return out, nil
+}
+
+// addAuditDetail adds the audit log's detail column to a database created before it existed.
+func addAuditDetail(w *sql.DB) error {
+	rows, err := w.Query(`SELECT name FROM pragma_table_info('access_audit')`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if name == "detail" {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = w.Exec(`ALTER TABLE access_audit ADD COLUMN detail TEXT NOT NULL DEFAULT ''`)
+	return err
 }

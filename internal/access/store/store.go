@@ -144,16 +144,17 @@ type auditRecord struct {
 	Outcome   string `json:"outcome,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	Source    string `json:"source,omitempty"`
+	Detail    string `json:"detail,omitempty"`
 }
 
 func toAuditRecord(e access.AuditEntry) auditRecord {
 	return auditRecord{ID: e.ID, At: usec(e.At), Actor: e.Actor, ActorName: e.ActorName, Role: string(e.Role),
 		Action: e.Action, Method: e.Method, Path: e.Path, Migration: e.Migration, Candidate: e.Candidate,
-		Run: e.Run, Status: e.Status, Outcome: e.Outcome, Reason: e.Reason, Source: e.Source}
+		Run: e.Run, Status: e.Status, Outcome: e.Outcome, Reason: e.Reason, Source: e.Source, Detail: e.Detail}
 }
 
 func (r auditRecord) entry() access.AuditEntry {
 	return access.AuditEntry{ID: r.ID, At: fromUsec(r.At), Actor: r.Actor, ActorName: r.ActorName, Role: access.Role(r.Role),
 		Action: r.Action, Method: r.Method, Path: r.Path, Migration: r.Migration, Candidate: r.Candidate,
-		Run: r.Run, Status: r.Status, Outcome: r.Outcome, Reason: r.Reason, Source: r.Source}
+		Run: r.Run, Status: r.Status, Outcome: r.Outcome, Reason: r.Reason, Source: r.Source, Detail: r.Detail}
 }

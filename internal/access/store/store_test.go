@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -177,4 +178,29 @@ func TestPingFailsWhenTheBackendIsGone(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.Error(t, s.Ping(ctx))
+}
+
+// TestSQLiteAddsTheAuditDetailColumn: a database made before audit entries had a detail keeps
+// its entries and takes new ones with it.
+func TestSQLiteAddsTheAuditDetailColumn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE access_audit (id TEXT PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, actor_name TEXT NOT NULL,
+		role TEXT NOT NULL, action TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, migration TEXT NOT NULL, candidate TEXT NOT NULL,
+		run TEXT NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL);
+		INSERT INTO access_audit VALUES ('e1', 1000000, 'anonymous', '', '', 'startRun', 'POST', '/p', 'm', 'c', '', 401, 'refused', 'r', '127.0.0.1')`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	s, err := store.OpenSQLite(path)
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	require.NoError(t, s.AppendAudit(ctx, access.AuditEntry{ID: "e2", At: time.Unix(2, 0), Actor: "anonymous", Action: "retryStep", Detail: "step open-pr"}, time.Time{}))
+	got, err := s.QueryAudit(ctx, access.AuditFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "step open-pr", got[0].Detail)
+	require.Equal(t, "startRun", got[1].Action)
+	require.Empty(t, got[1].Detail)
 }

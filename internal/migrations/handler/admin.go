@@ -73,6 +73,7 @@ func (h *Handler) createToken(c *gin.Context) {
 		h.adminFail(c, err)
 		return
 	}
+	c.Set(ctxDetail, fmt.Sprintf("token %q, role %s", body.Name, body.Role))
 	t, raw, err := h.access.MintToken(c.Request.Context(), principal(c), body.Name, access.Role(body.Role), ttl)
 	if err != nil {
 		h.adminFail(c, err)
@@ -127,6 +128,7 @@ func (h *Handler) createMigrator(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
+	c.Set(ctxDetail, fmt.Sprintf("migrator %q for %s", body.Name, strings.Join(body.Migrations, ", ")))
 	m, secret, err := h.access.CreateMigrator(c.Request.Context(), principal(c), body.Name, body.Migrations, body.AllowUnsigned)
 	if err != nil {
 		h.adminFail(c, err)
@@ -203,7 +205,7 @@ func (h *Handler) listAudit(c *gin.Context) {
 		}
 		out.Entries = append(out.Entries, api.AuditEntry{Id: e.ID, At: e.At, Actor: e.Actor, ActorName: e.ActorName, Role: api.Role(e.Role),
 			Action: e.Action, Method: e.Method, Path: e.Path, Migration: e.Migration, Candidate: e.Candidate, Run: e.Run,
-			Status: e.Status, Outcome: api.AuditEntryOutcome(e.Outcome), Reason: e.Reason, Source: e.Source})
+			Status: e.Status, Outcome: api.AuditEntryOutcome(e.Outcome), Reason: e.Reason, Source: e.Source, Detail: e.Detail})
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -227,6 +229,7 @@ func (h *Handler) completeStep(c *gin.Context) {
 		return
 	}
 	p := principal(c)
+	c.Set(ctxDetail, strings.TrimSuffix(string(body.Status)+": "+body.Note, ": "))
 	err := h.svc.CompleteStep(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), c.Param("stepName"), api.StepEventStatus(body.Status), body.Note, body.DispatchId, p.Actor())
 	if err != nil {
 		h.fail(c, err)

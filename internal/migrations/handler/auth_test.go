@@ -540,3 +540,27 @@ func TestUnsignedOnlyWhereAnAdminAllowsIt(t *testing.T) {
 	r = e.anon.Do(t, http.MethodPost, "/registry/announce", other)
 	require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
 }
+
+// TestAuditSaysWhatWasAsked: entries name the step retried, the inputs set and a mark's verdict.
+func TestAuditSaysWhatWasAsked(t *testing.T) {
+	e := newAuthEnv(t, handler.Config{})
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		detail       string
+	}{
+		{http.MethodPost, "/migrations/" + mig + "/candidates/svc-b/retry-step", map[string]any{"stepName": "open-pr"}, "step open-pr"},
+		{http.MethodPatch, "/migrations/" + mig + "/candidates/svc-c/inputs", map[string]any{"inputs": map[string]string{"ticket": "T-9"}}, "inputs ticket=T-9"},
+		{http.MethodPost, "/migrations/" + mig + "/candidates/svc-c/steps/open-pr/complete", map[string]any{"status": "failed", "note": "CI is red"}, "failed: CI is red"},
+		{http.MethodPost, "/migrations/" + mig + "/candidates/svc-a/start", map[string]any{"inputs": map[string]string{"ticket": "T-1"}}, "inputs ticket=T-1"},
+	} {
+		r := e.operator.Do(t, tc.method, tc.path, tc.body)
+		require.Less(t, r.Status, 300, "%s", r.Body)
+		got, err := e.acc.Audit(context.Background(), access.AuditFilter{Limit: 1})
+		require.NoError(t, err)
+		require.Equal(t, tc.detail, got[0].Detail, tc.path)
+	}
+	var page api.AuditPage
+	e.viewer.Do(t, http.MethodGet, "/audit?candidate=svc-c&limit=1", nil).JSON(t, &page)
+	require.Equal(t, "failed: CI is red", page.Entries[0].Detail)
+}

@@ -293,7 +293,7 @@ func (h *Handler) audit(c *gin.Context, rt route, anon access.Principal) {
 		Actor: p.Actor(), ActorName: p.Name, Role: p.Role, Action: rt.action,
 		Method: c.Request.Method, Path: clip(c.Request.URL.Path),
 		Migration: clip(c.Param("migrationId")), Candidate: clip(c.Param("candidateId")), Run: clip(c.Param("runId")),
-		Status: status, Outcome: outcome, Source: c.ClientIP(),
+		Status: status, Outcome: outcome, Source: c.ClientIP(), Detail: clip(c.GetString(ctxDetail)),
 	}
 	if outcome != "allowed" {
 		e.Reason = clip(c.GetString(ctxError))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,9 @@ const (
 	ctxError     = "drover.error"
 	ctxField     = "drover.field"
 	ctxMigration = "drover.migration"
-	ctxBody      = "drover.body"  // the validated body
-	ctxLimit     = "drover.limit" // the body limit, bytes
+	ctxBody      = "drover.body"   // the validated body
+	ctxLimit     = "drover.limit"  // the body limit, bytes
+	ctxDetail    = "drover.detail" // what the request asked, for the audit log
 )
 
 // migratorRoutes are the routes migrators call (all POST); every 4xx answered on them is logged
@@ -278,6 +280,7 @@ func (h *Handler) dryRun(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
+	c.Set(ctxDetail, "candidate "+body.Candidate.Id)
 	res, err := h.svc.DryRun(c.Request.Context(), c.Param("migrationId"), body.Candidate.Id, body.Inputs)
 	if err != nil {
 		h.fail(c, err)
@@ -291,6 +294,7 @@ func (h *Handler) start(c *gin.Context) {
 	if !decode(c, &body, false) {
 		return
 	}
+	c.Set(ctxDetail, describeInputs(body.Inputs))
 	runID, err := h.svc.Start(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), body.Inputs)
 	if err != nil {
 		h.fail(c, err)
@@ -317,6 +321,7 @@ func (h *Handler) retryStep(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
+	c.Set(ctxDetail, "step "+body.StepName)
 	if err := h.svc.RetryStep(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), body.StepName); err != nil {
 		h.fail(c, err)
 		return
@@ -329,6 +334,7 @@ func (h *Handler) updateInputs(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
+	c.Set(ctxDetail, describeInputs(body.Inputs))
 	if _, err := h.svc.UpdateInputs(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"), body.Inputs); err != nil {
 		h.fail(c, err)
 		return
@@ -365,6 +371,7 @@ func (h *Handler) event(c *gin.Context) {
 	if !decode(c, &body, true) {
 		return
 	}
+	c.Set(ctxDetail, fmt.Sprintf("step %s %s", body.StepName, body.Status))
 	dup, err := h.svc.HandleEvent(c.Request.Context(), c.Param("runId"), body)
 	if err != nil {
 		h.fail(c, err)
@@ -538,4 +545,21 @@ func (noSSO) Logout(c *gin.Context)   { c.Status(http.StatusNoContent) }
 
 func noSSOConfigured(c *gin.Context) {
 	abort(c, http.StatusNotFound, "single sign-on is not configured (--oidc-issuer); use an API token", "")
+}
+
+// describeInputs names the inputs a request sets, with their values, sorted, for the audit log.
+func describeInputs(in map[string]string) string {
+	if len(in) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + in[k]
+	}
+	return "inputs " + strings.Join(parts, ", ")
 }

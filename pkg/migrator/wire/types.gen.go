@@ -247,11 +247,14 @@ type Attention string
 // AuditEntry defines model for AuditEntry.
 type AuditEntry struct {
 	// Action The operation, e.g. startRun.
-	Action    string            `json:"action"`
-	Actor     string            `json:"actor"`
-	ActorName string            `json:"actorName,omitempty,omitzero"`
-	At        time.Time         `json:"at"`
-	Candidate string            `json:"candidate,omitempty,omitzero"`
+	Action    string    `json:"action"`
+	Actor     string    `json:"actor"`
+	ActorName string    `json:"actorName,omitempty,omitzero"`
+	At        time.Time `json:"at"`
+	Candidate string    `json:"candidate,omitempty,omitzero"`
+
+	// Detail What the request asked beyond its path, e.g. the step retried, the inputs set, a mark's verdict.
+	Detail    string            `json:"detail,omitempty,omitzero"`
 	Id        string            `json:"id"`
 	Method    string            `json:"method"`
 	Migration string            `json:"migration,omitempty,omitzero"`

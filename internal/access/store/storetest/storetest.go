@@ -470,7 +470,7 @@ func entry(i int, migration, candidate, actor string) access.AuditEntry {
 	return access.AuditEntry{ID: fmt.Sprintf("e%06d", i), At: base.Add(time.Duration(i) * time.Second),
 		Actor: actor, ActorName: "name of " + actor, Role: access.RoleOperator, Action: "startRun", Method: "POST",
 		Path: "/api/v1/migrations/" + migration + "/candidates/" + candidate + "/run", Migration: migration,
-		Candidate: candidate, Run: "run-" + candidate, Status: 202, Outcome: "allowed", Source: "127.0.0.1"}
+		Candidate: candidate, Run: "run-" + candidate, Status: 202, Outcome: "allowed", Source: "127.0.0.1", Detail: "step " + candidate}
 }
 
 func appendAll(t *testing.T, s access.Store, es ...access.AuditEntry) {
