@@ -44,7 +44,8 @@ type MigrationStore interface {
 	// run has finished). It is a no-op when another run of the candidate has begun since (a
 	// stale writer).
 	PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState, attention api.Attention) error
-	// FinishRun ends the run whose ExecutionID is executionID (no-op for a stale one), sets the
+	// FinishRun ends the run whose ExecutionID is executionID and that is still running (a no-op
+	// for a stale one, or one that has already ended: a late reconcile never undoes an end), sets the
 	// candidate's status, and sets the run summary's Status and FinishedAt and clears its
 	// Attention, in one atomic change.
 	FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error

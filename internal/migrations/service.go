@@ -185,18 +185,27 @@ func (s *Service) Cancel(ctx context.Context, migrationID, candidateID string) (
 		}
 		return true, nil
 	case errors.Is(err, ErrRunNotFound):
-		if c.Status == api.CandidateStatusRunning {
-			// The store says running but the engine has no run at all (its history is gone).
-			run, gerr := s.store.GetRun(ctx, migrationID, candidateID)
-			if gerr != nil && !errors.Is(gerr, ErrRunNotFound) {
-				return false, storeErr(fmt.Errorf("cancel %s: %w", runID, gerr))
+		// The engine has no open run. Read the run again rather than trust the read above: it
+		// may have ended a moment ago, racing this cancel.
+		run, gerr := s.store.GetRun(ctx, migrationID, candidateID)
+		switch {
+		case errors.Is(gerr, ErrRunNotFound):
+			if c.Status == api.CandidateStatusRunning {
+				s.log.ErrorContext(ctx, "candidate is running without a run record or a run in the engine", "run", runID)
+				return false, Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is marked running, but it has no run record and the engine has no run: nothing was cancelled", candidateID, migrationID)
 			}
-			if err := s.reconcile(ctx, migrationID, candidateID, run.ExecutionID); err != nil {
-				return false, err
-			}
-			return true, nil
+			return false, Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is not running (status %s)", candidateID, migrationID, c.Status)
+		case gerr != nil:
+			return false, storeErr(fmt.Errorf("cancel %s: %w", runID, gerr))
+		case run.Status != api.RunStatusRunning:
+			return false, Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is not running: its run has %s", candidateID, migrationID, run.Status)
 		}
-		return false, Conflict(ErrCandidateNotRunning, "candidate %s of migration %s is not running (status %s)", candidateID, migrationID, c.Status)
+		// The store says running but the engine has no run at all (its history is gone). The
+		// store's own guard keeps this from undoing an end written in between.
+		if err := s.reconcile(ctx, migrationID, candidateID, run.ExecutionID); err != nil {
+			return false, err
+		}
+		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("cancel %s: %w", runID, err)
 	}

@@ -58,6 +58,9 @@ type fakeEngine struct {
 	cancelErr    error
 	cancelStatus migrations.RunStatus
 	pingErr      error
+	// beforeCancel, when set, runs as a cancel reaches the engine: the worst moment for a run
+	// to end on its own.
+	beforeCancel func(runID string)
 }
 
 var _ migrations.ExecutionEngine = (*fakeEngine)(nil)
@@ -76,6 +79,12 @@ func (f *fakeEngine) StartRun(_ context.Context, in migrations.RunInput) error {
 }
 
 func (f *fakeEngine) CancelRun(_ context.Context, runID string) (migrations.RunStatus, error) {
+	f.mu.Lock()
+	hook := f.beforeCancel
+	f.mu.Unlock()
+	if hook != nil {
+		hook(runID)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cancels = append(f.cancels, runID)
@@ -609,6 +618,24 @@ func TestCancel(t *testing.T) {
 		r := e.api.Do(t, http.MethodPost, candidatePath("svc-b", "cancel"), nil)
 		require.Equal(t, http.StatusNoContent, r.Status, "%s", r.Body)
 		require.Contains(t, e.engine.Cancels(), migrations.RunID(mig, "svc-b"))
+	})
+
+	// The race of a cancel with the run's own completion: the engine's Describe said open, the
+	// run completes, and the cancel finds no run. The candidate stays completed.
+	t.Run("run completes as the cancel reaches the engine", func(t *testing.T) {
+		e.beginRun("svc-d", step("open-pr", api.StepStatusPending))
+		e.engine.set(func(f *fakeEngine) {
+			f.beforeCancel = func(runID string) {
+				e.finishRun("svc-d", api.RunStatusCompleted, api.CandidateStatusCompleted)
+				f.set(func(f *fakeEngine) { f.beforeCancel = nil })
+			}
+		})
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-d", "cancel"), nil)
+		requireError(t, r, http.StatusConflict, "", "not running", "completed")
+		c, err := e.store.GetCandidate(context.Background(), mig, "svc-d")
+		require.NoError(t, err)
+		require.Equal(t, api.CandidateStatusCompleted, c.Status)
+		require.Equal(t, api.RunStatusCompleted, c.Run.Status)
 	})
 
 	t.Run("running in the store without an open run is reset", func(t *testing.T) {

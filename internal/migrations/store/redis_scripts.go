@@ -153,6 +153,7 @@ const luaFinishRun = luaSetStatus + luaWriteSummary + `
 local cur = redis.call('HGET', KEYS[4], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[4], 'status') ~= 'running' then return 0 end
 redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4], 'attention', '')
 local changed = writeSummary(KEYS[4], KEYS[5], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then

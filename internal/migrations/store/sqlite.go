@@ -712,9 +712,9 @@ WHERE migration_id = ? AND candidate_id = ? AND NOT (step_name = ? AND step_stat
 // one transaction.
 func (s *SQLiteStore) FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		cur, _, err := currentRun(ctx, tx, migrationID, candidateID)
-		if err != nil || cur != executionID {
-			return err
+		cur, st, err := currentRun(ctx, tx, migrationID, candidateID)
+		if err != nil || cur != executionID || st != api.RunStatusRunning {
+			return err // another run began since, or this one has already ended
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, attention = '' WHERE migration_id = ? AND candidate_id = ?`,
 			string(status), toNanos(at), migrationID, candidateID); err != nil {

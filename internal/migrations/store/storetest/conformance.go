@@ -417,6 +417,29 @@ func testRunLifecycle(t *testing.T, s migrations.MigrationStore) {
 }
 
 func testFinishRun(t *testing.T, newStore NewStore) {
+	// A run that has ended stays ended: a late writer (a cancel reconciling a run that completed
+	// a moment ago) cannot turn a completed candidate back into a not_started one.
+	t.Run("an ended run is not ended again", func(t *testing.T) {
+		ctx := context.Background()
+		s := newStore(t)
+		seed(t, s, "m", at(0), candidate("a", "service"))
+		require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-1", at(1), "open-pr")))
+		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCompleted, api.CandidateStatusCompleted, at(2)))
+		v, err := s.MigrationVersion(ctx, "m")
+		require.NoError(t, err)
+		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(3)))
+		got, err := s.GetRun(ctx, "m", "a")
+		require.NoError(t, err)
+		require.Equal(t, api.RunStatusCompleted, got.Status)
+		require.Equal(t, at(2), got.FinishedAt)
+		c, err := s.GetCandidate(ctx, "m", "a")
+		require.NoError(t, err)
+		require.Equal(t, api.CandidateStatusCompleted, c.Status)
+		require.Equal(t, api.RunStatusCompleted, c.Run.Status)
+		v2, err := s.MigrationVersion(ctx, "m")
+		require.NoError(t, err)
+		require.Equal(t, v, v2, "a no-op changes no version")
+	})
 	cases := []struct {
 		name      string
 		run       api.RunStatus
