@@ -35,8 +35,9 @@ type MigrationStore interface {
 	MergeInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error)
 
 	// BeginRun records a new run of a candidate: the candidate becomes running, the run record
-	// (with no step states yet) replaces the previous run's, and the candidate's run summary
-	// becomes {Status: running, StartedAt}, in one atomic change.
+	// (with no step states yet) replaces the previous run's, the candidate's run summary
+	// becomes {Status: running, StartedAt}, and run.Inputs are merged into the candidate's
+	// inputs (other keys kept), in one atomic change.
 	BeginRun(ctx context.Context, run RunRecord) error
 	// PutStepState writes one step's state of the run whose ExecutionID is executionID and, in
 	// the same atomic change, sets the run summary's StepName and StepStatus from it and its
@@ -82,6 +83,9 @@ type RunRecord struct {
 	StartedAt   time.Time
 	FinishedAt  time.Time
 	Steps       []api.StepState // only steps that have started, in StepNames order
+	// Inputs, given to BeginRun, are the operator inputs the run was started with (GetRun
+	// leaves it empty: the candidate holds the inputs).
+	Inputs map[string]string
 }
 
 // Step returns the state of the named step and whether it has started.

@@ -95,6 +95,10 @@ type RunInput struct {
 	MigrationID string               `json:"migrationId"`
 	CandidateID string               `json:"candidateId"`
 	Steps       []api.StepDefinition `json:"steps"`
+	// Inputs are the operator's inputs of this start; the run stores them as it begins,
+	// atomically with becoming the candidate's run, so a start that loses a race to another
+	// changes nothing. Runs started before this field existed stored them before starting.
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 // RunStatus is the execution engine's view of a run.

@@ -146,12 +146,9 @@ func (s *Service) Start(ctx context.Context, migrationID, candidateID string, in
 	if missing := missingInputs(m, c, inputs); len(missing) > 0 {
 		return "", Invalid("inputs", "missing required input(s): %s", strings.Join(missing, ", "))
 	}
-	if len(inputs) > 0 {
-		if _, err := s.store.MergeInputs(ctx, migrationID, candidateID, inputs); err != nil {
-			return "", s.notFoundOrUnavailable(fmt.Errorf("start %s: store inputs: %w", RunID(migrationID, candidateID), err), migrationID, candidateID)
-		}
-	}
-	in := RunInput{MigrationID: migrationID, CandidateID: candidateID, Steps: stepsFor(m, c)}
+	// The inputs travel with the run, which stores them as it begins: a start that loses
+	// the race to a concurrent one must not overwrite the winner's.
+	in := RunInput{MigrationID: migrationID, CandidateID: candidateID, Steps: stepsFor(m, c), Inputs: inputs}
 	if err := s.engine.StartRun(ctx, in); err != nil {
 		return "", fmt.Errorf("start %s: %w", RunID(migrationID, candidateID), err)
 	}

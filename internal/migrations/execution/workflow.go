@@ -93,6 +93,7 @@ func (r *runner) begin(ctx workflow.Context) error {
 		Status:      api.RunStatusRunning,
 		StepNames:   names,
 		StartedAt:   workflow.Now(ctx).UTC(),
+		Inputs:      r.in.Inputs,
 	}
 	return workflow.ExecuteLocalActivity(localCtx(ctx), r.acts.BeginRun, rec).Get(ctx, nil)
 }

@@ -581,12 +581,28 @@ func TestStart(t *testing.T) {
 		require.Len(t, last.Steps, len(stepNames))
 	})
 
-	t.Run("success stores the inputs", func(t *testing.T) {
+	t.Run("success hands the inputs to the run, which stores them as it begins", func(t *testing.T) {
 		r := e.api.Do(t, http.MethodPost, candidatePath("svc-a", "start"), ticket)
 		require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
-		c, err := e.store.GetCandidate(context.Background(), mig, "svc-a")
+		starts := e.engine.Starts()
+		require.Equal(t, map[string]string{"ticket": "T-42"}, starts[len(starts)-1].Inputs)
+	})
+
+	// Two starts race: the engine lets one win. The loser must not have written its inputs
+	// over the winner's (the store's BeginRun writes them, in internal/migrations/store).
+	t.Run("a start that loses the race changes no inputs", func(t *testing.T) {
+		ctx := context.Background()
+		_, err := e.store.MergeInputs(ctx, mig, "svc-b", map[string]string{"ticket": "WINNER"})
 		require.NoError(t, err)
-		require.Equal(t, "T-42", c.Inputs["ticket"])
+		e.engine.set(func(f *fakeEngine) {
+			f.startErr = fmt.Errorf("start: %w", migrations.Conflict(migrations.ErrCandidateRunning, "candidate svc-b is already running"))
+		})
+		defer e.engine.set(func(f *fakeEngine) { f.startErr = nil })
+		r := e.api.Do(t, http.MethodPost, candidatePath("svc-b", "start"), map[string]any{"inputs": map[string]any{"ticket": "LOSER"}})
+		requireError(t, r, http.StatusConflict, "", "already running")
+		c, err := e.store.GetCandidate(ctx, mig, "svc-b")
+		require.NoError(t, err)
+		require.Equal(t, "WINNER", c.Inputs["ticket"])
 	})
 }
 

@@ -442,10 +442,12 @@ func (s *RedisStore) BeginRun(ctx context.Context, run migrations.RunRecord) err
 	if started.IsZero() {
 		started = time.Now()
 	}
+	args := []any{run.CandidateID, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, nanosArg(started)}
+	for key, v := range run.Inputs {
+		args = append(args, key, v)
+	}
 	code, err := s.scripts.beginRun.Run(ctx, s.client,
-		[]string{k.meta, k.status, k.updated, k.run(run.CandidateID), k.runs},
-		run.CandidateID, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, nanosArg(started),
-	).Int64()
+		[]string{k.meta, k.status, k.updated, k.run(run.CandidateID), k.runs, k.inputs}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("begin run of %s/%s: %w", run.MigrationID, run.CandidateID, backendError(err))
 	}

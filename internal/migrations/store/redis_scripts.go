@@ -118,11 +118,19 @@ redis.call('HINCRBY', KEYS[1], 'version', 1)
 return {1, enc}
 `
 
-// KEYS: migration hash, statuses, updatedAts, run hash, run summaries.
-// ARGV: candidate id, run id, execution id, run status, step names JSON, startedAt.
+// KEYS: migration hash, statuses, updatedAts, run hash, run summaries, inputs.
+// ARGV: candidate id, run id, execution id, run status, step names JSON, startedAt, then the
+// run's inputs as key, value pairs (merged into the candidate's).
 const luaBeginRun = luaSetStatus + luaWriteSummary + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
+if #ARGV > 6 then
+  local cur = redis.call('HGET', KEYS[6], ARGV[1])
+  local t = {}
+  if cur then t = cjson.decode(cur) end
+  for i = 7, #ARGV, 2 do t[ARGV[i]] = ARGV[i + 1] end
+  redis.call('HSET', KEYS[6], ARGV[1], cjson.encode(t))
+end
 setStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 'running', ARGV[6])
 redis.call('DEL', KEYS[4])
 redis.call('HSET', KEYS[4], 'runId', ARGV[2], 'executionId', ARGV[3], 'status', ARGV[4],

@@ -632,6 +632,9 @@ func (s *SQLiteStore) BeginRun(ctx context.Context, run migrations.RunRecord) er
 		if _, err := tx.ExecContext(ctx, `DELETE FROM run_steps WHERE migration_id = ? AND candidate_id = ?`, mid, cid); err != nil {
 			return backendError(err)
 		}
+		if err := mergeInputsTx(ctx, tx, mid, cid, run.Inputs); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, sqlBumpVersion, mid); err != nil {
 			return backendError(err)
 		}
@@ -731,6 +734,34 @@ func (s *SQLiteStore) FinishRun(ctx context.Context, migrationID, candidateID, e
 		return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, err)
 	}
 	return nil
+}
+
+// mergeInputsTx merges inputs into the candidate's stored inputs within tx.
+func mergeInputsTx(ctx context.Context, tx *sql.Tx, migrationID, candidateID string, inputs map[string]string) error {
+	if len(inputs) == 0 {
+		return nil
+	}
+	var cur sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT inputs FROM candidate_states WHERE migration_id = ? AND candidate_id = ?`,
+		migrationID, candidateID).Scan(&cur); err != nil {
+		return backendError(err)
+	}
+	merged, err := decodeInputs([]byte(cur.String))
+	if err != nil {
+		return fmt.Errorf("decode stored inputs: %w", err)
+	}
+	if merged == nil {
+		merged = make(map[string]string, len(inputs))
+	}
+	for k, v := range inputs {
+		merged[k] = v
+	}
+	enc, err := encodeJSON("inputs", merged)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE candidate_states SET inputs = ? WHERE migration_id = ? AND candidate_id = ?`, enc, migrationID, candidateID)
+	return backendErrorOrNil(err)
 }
 
 // GetRun reads the candidate's run and its step states with one query.

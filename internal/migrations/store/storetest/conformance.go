@@ -25,6 +25,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("MergeInputs", func(t *testing.T) { testMergeInputs(t, newStore(t)) })
 	t.Run("RunLifecycle", func(t *testing.T) { testRunLifecycle(t, newStore(t)) })
 	t.Run("FinishRun", func(t *testing.T) { testFinishRun(t, newStore) })
+	t.Run("BeginRunStoresInputs", func(t *testing.T) { testBeginRunStoresInputs(t, newStore(t)) })
 	t.Run("Counts", func(t *testing.T) { testCounts(t, newStore(t)) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore(t)) })
 	t.Run("ConcurrentMergeAndRuns", func(t *testing.T) { testConcurrentMergeAndRuns(t, newStore(t)) })
@@ -414,6 +415,35 @@ func testRunLifecycle(t *testing.T, s migrations.MigrationStore) {
 	m, err := s.GetMigration(ctx, "m")
 	require.NoError(t, err)
 	require.Equal(t, api.CandidateCounts{Running: 2}, m.Counts)
+}
+
+// testBeginRunStoresInputs: the inputs a run was started with become the candidate's in the
+// same change that makes it the candidate's run; other keys are kept.
+func testBeginRunStoresInputs(t *testing.T, s migrations.MigrationStore) {
+	ctx := context.Background()
+	seed(t, s, "m", at(0), candidate("a", "service"), candidate("b", "service"))
+	_, err := s.MergeInputs(ctx, "m", "a", map[string]string{"team": "payments", "ticket": "T-1"})
+	require.NoError(t, err)
+	v, err := s.MigrationVersion(ctx, "m")
+	require.NoError(t, err)
+	run := runRecord("m", "a", "exec-1", at(1), "open-pr")
+	run.Inputs = map[string]string{"ticket": "T-2", "reviewer": "ada"}
+	require.NoError(t, s.BeginRun(ctx, run))
+	c, err := s.GetCandidate(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"team": "payments", "ticket": "T-2", "reviewer": "ada"}, c.Inputs)
+	require.Equal(t, api.CandidateStatusRunning, c.Status)
+	v2, err := s.MigrationVersion(ctx, "m")
+	require.NoError(t, err)
+	require.Greater(t, v2, v)
+	// A run begun without inputs leaves the candidate's alone.
+	require.NoError(t, s.BeginRun(ctx, runRecord("m", "b", "exec-2", at(2), "open-pr")))
+	b, err := s.GetCandidate(ctx, "m", "b")
+	require.NoError(t, err)
+	require.Empty(t, b.Inputs)
+	got, err := s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Nil(t, got.Inputs, "the run record does not keep them: the candidate does")
 }
 
 func testFinishRun(t *testing.T, newStore NewStore) {
