@@ -22,6 +22,7 @@ import (
 //     holds a boolean and a list, which the current StepConfig must still decode.
 //   - v1-pending-manual-review.json: the exact contract's shapes (migratorApp, string config,
 //     type manual-review).
+//   - v2-bounded-retries.json: a run with the bounded-dispatch-retries version marker.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/replay/*.json")
 	require.NoError(t, err)

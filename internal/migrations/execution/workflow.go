@@ -26,6 +26,17 @@ const (
 	dispatchBackoffMax     = time.Minute
 	// dispatchTimeout bounds one dispatch activity; the HTTP client has its own shorter timeout.
 	dispatchTimeout = 30 * time.Second
+	// DispatchGiveUpAfter bounds how long one try of a step keeps dispatching to a migrator
+	// that is down: then the step fails with the last error and waits for the operator's
+	// retry, so a run's history stays bounded (about 70 attempts at most).
+	DispatchGiveUpAfter = time.Hour
+)
+
+// Version guards of the workflow's command sequence (workflow.GetVersion): a run in flight
+// keeps the behaviour it started with; every change to the commands gets one.
+const (
+	// versionBoundedRetries: a step's dispatch retries stop after DispatchGiveUpAfter.
+	versionBoundedRetries = "bounded-dispatch-retries"
 )
 
 // errRejected is the application error type of a dispatch the migrator refused (4xx).
@@ -42,6 +53,7 @@ func Run(ctx workflow.Context, in migrations.RunInput) error {
 		retries: workflow.GetSignalChannel(ctx, migrations.SignalRetryStep),
 		log:     workflow.GetLogger(ctx),
 	}
+	r.boundedRetries = workflow.GetVersion(ctx, versionBoundedRetries, workflow.DefaultVersion, 1) >= 1
 	if err := r.begin(ctx); err != nil {
 		return r.end(ctx, err, nil)
 	}
@@ -66,6 +78,9 @@ type runner struct {
 	retries workflow.ReceiveChannel
 	log     log.Logger
 	acts    *Activities // nil: only names the activity methods
+	// boundedRetries: the run gives up dispatching after DispatchGiveUpAfter (runs started
+	// before that change retry for ever).
+	boundedRetries bool
 }
 
 func localCtx(ctx workflow.Context) workflow.Context {
@@ -166,6 +181,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 		cancelTimer workflow.CancelFunc = func() {}
 		attempt     int
 		try         = 1 // the operator's retries start a new try, with a new dispatch id
+		tryStarted  = now
 		done        bool
 	)
 	startDispatch := func() {
@@ -206,6 +222,13 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 				if errors.As(derr, &appErr) && appErr.Type() == errRejected {
 					st.Status = api.StepStatusFailed
 					st.FinishedAt = workflow.Now(ctx).UTC()
+					err = r.put(ctx, st)
+					return
+				}
+				if now := workflow.Now(ctx).UTC(); r.boundedRetries && now.Sub(tryStarted) >= DispatchGiveUpAfter {
+					st.Status = api.StepStatusFailed
+					st.FinishedAt = now
+					st.LastError = fmt.Sprintf("gave up after %d dispatch attempts over %s: %s", attempt, now.Sub(tryStarted).Round(time.Minute), st.LastError)
 					err = r.put(ctx, st)
 					return
 				}
@@ -279,6 +302,7 @@ func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous
 			st.Metadata = withoutFailure(st.Metadata)
 			attempt = 0
 			try++
+			tryStarted = workflow.Now(ctx).UTC()
 			st.DispatchId = migrations.DispatchID(r.execID, step.Name, try)
 			if err = r.put(ctx, st); err == nil {
 				startDispatch()

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/drover-dev/drover/internal/migrations"
 	"github.com/drover-dev/drover/internal/migrations/execution"
@@ -317,4 +318,60 @@ func TestCancelledRunSummary(t *testing.T) {
 	require.Equal(t, api.RunStatusCancelled, c.Run.Status)
 	require.Equal(t, api.StepStatusFailed, c.Run.StepStatus)
 	require.Empty(t, c.Run.Attention)
+}
+
+// TestDispatchGivesUpAfterTheBound: a migrator that stays down does not keep a run retrying
+// for ever: after DispatchGiveUpAfter the step fails with the last error (a bounded history),
+// and the operator's retry starts a new try that can succeed.
+func TestDispatchGivesUpAfterTheBound(t *testing.T) {
+	f := newFixture(t, "one")
+	down := true
+	calls := 0
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(func(context.Context, execution.DispatchInput) error {
+		calls++
+		if down {
+			return temporal.NewApplicationError("migrator at x is unreachable: connection refused", "DispatchFailed")
+		}
+		return nil
+	})
+	var failed api.StepState
+	var callsWhenFailed int
+	f.env.RegisterDelayedCallback(func() {
+		run, _ := f.store.GetRun(context.Background(), "m", "c")
+		failed, callsWhenFailed = run.Steps[0], calls
+		down = false
+	}, 3*time.Hour)
+	f.signalAt(4*time.Hour, migrations.SignalRetryStep, migrations.RetryRequest{StepName: "one"})
+	f.event(5*time.Hour, "one", api.StepEventStatusSucceeded, nil)
+
+	run, c := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, api.StepStatusFailed, failed.Status, "%+v", failed)
+	require.Contains(t, failed.LastError, "gave up after")
+	require.Contains(t, failed.LastError, "connection refused")
+	// 1, 2, 4, 8, 16, 32 s, then a minute apart: about 65 attempts in the hour, none after.
+	require.Less(t, callsWhenFailed, 80)
+	require.Greater(t, callsWhenFailed, 50)
+	require.Equal(t, callsWhenFailed+1, calls, "one dispatch for the operator's retry")
+	require.Equal(t, api.CandidateStatusCompleted, c.Status)
+	require.Equal(t, api.StepStatusSucceeded, run.Steps[0].Status)
+}
+
+// TestRunsStartedBeforeTheBoundKeepRetrying: a run whose history predates the version guard
+// keeps the behaviour it started with (the replay tests check the command sequence itself).
+func TestRunsStartedBeforeTheBoundKeepRetrying(t *testing.T) {
+	f := newFixture(t, "one")
+	f.env.OnGetVersion("bounded-dispatch-retries", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	f.env.OnActivity(f.acts.Dispatch, mock.Anything, mock.Anything).Return(temporal.NewApplicationError("connection refused", "DispatchFailed"))
+	var seen api.StepState
+	f.env.RegisterDelayedCallback(func() {
+		run, _ := f.store.GetRun(context.Background(), "m", "c")
+		seen = run.Steps[0]
+	}, 3*time.Hour)
+	f.event(3*time.Hour+time.Second, "one", api.StepEventStatusSucceeded, nil)
+	run, _ := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, api.StepStatusInProgress, seen.Status, "%+v", seen)
+	require.Greater(t, seen.Attempts, 150)
+	require.Equal(t, api.StepStatusSucceeded, run.Steps[0].Status)
 }
