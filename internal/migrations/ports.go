@@ -45,11 +45,16 @@ type MigrationStore interface {
 	// run has finished). It is a no-op when another run of the candidate has begun since (a
 	// stale writer).
 	PutStepState(ctx context.Context, migrationID, candidateID, executionID string, step api.StepState, attention api.Attention) error
-	// FinishRun ends the run whose ExecutionID is executionID and that is still running (a no-op
-	// for a stale one, or one that has already ended: a late reconcile never undoes an end), sets the
+	// FinishRun ends the run whose ExecutionID is executionID (no-op for a stale one), sets the
 	// candidate's status, and sets the run summary's Status and FinishedAt and clears its
 	// Attention, in one atomic change.
 	FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error
+	// ReconcileRun ends the run executionID as cancelled and returns its candidate to
+	// not_started, as FinishRun, but only while that run is still running: a run that has
+	// ended (a moment ago, racing the caller) stays as it ended. The service uses it for runs
+	// the engine no longer has; the workflow's own end is FinishRun, since a workflow task that
+	// is run again may end differently from a first attempt whose write was not recorded.
+	ReconcileRun(ctx context.Context, migrationID, candidateID, executionID string, at time.Time) error
 	// GetRun returns the candidate's latest run with its step states in run order; ErrRunNotFound
 	// when the candidate never ran.
 	GetRun(ctx context.Context, migrationID, candidateID string) (RunRecord, error)

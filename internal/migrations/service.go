@@ -229,7 +229,7 @@ func (s *Service) Cancel(ctx context.Context, migrationID, candidateID string) (
 // reconcile ends the read model's run executionID as cancelled and returns its candidate to
 // not_started; a no-op when another run has begun since.
 func (s *Service) reconcile(ctx context.Context, migrationID, candidateID, executionID string) error {
-	if err := s.store.FinishRun(ctx, migrationID, candidateID, executionID, api.RunStatusCancelled, api.CandidateStatusNotStarted, s.now().UTC()); err != nil && !errors.Is(err, ErrRunNotFound) {
+	if err := s.store.ReconcileRun(ctx, migrationID, candidateID, executionID, s.now().UTC()); err != nil && !errors.Is(err, ErrRunNotFound) {
 		return storeErr(fmt.Errorf("reconcile %s: %w", RunID(migrationID, candidateID), err))
 	}
 	s.log.WarnContext(ctx, "candidate was running without an open run; reset to not_started", "run", RunID(migrationID, candidateID))

@@ -479,10 +479,19 @@ func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID,
 // FinishRun ends the current run, clearing its attention, and sets the candidate's status in one
 // script.
 func (s *RedisStore) FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error {
+	return s.finishRun(ctx, migrationID, candidateID, executionID, status, candidateStatus, at, "0")
+}
+
+// ReconcileRun ends the run as cancelled only while it is still running.
+func (s *RedisStore) ReconcileRun(ctx context.Context, migrationID, candidateID, executionID string, at time.Time) error {
+	return s.finishRun(ctx, migrationID, candidateID, executionID, api.RunStatusCancelled, api.CandidateStatusNotStarted, at, "1")
+}
+
+func (s *RedisStore) finishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time, onlyRunning string) error {
 	k := s.keys(migrationID)
 	code, err := s.scripts.finishRun.Run(ctx, s.client,
 		[]string{k.meta, k.status, k.updated, k.run(candidateID), k.runs},
-		candidateID, executionID, string(status), nanosArg(at), string(candidateStatus),
+		candidateID, executionID, string(status), nanosArg(at), string(candidateStatus), onlyRunning,
 	).Int64()
 	if err != nil {
 		return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, backendError(err))

@@ -156,12 +156,13 @@ return 1
 `
 
 // KEYS: migration hash, statuses, updatedAts, run hash, run summaries.
-// ARGV: candidate id, execution id, run status, finishedAt, candidate status.
+// ARGV: candidate id, execution id, run status, finishedAt, candidate status, "1" to end only a
+// run that is still running (a reconcile).
 const luaFinishRun = luaSetStatus + luaWriteSummary + `
 local cur = redis.call('HGET', KEYS[4], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[4], 'status') ~= 'running' then return 0 end
+if ARGV[6] == '1' and redis.call('HGET', KEYS[4], 'status') ~= 'running' then return 0 end
 redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4], 'attention', '')
 local changed = writeSummary(KEYS[4], KEYS[5], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then

@@ -568,37 +568,9 @@ func (s *SQLiteStore) GetCandidate(ctx context.Context, migrationID, candidateID
 func (s *SQLiteStore) MergeInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error) {
 	var merged map[string]string
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var cur sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT inputs FROM candidate_states WHERE migration_id = ? AND candidate_id = ?`,
-			migrationID, candidateID).Scan(&cur)
-		if errors.Is(err, sql.ErrNoRows) {
-			return missing(ctx, tx, migrationID, candidateID, migrations.ErrCandidateNotFound)
-		}
-		if err != nil {
-			return backendError(err)
-		}
-		if merged, err = decodeInputs([]byte(cur.String)); err != nil {
-			return fmt.Errorf("decode stored inputs: %w", err)
-		}
-		if len(inputs) == 0 {
-			return nil
-		}
-		if merged == nil {
-			merged = make(map[string]string, len(inputs))
-		}
-		for k, v := range inputs {
-			merged[k] = v
-		}
-		enc, err := encodeJSON("inputs", merged)
-		if err != nil {
-			return err
-		}
-		if _, err = tx.ExecContext(ctx, `UPDATE candidate_states SET inputs = ? WHERE migration_id = ? AND candidate_id = ?`,
-			enc, migrationID, candidateID); err != nil {
-			return backendError(err)
-		}
-		_, err = tx.ExecContext(ctx, sqlBumpVersion, migrationID)
-		return backendErrorOrNil(err)
+		var err error
+		merged, err = mergeInputsTx(ctx, tx, migrationID, candidateID, inputs)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("merge inputs of %s/%s: %w", migrationID, candidateID, err)
@@ -632,8 +604,10 @@ func (s *SQLiteStore) BeginRun(ctx context.Context, run migrations.RunRecord) er
 		if _, err := tx.ExecContext(ctx, `DELETE FROM run_steps WHERE migration_id = ? AND candidate_id = ?`, mid, cid); err != nil {
 			return backendError(err)
 		}
-		if err := mergeInputsTx(ctx, tx, mid, cid, run.Inputs); err != nil {
-			return err
+		if len(run.Inputs) > 0 {
+			if _, err := mergeInputsTx(ctx, tx, mid, cid, run.Inputs); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, sqlBumpVersion, mid); err != nil {
 			return backendError(err)
@@ -714,10 +688,19 @@ WHERE migration_id = ? AND candidate_id = ? AND NOT (step_name = ? AND step_stat
 // FinishRun ends the current run, clearing its attention, and sets the candidate's status in
 // one transaction.
 func (s *SQLiteStore) FinishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time) error {
+	return s.finishRun(ctx, migrationID, candidateID, executionID, status, candidateStatus, at, false)
+}
+
+// ReconcileRun ends the run as cancelled only while it is still running.
+func (s *SQLiteStore) ReconcileRun(ctx context.Context, migrationID, candidateID, executionID string, at time.Time) error {
+	return s.finishRun(ctx, migrationID, candidateID, executionID, api.RunStatusCancelled, api.CandidateStatusNotStarted, at, true)
+}
+
+func (s *SQLiteStore) finishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time, onlyRunning bool) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		cur, st, err := currentRun(ctx, tx, migrationID, candidateID)
-		if err != nil || cur != executionID || st != api.RunStatusRunning {
-			return err // another run began since, or this one has already ended
+		if err != nil || cur != executionID || (onlyRunning && st != api.RunStatusRunning) {
+			return err // another run began since, or (reconciling) this one has already ended
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, attention = '' WHERE migration_id = ? AND candidate_id = ?`,
 			string(status), toNanos(at), migrationID, candidateID); err != nil {
@@ -736,19 +719,24 @@ func (s *SQLiteStore) FinishRun(ctx context.Context, migrationID, candidateID, e
 	return nil
 }
 
-// mergeInputsTx merges inputs into the candidate's stored inputs within tx.
-func mergeInputsTx(ctx context.Context, tx *sql.Tx, migrationID, candidateID string, inputs map[string]string) error {
-	if len(inputs) == 0 {
-		return nil
-	}
+// mergeInputsTx merges inputs into the candidate's stored inputs within tx (bumping the
+// migration's version when they change) and returns the inputs after the merge.
+func mergeInputsTx(ctx context.Context, tx *sql.Tx, migrationID, candidateID string, inputs map[string]string) (map[string]string, error) {
 	var cur sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT inputs FROM candidate_states WHERE migration_id = ? AND candidate_id = ?`,
-		migrationID, candidateID).Scan(&cur); err != nil {
-		return backendError(err)
+	err := tx.QueryRowContext(ctx, `SELECT inputs FROM candidate_states WHERE migration_id = ? AND candidate_id = ?`,
+		migrationID, candidateID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, missing(ctx, tx, migrationID, candidateID, migrations.ErrCandidateNotFound)
+	}
+	if err != nil {
+		return nil, backendError(err)
 	}
 	merged, err := decodeInputs([]byte(cur.String))
 	if err != nil {
-		return fmt.Errorf("decode stored inputs: %w", err)
+		return nil, fmt.Errorf("decode stored inputs: %w", err)
+	}
+	if len(inputs) == 0 {
+		return merged, nil
 	}
 	if merged == nil {
 		merged = make(map[string]string, len(inputs))
@@ -758,10 +746,14 @@ func mergeInputsTx(ctx context.Context, tx *sql.Tx, migrationID, candidateID str
 	}
 	enc, err := encodeJSON("inputs", merged)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE candidate_states SET inputs = ? WHERE migration_id = ? AND candidate_id = ?`, enc, migrationID, candidateID)
-	return backendErrorOrNil(err)
+	if _, err = tx.ExecContext(ctx, `UPDATE candidate_states SET inputs = ? WHERE migration_id = ? AND candidate_id = ?`,
+		enc, migrationID, candidateID); err != nil {
+		return nil, backendError(err)
+	}
+	_, err = tx.ExecContext(ctx, sqlBumpVersion, migrationID)
+	return merged, backendErrorOrNil(err)
 }
 
 // GetRun reads the candidate's run and its step states with one query.

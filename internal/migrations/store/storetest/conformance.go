@@ -447,9 +447,10 @@ func testBeginRunStoresInputs(t *testing.T, s migrations.MigrationStore) {
 }
 
 func testFinishRun(t *testing.T, newStore NewStore) {
-	// A run that has ended stays ended: a late writer (a cancel reconciling a run that completed
-	// a moment ago) cannot turn a completed candidate back into a not_started one.
-	t.Run("an ended run is not ended again", func(t *testing.T) {
+	// A run that has ended stays ended when reconciled: a late writer (a cancel reconciling a
+	// run that completed a moment ago) cannot turn a completed candidate back into a
+	// not_started one.
+	t.Run("a reconcile leaves an ended run as it ended", func(t *testing.T) {
 		ctx := context.Background()
 		s := newStore(t)
 		seed(t, s, "m", at(0), candidate("a", "service"))
@@ -457,7 +458,7 @@ func testFinishRun(t *testing.T, newStore NewStore) {
 		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCompleted, api.CandidateStatusCompleted, at(2)))
 		v, err := s.MigrationVersion(ctx, "m")
 		require.NoError(t, err)
-		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(3)))
+		require.NoError(t, s.ReconcileRun(ctx, "m", "a", "exec-1", at(3)))
 		got, err := s.GetRun(ctx, "m", "a")
 		require.NoError(t, err)
 		require.Equal(t, api.RunStatusCompleted, got.Status)
@@ -469,6 +470,32 @@ func testFinishRun(t *testing.T, newStore NewStore) {
 		v2, err := s.MigrationVersion(ctx, "m")
 		require.NoError(t, err)
 		require.Equal(t, v, v2, "a no-op changes no version")
+	})
+	// The workflow's own end is authoritative: a workflow task run again after a first attempt
+	// whose write was not recorded may end the run differently (cancelled, having seen the
+	// cancel request this time), and the store follows it.
+	t.Run("the workflow's end may correct its own earlier write", func(t *testing.T) {
+		ctx := context.Background()
+		s := newStore(t)
+		seed(t, s, "m", at(0), candidate("a", "service"))
+		require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-1", at(1), "open-pr")))
+		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCompleted, api.CandidateStatusCompleted, at(2)))
+		require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(3)))
+		c, err := s.GetCandidate(ctx, "m", "a")
+		require.NoError(t, err)
+		require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+		require.Equal(t, api.RunStatusCancelled, c.Run.Status)
+		// A reconcile of a running run ends it as cancelled; of a stale execution, nothing.
+		require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-2", at(4), "open-pr")))
+		require.NoError(t, s.ReconcileRun(ctx, "m", "a", "exec-1", at(5)))
+		c, err = s.GetCandidate(ctx, "m", "a")
+		require.NoError(t, err)
+		require.Equal(t, api.CandidateStatusRunning, c.Status)
+		require.NoError(t, s.ReconcileRun(ctx, "m", "a", "exec-2", at(6)))
+		c, err = s.GetCandidate(ctx, "m", "a")
+		require.NoError(t, err)
+		require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+		require.Equal(t, api.RunStatusCancelled, c.Run.Status)
 	})
 	cases := []struct {
 		name      string
