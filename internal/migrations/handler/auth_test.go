@@ -268,15 +268,8 @@ func TestForgedAndReplayedCallbacks(t *testing.T) {
 	other, _ := signature.NewSecret()
 	keyOther, _ := signature.ParseSecret(other)
 	post := func(h http.Header, body []byte) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, e.anon.Base+"/event/"+mig+"__svc-c", strings.NewReader(string(body)))
-		req.Header = h
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out api.Error
-		_ = jsonDecode(resp, &out)
-		return resp.StatusCode, out.Error
+		h.Set("Content-Type", "application/json")
+		return rawPost(t, e.anon.Base+"/event/"+mig+"__svc-c", h, "", body)
 	}
 	signed := func(keys [][]byte, id string, at time.Time, body []byte) http.Header {
 		h := http.Header{}
@@ -447,18 +440,8 @@ func TestBrowserSafety(t *testing.T) {
 	e.beginRun("svc-d")
 	before := e.snapshot(t)
 	send := func(h http.Header, host string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, e.anon.Base+"/migrations/"+mig+"/candidates/svc-d/cancel", strings.NewReader("x"))
-		req.Header = h
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		if host != "" {
-			req.Host = host
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out api.Error
-		_ = jsonDecode(resp, &out)
-		return resp.StatusCode, out.Error
+		h.Set("Authorization", "Bearer "+adminToken)
+		return rawPost(t, e.anon.Base+"/migrations/"+mig+"/candidates/svc-d/cancel", h, host, []byte("x"))
 	}
 	for _, tc := range []struct {
 		name string
@@ -512,7 +495,23 @@ func TestNoAuthMode(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, r.Status, "%s", r.Body)
 }
 
-func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+// rawPost sends body with exactly the headers h (and Host, when set), for requests the test
+// API would otherwise shape, and returns the status and the error message.
+func rawPost(t *testing.T, url string, h http.Header, host string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
+	require.NoError(t, err)
+	req.Header = h
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out api.Error
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out.Error
+}
 
 // TestUnsignedOnlyWhereAnAdminAllowsIt: a migrator written against the bare contract works
 // when its credential allows unsigned traffic, and only for its own migrations.
