@@ -31,6 +31,7 @@ type common struct {
 	DryRunTimeout   time.Duration `help:"Timeout of a migrator's dry run." default:"60s" env:"DROVER_DRY_RUN_TIMEOUT"`
 	CancelWait      time.Duration `help:"How long a cancel request waits for the run's clean-up before answering 202." default:"15s" env:"DROVER_CANCEL_WAIT"`
 	ShutdownTimeout time.Duration `help:"How long to wait for requests in flight on SIGTERM." default:"20s" env:"DROVER_SHUTDOWN_TIMEOUT"`
+	CallbackTimeout time.Duration `help:"How long a step whose dispatch the migrator accepted may go without any callback before it needs an operator (attention silent); a step's own timeout takes precedence." default:"10m" env:"DROVER_CALLBACK_TIMEOUT"`
 	trustFlags
 }
 
@@ -171,6 +172,7 @@ func (c common) config(addr string, log *slog.Logger) app.Config {
 		DispatchTimeout: c.DispatchTimeout,
 		DryRunTimeout:   c.DryRunTimeout,
 		CancelWait:      c.CancelWait,
+		CallbackTimeout: c.CallbackTimeout,
 		Routes:          console.Mount,
 		Logger:          log,
 	}

@@ -38,6 +38,12 @@ type Config struct {
 	DryRunTimeout   time.Duration
 	// CancelWait bounds how long a cancel request waits for the run's clean-up.
 	CancelWait time.Duration
+	// CallbackTimeout is how long a step whose dispatch the migrator accepted may go without any
+	// callback before it is silent (zero: the workflow's default, 10 minutes).
+	CallbackTimeout time.Duration
+	// ContinueAfter is the history length at which runs continue as new (zero: the workflow's
+	// default); tests lower it to see continuations.
+	ContinueAfter int
 	// NoWorker disables the Temporal worker in this process (API only).
 	NoWorker bool
 	// Routes, when not nil, adds routes to the API (e.g. the console).
@@ -112,6 +118,9 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	cfg.Defaults()
 	log := cfg.Logger
 	t := cfg.Trust
+	if d := cfg.CallbackTimeout; d != 0 && (d < migrations.MinStepTimeout || d > migrations.MaxStepTimeout) {
+		return nil, errors.Join(fmt.Errorf("--callback-timeout %s is outside %s to %s", d, migrations.MinStepTimeout, migrations.MaxStepTimeout), closeAll(closers))
+	}
 	if t.Store == nil {
 		mem, err := accessstore.OpenSQLite(":memory:")
 		if err != nil {
@@ -133,7 +142,8 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		sso = login
 	}
 	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
-	engine := ptemporal.NewEngine(c, cfg.TaskQueue, execution.WorkflowName, cfg.CancelWait)
+	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
+		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, ContinueAfter: cfg.ContinueAfter})
 	svc := migrations.NewService(store, engine, mc, nil, log)
 
 	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers}

@@ -1,6 +1,11 @@
 package migrations
 
-import "github.com/drover-dev/drover/pkg/api"
+import (
+	"fmt"
+	"time"
+
+	"github.com/drover-dev/drover/pkg/api"
+)
 
 // RetryingAttempts is how many failed dispatch attempts of a step make its run need an
 // operator: by then the migrator is more likely down or misconfigured than briefly busy.
@@ -13,11 +18,17 @@ const RetryingAttempts = 3
 //   - failed: the step failed and waits for a retry or a cancel;
 //   - waiting: a step that waits for a person (WaitsForPerson) is pending, so a person has to
 //     mark it done or failed;
-//   - retrying: the migrator has not accepted the dispatch after RetryingAttempts attempts.
+//   - retrying: the migrator has not accepted the dispatch after RetryingAttempts attempts;
+//   - silent: the migrator accepted the dispatch and has not called back within the timeout;
+//   - overdue: the step reported pending and has not finished within its definition's timeout.
 func Attention(step api.StepState, def api.StepDefinition) api.Attention {
 	switch {
 	case step.Status == api.StepStatusFailed:
 		return api.AttentionFailed
+	case step.Status == api.StepStatusInProgress && !step.TimedOutAt.IsZero():
+		return api.AttentionSilent
+	case step.Status == api.StepStatusPending && !step.TimedOutAt.IsZero():
+		return api.AttentionOverdue
 	case step.Status == api.StepStatusPending && WaitsForPerson(def):
 		return api.AttentionWaiting
 	case step.Status == api.StepStatusInProgress && step.Attempts >= RetryingAttempts && step.LastError != "":
@@ -60,4 +71,41 @@ func FindStep(defs []api.StepDefinition, name string) (api.StepDefinition, bool)
 		}
 	}
 	return api.StepDefinition{}, false
+}
+
+// AttentionSince is since when step has waited for the attention it has, for the kinds that are
+// about time (silent, overdue); zero otherwise.
+func AttentionSince(step api.StepState, a api.Attention) time.Time {
+	if a == api.AttentionSilent || a == api.AttentionOverdue {
+		return step.AcknowledgedAt
+	}
+	return time.Time{}
+}
+
+// Retryable reports whether an operator may retry the step: it failed, went silent or is overdue.
+func Retryable(step api.StepState) bool {
+	return step.Status == api.StepStatusFailed ||
+		(step.Status == api.StepStatusInProgress || step.Status == api.StepStatusPending) && !step.TimedOutAt.IsZero()
+}
+
+// Bounds of a step definition's timeout and redelivery count.
+const (
+	MinStepTimeout = time.Second
+	MaxStepTimeout = 365 * 24 * time.Hour
+	MaxRedeliver   = 10
+)
+
+// StepTimeout is the step's own timeout, zero when it sets none, or an error naming what is wrong.
+func StepTimeout(def api.StepDefinition) (time.Duration, error) {
+	if def.Timeout == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(def.Timeout)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 30m or 2h", def.Timeout)
+	}
+	if d < MinStepTimeout || d > MaxStepTimeout {
+		return 0, fmt.Errorf("%s is outside %s to %s", def.Timeout, MinStepTimeout, MaxStepTimeout)
+	}
+	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/drover-dev/drover/pkg/api"
 )
@@ -99,6 +100,35 @@ type RunInput struct {
 	// atomically with becoming the candidate's run, so a start that loses a race to another
 	// changes nothing. Runs started before this field existed stored them before starting.
 	Inputs map[string]string `json:"inputs,omitempty"`
+	// CallbackTimeout is how long a step whose dispatch the migrator accepted may stay without
+	// any callback before it is silent, unless its definition sets a timeout (zero: the
+	// workflow's default).
+	CallbackTimeout time.Duration `json:"callbackTimeout,omitempty"`
+	// ContinueAfter is the history length (events) after which the run continues as new (zero:
+	// the workflow's default).
+	ContinueAfter int `json:"continueAfter,omitempty"`
+	// Continued is the state carried from the run's previous execution; nil in its first.
+	Continued *Continuation `json:"continued,omitempty"`
+}
+
+// Continuation is what a run carries into its next execution when it continues as new: where
+// it is, the current step's state and clocks, and the signals not yet handled, so that the new
+// execution picks up exactly there.
+type Continuation struct {
+	// ExecutionID is the read model's id of the run, the first execution's: it stays the same
+	// across continuations, and so do the dispatch ids made from it.
+	ExecutionID string        `json:"executionId"`
+	Executions  int           `json:"executions"` // executions so far, this one's predecessors included
+	Step        int           `json:"step"`       // index of the current step in Steps
+	State       api.StepState `json:"state"`      // the current step's state, as last written
+	Try         int           `json:"try"`
+	Attempt     int           `json:"attempt"`
+	// DispatchingSince is when the current dispatch attempts began (their give-up counts from it).
+	DispatchingSince time.Time      `json:"dispatchingSince"`
+	RetryAt          time.Time      `json:"retryAt,omitzero"`  // the next dispatch attempt, after a back-off
+	Deadline         time.Time      `json:"deadline,omitzero"` // when the step's timeout passes
+	Events           []StepEvent    `json:"events,omitempty"`  // received, not yet handled
+	Retries          []RetryRequest `json:"retries,omitempty"` // received, not yet handled
 }
 
 // RunStatus is the execution engine's view of a run.

@@ -255,10 +255,10 @@ func (s *Service) RetryStep(ctx context.Context, migrationID, candidateID, stepN
 	}
 	st, ok := run.Step(stepName)
 	if !ok {
-		return Conflict(ErrStepNotRetryable, "step %q of run %s has not started; only a failed step can be retried", stepName, runID)
+		return Conflict(ErrStepNotRetryable, "step %q of run %s has not started; only a failed, silent or overdue step can be retried", stepName, runID)
 	}
-	if st.Status != api.StepStatusFailed {
-		return Conflict(ErrStepNotRetryable, "step %q of run %s is %s, not failed; only a failed step can be retried", stepName, runID, st.Status)
+	if !Retryable(st) {
+		return Conflict(ErrStepNotRetryable, "step %q of run %s is %s: not failed, silent or overdue, so it cannot be retried", stepName, runID, st.Status)
 	}
 	if err := s.engine.Signal(ctx, runID, SignalRetryStep, RetryRequest{StepName: stepName}); err != nil {
 		if errors.Is(err, ErrRunNotFound) {
@@ -700,6 +700,12 @@ func validateSteps(field string, steps []api.StepDefinition) error {
 		seen[st.Name] = true
 		if strings.TrimSpace(st.MigratorApp) == "" {
 			return Invalid(fmt.Sprintf("%s[%d].migratorApp", field, i), "must not be empty: name the app id of the migrator that handles step %q", st.Name)
+		}
+		if _, err := StepTimeout(st); err != nil {
+			return Invalid(fmt.Sprintf("%s[%d].timeout", field, i), "%v", err)
+		}
+		if st.Redeliver < 0 || st.Redeliver > MaxRedeliver {
+			return Invalid(fmt.Sprintf("%s[%d].redeliver", field, i), "%d is outside 0 to %d", st.Redeliver, MaxRedeliver)
 		}
 	}
 	return nil

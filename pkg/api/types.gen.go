@@ -10,7 +10,9 @@ import (
 // Defines values for Attention.
 const (
 	AttentionFailed   Attention = "failed"
+	AttentionOverdue  Attention = "overdue"
 	AttentionRetrying Attention = "retrying"
+	AttentionSilent   Attention = "silent"
 	AttentionWaiting  Attention = "waiting"
 )
 
@@ -19,7 +21,11 @@ func (e Attention) Valid() bool {
 	switch e {
 	case AttentionFailed:
 		return true
+	case AttentionOverdue:
+		return true
 	case AttentionRetrying:
+		return true
+	case AttentionSilent:
 		return true
 	case AttentionWaiting:
 		return true
@@ -241,7 +247,7 @@ func (e StepStatus) Valid() bool {
 	}
 }
 
-// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts), `silent` (the migrator accepted the dispatch and has not called back within the step's timeout or Drover's `--callback-timeout`; retry it for a new dispatch, or mark it failed), `overdue` (the step reported `pending` and has not finished within its definition's `timeout`). Absent when none applies.
 type Attention string
 
 // AuditEntry defines model for AuditEntry.
@@ -683,7 +689,7 @@ type RunSteps struct {
 
 // RunSummary The candidate's latest run at a glance; absent when the candidate never ran.
 type RunSummary struct {
-	// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+	// Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts), `silent` (the migrator accepted the dispatch and has not called back within the step's timeout or Drover's `--callback-timeout`; retry it for a new dispatch, or mark it failed), `overdue` (the step reported `pending` and has not finished within its definition's `timeout`). Absent when none applies.
 	Attention  Attention `json:"attention,omitempty,omitzero"`
 	FinishedAt time.Time `json:"finishedAt,omitempty,omitzero"`
 	StartedAt  time.Time `json:"startedAt"`
@@ -692,6 +698,9 @@ type RunSummary struct {
 	// StepName The step the run is at (the latest step that started).
 	StepName   string     `json:"stepName,omitempty,omitzero"`
 	StepStatus StepStatus `json:"stepStatus,omitempty,omitzero"`
+
+	// WaitingSince For `silent` and `overdue` attention, since when the step has waited (the migrator accepted its dispatch then).
+	WaitingSince time.Time `json:"waitingSince,omitempty,omitzero"`
 }
 
 // SecretInfo defines model for SecretInfo.
@@ -730,6 +739,12 @@ type StepDefinition struct {
 	MigratorApp string `json:"migratorApp"`
 	Name        string `json:"name"`
 
+	// Redeliver How many times Drover delivers the same dispatch (the same `dispatchId`) again when the step is silent, before it asks an operator; for migrators that de-duplicate dispatches and answer a repeated one with the step's current result (the SDK does). Default 0: a silent step waits for an operator's retry.
+	Redeliver int `json:"redeliver,omitempty,omitzero"`
+
+	// Timeout A duration from 1s to 8760h, such as `30m`, `2h` or `1h30m`: how long the step may take once the migrator has accepted its dispatch: a step that has heard nothing by then is `silent` (without a timeout, Drover's `--callback-timeout` applies), one that reported `pending` and has not finished is `overdue`. Without a timeout a pending step may take as long as it needs.
+	Timeout StepTimeout `json:"timeout,omitempty,omitzero"`
+
 	// Type Passed to the migrator in each dispatch; lets one migrator serve several kinds of step. A step of type `manual-review` waits for a person, like `manual`.
 	Type string `json:"type,omitempty,omitzero"`
 }
@@ -750,6 +765,9 @@ type StepEventStatus string
 
 // StepState One step of a run; `candidate` carries the candidate's id, kind and current status.
 type StepState struct {
+	// AcknowledgedAt When the migrator accepted the current dispatch; the step's timeout counts from here.
+	AcknowledgedAt time.Time `json:"acknowledgedAt,omitempty,omitzero"`
+
 	// Attempts Dispatch attempts made for the current try of this step.
 	Attempts  int       `json:"attempts,omitempty,omitzero"`
 	Candidate Candidate `json:"candidate"`
@@ -761,10 +779,16 @@ type StepState struct {
 	// LastError The last dispatch error, or the migrator's reason for a failed step.
 	LastError string            `json:"lastError,omitempty,omitzero"`
 	Metadata  map[string]string `json:"metadata,omitempty,omitzero"`
-	StartedAt time.Time         `json:"startedAt,omitempty,omitzero"`
-	Status    StepStatus        `json:"status"`
-	StepName  string            `json:"stepName"`
-	UpdatedAt time.Time         `json:"updatedAt,omitempty,omitzero"`
+
+	// Redeliveries How many times the current dispatch was delivered again after the step went silent.
+	Redeliveries int        `json:"redeliveries,omitempty,omitzero"`
+	StartedAt    time.Time  `json:"startedAt,omitempty,omitzero"`
+	Status       StepStatus `json:"status"`
+	StepName     string     `json:"stepName"`
+
+	// TimedOutAt When the step's timeout (or Drover's callback timeout) passed without the step finishing: an `in_progress` step is then silent, a `pending` one overdue.
+	TimedOutAt time.Time `json:"timedOutAt,omitempty,omitzero"`
+	UpdatedAt  time.Time `json:"updatedAt,omitempty,omitzero"`
 }
 
 // StepStatus defines model for StepStatus.
@@ -785,6 +809,9 @@ type StepStatusEvent struct {
 	Status   StepEventStatus   `json:"status"`
 	StepName string            `json:"stepName"`
 }
+
+// StepTimeout A duration from 1s to 8760h, such as `30m`, `2h` or `1h30m`: how long the step may take once the migrator has accepted its dispatch: a step that has heard nothing by then is `silent` (without a timeout, Drover's `--callback-timeout` applies), one that reported `pending` and has not finished is `overdue`. Without a timeout a pending step may take as long as it needs.
+type StepTimeout = string
 
 // Token defines model for Token.
 type Token struct {

@@ -187,7 +187,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Retry the step that failed. */
+        /**
+         * Retry a step that failed, went silent or is overdue.
+         * @description Starts a new try of the step with a new dispatch (a new `dispatchId`): for a failed step, or one whose attention is `silent` or `overdue`. Any other step is a 409.
+         */
         post: operations["retryStep"];
         delete?: never;
         options?: never;
@@ -692,7 +695,15 @@ export interface components {
             config?: components["schemas"]["StepConfig"];
             /** @description The step waits for a person: the migrator answers its dispatch with `pending`, and an operator marks it done or failed (in the console, or with `POST /event/{runId}`). A pending manual step counts as needing attention. Type `manual-review` means the same. */
             manual?: boolean;
+            timeout?: components["schemas"]["StepTimeout"];
+            /** @description How many times Drover delivers the same dispatch (the same `dispatchId`) again when the step is silent, before it asks an operator; for migrators that de-duplicate dispatches and answer a repeated one with the step's current result (the SDK does). Default 0: a silent step waits for an operator's retry. */
+            redeliver?: number;
         };
+        /**
+         * a duration such as `30m`, `2h` or `1h30m`
+         * @description A duration from 1s to 8760h, such as `30m`, `2h` or `1h30m`: how long the step may take once the migrator has accepted its dispatch: a step that has heard nothing by then is `silent` (without a timeout, Drover's `--callback-timeout` applies), one that reported `pending` and has not finished is `overdue`. Without a timeout a pending step may take as long as it needs.
+         */
+        StepTimeout: string;
         StepDefinitions: components["schemas"]["StepDefinition"][];
         FileRef: {
             path: string;
@@ -752,12 +763,17 @@ export interface components {
             stepName?: string;
             stepStatus?: components["schemas"]["StepStatus"];
             attention?: components["schemas"]["Attention"];
+            /**
+             * Format: date-time
+             * @description For `silent` and `overdue` attention, since when the step has waited (the migrator accepted its dispatch then).
+             */
+            waitingSince?: string;
         };
         /**
-         * @description Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts). Absent when none applies.
+         * @description Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts), `silent` (the migrator accepted the dispatch and has not called back within the step's timeout or Drover's `--callback-timeout`; retry it for a new dispatch, or mark it failed), `overdue` (the step reported `pending` and has not finished within its definition's `timeout`). Absent when none applies.
          * @enum {string}
          */
-        Attention: "failed" | "waiting" | "retrying";
+        Attention: "failed" | "waiting" | "retrying" | "silent" | "overdue";
         MigrationAnnouncement: {
             id: components["schemas"]["MigrationID"];
             name: string;
@@ -860,6 +876,18 @@ export interface components {
             lastError?: string;
             /** @description The id of the step's current dispatch. */
             dispatchId?: string;
+            /**
+             * Format: date-time
+             * @description When the migrator accepted the current dispatch; the step's timeout counts from here.
+             */
+            acknowledgedAt?: string;
+            /**
+             * Format: date-time
+             * @description When the step's timeout (or Drover's callback timeout) passed without the step finishing: an `in_progress` step is then silent, a `pending` one overdue.
+             */
+            timedOutAt?: string;
+            /** @description How many times the current dispatch was delivered again after the step went silent. */
+            redeliveries?: number;
             /** Format: date-time */
             startedAt?: string;
             /** Format: date-time */

@@ -4,6 +4,7 @@
 package execution
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -30,6 +31,12 @@ const (
 	// that is down: then the step fails with the last error and waits for the operator's
 	// retry, so a run's history stays bounded (about 70 attempts at most).
 	DispatchGiveUpAfter = time.Hour
+	// DefaultCallbackTimeout is how long a step whose dispatch the migrator accepted may go
+	// without any callback before it is silent, when neither the step nor the run says.
+	DefaultCallbackTimeout = 10 * time.Minute
+	// DefaultContinueAfter is the history length at which a run continues as new, well below
+	// Temporal's suggestion (4,096 events or 4 MiB, also heeded) and its limit (51,200 events).
+	DefaultContinueAfter = 2000
 )
 
 // Version guards of the workflow's command sequence (workflow.GetVersion): a run in flight
@@ -37,12 +44,18 @@ const (
 const (
 	// versionBoundedRetries: a step's dispatch retries stop after DispatchGiveUpAfter.
 	versionBoundedRetries = "bounded-dispatch-retries"
+	// versionTimeouts: a step that hears nothing within its timeout goes silent (or is
+	// redelivered), a pending one with a timeout goes overdue, and either can be retried.
+	versionTimeouts = "step-timeouts"
+	// versionContinueAsNew: a long run continues as new, carrying its state.
+	versionContinueAsNew = "continue-as-new"
 )
 
 // errRejected is the application error type of a dispatch the migrator refused (4xx).
 const errRejected = "MigratorRejected"
 
 // Run is the workflow of one run: migration in.MigrationID applied to candidate in.CandidateID.
+// A run that continues as new gets its state back in in.Continued.
 func Run(ctx workflow.Context, in migrations.RunInput) error {
 	info := workflow.GetInfo(ctx)
 	r := &runner{
@@ -54,18 +67,28 @@ func Run(ctx workflow.Context, in migrations.RunInput) error {
 		log:     workflow.GetLogger(ctx),
 	}
 	r.boundedRetries = workflow.GetVersion(ctx, versionBoundedRetries, workflow.DefaultVersion, 1) >= 1
-	if err := r.begin(ctx); err != nil {
+	// Runs started before these versions have no marker, so replaying them keeps their commands.
+	r.timeouts = workflow.GetVersion(ctx, versionTimeouts, workflow.DefaultVersion, 1) >= 1
+	r.continues = workflow.GetVersion(ctx, versionContinueAsNew, workflow.DefaultVersion, 1) >= 1
+	first := 0
+	var resume *migrations.Continuation
+	if c := in.Continued; c != nil {
+		r.execID, first, resume = c.ExecutionID, c.Step, c
+	} else if err := r.begin(ctx); err != nil {
 		return r.end(ctx, err, nil)
 	}
 	// A finished step's state is written together with the next step's start (or the end of
 	// the run): one local activity instead of two, at no delay, since nothing waits in between.
 	var finished *api.StepState
-	for _, step := range in.Steps {
-		st, err := r.runStep(ctx, step, finished)
+	for i := first; i < len(in.Steps); i++ {
+		st, err := r.runStep(ctx, i, finished, resume)
+		if workflow.IsContinueAsNewError(err) {
+			return err
+		}
 		if err != nil {
 			return r.end(ctx, err, nil)
 		}
-		finished = &st
+		finished, resume = &st, nil
 	}
 	return r.end(ctx, nil, finished)
 }
@@ -73,7 +96,7 @@ func Run(ctx workflow.Context, in migrations.RunInput) error {
 type runner struct {
 	in      migrations.RunInput
 	runID   string
-	execID  string
+	execID  string // the read model's execution id: the first execution's, across continuations
 	events  workflow.ReceiveChannel
 	retries workflow.ReceiveChannel
 	log     log.Logger
@@ -81,6 +104,8 @@ type runner struct {
 	// boundedRetries: the run gives up dispatching after DispatchGiveUpAfter (runs started
 	// before that change retry for ever).
 	boundedRetries bool
+	timeouts       bool // steps have timeouts (versionTimeouts)
+	continues      bool // the run continues as new when its history grows long
 }
 
 func localCtx(ctx workflow.Context) workflow.Context {
@@ -159,164 +184,357 @@ func (r *runner) write(st api.StepState) StepWrite {
 	return StepWrite{State: st, Attention: migrations.Attention(st, def)}
 }
 
-// runStep dispatches one step and waits until the migrator reports it succeeded or merged,
-// handling pending updates, dispatch retries, failure and the operator's retry meanwhile. It
-// records the previous step's final state (when given) with this step's start, and returns its
-// own final state unwritten.
-func (r *runner) runStep(ctx workflow.Context, step api.StepDefinition, previous *api.StepState) (api.StepState, error) {
+// stepRun is one step of a run under way: its state as last written and the clocks and
+// commands in flight that move it on.
+type stepRun struct {
+	r    *runner
+	def  api.StepDefinition
+	idx  int
+	st   api.StepState
+	done bool
+	// own is the step definition's own timeout (zero: none); wait is how long an accepted
+	// dispatch may go without any callback (own, or the run's callback timeout).
+	own, wait time.Duration
+
+	dispatch       workflow.Future // the dispatch in flight, nil when none
+	retryTimer     workflow.Future // the back-off before the next dispatch, nil when none
+	cancelRetry    workflow.CancelFunc
+	retryAt        time.Time
+	deadlineTimer  workflow.Future // the step's timeout, nil when none runs
+	cancelDeadline workflow.CancelFunc
+	deadline       time.Time
+	attempt        int
+	try            int       // the operator's retries start a new try, with a new dispatch id
+	since          time.Time // when the current dispatch attempts began
+}
+
+// runStep dispatches step idx and waits until the migrator reports it succeeded or merged,
+// handling pending updates, dispatch retries, timeouts, failure and the operator's retry
+// meanwhile. It records the previous step's final state (when given) with this step's start,
+// and returns its own final state unwritten. With resume it picks the step up where the
+// previous execution left it; it may end in a continue-as-new error.
+func (r *runner) runStep(ctx workflow.Context, idx int, previous *api.StepState, resume *migrations.Continuation) (api.StepState, error) {
+	step := r.in.Steps[idx]
+	s := &stepRun{r: r, def: step, idx: idx, cancelRetry: func() {}, cancelDeadline: func() {}}
+	if r.timeouts {
+		s.own, _ = migrations.StepTimeout(step) // validated at announce
+		s.wait = cmp.Or(s.own, r.in.CallbackTimeout, DefaultCallbackTimeout)
+	}
 	now := workflow.Now(ctx).UTC()
-	st := api.StepState{StepName: step.Name, Status: api.StepStatusInProgress, StartedAt: now,
-		DispatchId: migrations.DispatchID(r.execID, step.Name, 1)}
-	states := []api.StepState{st}
-	if previous != nil {
-		states = []api.StepState{*previous, st}
-	}
-	if err := r.put(ctx, states...); err != nil {
-		return st, err
+	if resume != nil {
+		if err := s.resume(ctx, resume); err != nil {
+			return s.st, err
+		}
+	} else {
+		s.st = api.StepState{StepName: step.Name, Status: api.StepStatusInProgress, StartedAt: now,
+			DispatchId: migrations.DispatchID(r.execID, step.Name, 1)}
+		s.try, s.since = 1, now
+		states := []api.StepState{s.st}
+		if previous != nil {
+			states = []api.StepState{*previous, s.st}
+		}
+		if err := r.put(ctx, states...); err != nil {
+			return s.st, err
+		}
+		s.startDispatch(ctx)
 	}
 
-	var (
-		dispatch    workflow.Future     // the dispatch in flight, nil when none
-		retryTimer  workflow.Future     // the back-off before the next dispatch, nil when none
-		cancelTimer workflow.CancelFunc = func() {}
-		attempt     int
-		try         = 1 // the operator's retries start a new try, with a new dispatch id
-		tryStarted  = now
-		done        bool
-	)
-	startDispatch := func() {
-		attempt++
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: dispatchTimeout,
-			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1}, // the loop below retries, recording each attempt
-		})
-		dispatch = workflow.ExecuteActivity(actx, r.acts.Dispatch, DispatchInput{
-			MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, RunID: r.runID, Step: step, Attempt: attempt,
-			DispatchID: st.DispatchId,
-		})
-		retryTimer = nil
-	}
-	// stopDispatch stops waiting for the dispatch and cancels a pending back-off. A dispatch
-	// still in flight is left to finish (the migrator has called back, so it has the request):
-	// cancelling it would only cost history events. Cancelling the run cancels it with ctx.
-	stopDispatch := func() {
-		cancelTimer()
-		dispatch, retryTimer = nil, nil
-	}
-	startDispatch()
-
-	for !done {
+	for !s.done {
+		if s.dispatch == nil && r.historyFull(ctx) {
+			return s.st, s.continueAsNew(ctx)
+		}
 		var err error
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-		if dispatch != nil {
-			sel.AddFuture(dispatch, func(f workflow.Future) {
-				derr := f.Get(ctx, nil)
-				dispatch = nil
-				if derr == nil || st.Status != api.StepStatusInProgress {
-					return // acknowledged, or the migrator already called back
+		if s.dispatch != nil {
+			sel.AddFuture(s.dispatch, func(f workflow.Future) { err = s.dispatched(ctx, f.Get(ctx, nil)) })
+		}
+		if s.retryTimer != nil {
+			sel.AddFuture(s.retryTimer, func(f workflow.Future) {
+				s.retryTimer, s.retryAt = nil, time.Time{} // fired or cancelled: never select it again
+				if f.Get(ctx, nil) == nil && s.st.Status == api.StepStatusInProgress {
+					s.startDispatch(ctx)
 				}
-				st.Attempts = attempt
-				st.LastError = dispatchMessage(derr)
-				var appErr *temporal.ApplicationError
-				if errors.As(derr, &appErr) && appErr.Type() == errRejected {
-					st.Status = api.StepStatusFailed
-					st.FinishedAt = workflow.Now(ctx).UTC()
-					err = r.put(ctx, st)
-					return
-				}
-				if now := workflow.Now(ctx).UTC(); r.boundedRetries && now.Sub(tryStarted) >= DispatchGiveUpAfter {
-					st.Status = api.StepStatusFailed
-					st.FinishedAt = now
-					st.LastError = fmt.Sprintf("gave up after %d dispatch attempts over %s: %s", attempt, now.Sub(tryStarted).Round(time.Minute), st.LastError)
-					err = r.put(ctx, st)
-					return
-				}
-				err = r.put(ctx, st)
-				var tctx workflow.Context
-				tctx, cancelTimer = workflow.WithCancel(ctx)
-				retryTimer = workflow.NewTimer(tctx, backoff(attempt))
 			})
 		}
-		if retryTimer != nil {
-			sel.AddFuture(retryTimer, func(f workflow.Future) {
-				retryTimer = nil // fired or cancelled: never select it again
-				if f.Get(ctx, nil) == nil && st.Status == api.StepStatusInProgress {
-					startDispatch()
+		if s.deadlineTimer != nil {
+			sel.AddFuture(s.deadlineTimer, func(f workflow.Future) {
+				s.deadlineTimer, s.deadline = nil, time.Time{}
+				if f.Get(ctx, nil) == nil {
+					err = s.timedOut(ctx)
 				}
 			})
 		}
 		sel.AddReceive(r.events, func(c workflow.ReceiveChannel, _ bool) {
 			var ev migrations.StepEvent
 			c.Receive(ctx, &ev)
-			if ev.StepName != step.Name {
-				r.log.Warn("ignoring event for a step that is not waiting", "step", ev.StepName, "current", step.Name)
-				return
-			}
-			if st.Status == api.StepStatusFailed {
-				r.log.Warn("ignoring event for a failed step; it waits for a retry", "step", step.Name, "status", ev.Status)
-				return
-			}
-			if ev.DispatchID != "" && ev.DispatchID != st.DispatchId {
-				r.log.Warn("ignoring event for an earlier dispatch", "step", step.Name, "dispatch", ev.DispatchID, "current", st.DispatchId)
-				return
-			}
-			// The API refuses an event that would take the step beyond its metadata bounds; one
-			// that raced past that check keeps its status change but not its metadata.
-			md, merr := migrations.MergeStepMetadata(st.Metadata, ev.Metadata)
-			if merr != nil {
-				r.log.Warn("dropping an event's metadata beyond the step's bounds", "step", step.Name, "error", merr)
-			}
-			st.Metadata = md
-			switch ev.Status {
-			case api.StepEventStatusPending:
-				st.Status = api.StepStatusPending
-				stopDispatch() // the migrator has the step: no more dispatch attempts
-			case api.StepEventStatusSucceeded, api.StepEventStatusMerged:
-				st.Status = api.StepStatus(ev.Status)
-				st.FinishedAt = workflow.Now(ctx).UTC()
-				st.LastError = ""
-				stopDispatch()
-				done = true
-				return // written with the next step's start, or the end of the run
-			case api.StepEventStatusFailed:
-				st.Status = api.StepStatusFailed
-				st.LastError = migrations.FailureMessage(ev.Metadata)
-				st.FinishedAt = workflow.Now(ctx).UTC()
-				stopDispatch()
-			default:
-				r.log.Warn("ignoring event with an unknown status", "step", step.Name, "status", ev.Status)
-				return
-			}
-			err = r.put(ctx, st)
+			err = s.event(ctx, ev)
 		})
 		sel.AddReceive(r.retries, func(c workflow.ReceiveChannel, _ bool) {
 			var req migrations.RetryRequest
 			c.Receive(ctx, &req)
-			if req.StepName != step.Name || st.Status != api.StepStatusFailed {
-				r.log.Warn("ignoring retry of a step that has not failed", "step", req.StepName, "current", step.Name, "status", st.Status)
-				return
-			}
-			st.Status = api.StepStatusInProgress
-			st.Attempts, st.LastError, st.FinishedAt = 0, "", time.Time{}
-			st.Metadata = withoutFailure(st.Metadata)
-			attempt = 0
-			try++
-			tryStarted = workflow.Now(ctx).UTC()
-			st.DispatchId = migrations.DispatchID(r.execID, step.Name, try)
-			if err = r.put(ctx, st); err == nil {
-				startDispatch()
-			}
+			err = s.retry(ctx, req)
 		})
 		sel.Select(ctx)
 		if ctx.Err() != nil {
-			return st, temporal.NewCanceledError()
+			return s.st, temporal.NewCanceledError()
 		}
 		if err != nil {
-			return st, err
+			return s.st, err
 		}
 	}
-	return st, nil
+	return s.st, nil
+}
+
+func (s *stepRun) startDispatch(ctx workflow.Context) {
+	s.attempt++
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: dispatchTimeout,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1}, // the loop retries, recording each attempt
+	})
+	s.dispatch = workflow.ExecuteActivity(actx, s.r.acts.Dispatch, DispatchInput{
+		MigrationID: s.r.in.MigrationID, CandidateID: s.r.in.CandidateID, RunID: s.r.runID, Step: s.def, Attempt: s.attempt,
+		DispatchID: s.st.DispatchId,
+	})
+	s.retryTimer, s.retryAt = nil, time.Time{}
+}
+
+// stopDispatch stops waiting for the dispatch and cancels a pending back-off. A dispatch still
+// in flight is left to finish (the migrator has called back, so it has the request): cancelling
+// it would only cost history events. Cancelling the run cancels it with ctx.
+func (s *stepRun) stopDispatch() {
+	s.cancelRetry()
+	s.dispatch, s.retryTimer, s.retryAt = nil, nil, time.Time{}
+}
+
+func (s *stepRun) startDeadline(ctx workflow.Context, at time.Time) {
+	s.cancelDeadline()
+	tctx, cancel := workflow.WithCancel(ctx)
+	s.cancelDeadline, s.deadline = cancel, at
+	s.deadlineTimer = workflow.NewTimer(tctx, max(at.Sub(workflow.Now(ctx)), time.Millisecond))
+}
+
+func (s *stepRun) stopDeadline() {
+	s.cancelDeadline()
+	s.cancelDeadline, s.deadlineTimer, s.deadline = func() {}, nil, time.Time{}
+}
+
+// dispatched handles the end of a dispatch attempt: accepted (the step's timeout starts), refused
+// (the step fails), or not reached (another attempt after a back-off, until the give-up).
+func (s *stepRun) dispatched(ctx workflow.Context, derr error) error {
+	s.dispatch = nil
+	if s.st.Status != api.StepStatusInProgress {
+		return nil // the migrator already called back
+	}
+	now := workflow.Now(ctx).UTC()
+	if derr == nil {
+		if s.r.timeouts {
+			s.st.AcknowledgedAt = now
+			s.startDeadline(ctx, now.Add(s.wait))
+		}
+		return nil
+	}
+	s.st.Attempts = s.attempt
+	s.st.LastError = dispatchMessage(derr)
+	var appErr *temporal.ApplicationError
+	if errors.As(derr, &appErr) && appErr.Type() == errRejected {
+		s.st.Status = api.StepStatusFailed
+		s.st.FinishedAt = now
+		return s.r.put(ctx, s.st)
+	}
+	if s.r.boundedRetries && now.Sub(s.since) >= DispatchGiveUpAfter {
+		s.st.Status = api.StepStatusFailed
+		s.st.FinishedAt = now
+		s.st.LastError = fmt.Sprintf("gave up after %d dispatch attempts over %s: %s", s.attempt, now.Sub(s.since).Round(time.Minute), s.st.LastError)
+		return s.r.put(ctx, s.st)
+	}
+	err := s.r.put(ctx, s.st)
+	s.backOff(ctx, now.Add(backoff(s.attempt))) // even when the write failed: runs recorded so expect the timer
+	return err
+}
+
+func (s *stepRun) backOff(ctx workflow.Context, at time.Time) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	s.cancelRetry, s.retryAt = cancel, at
+	s.retryTimer = workflow.NewTimer(tctx, max(at.Sub(workflow.Now(ctx)), time.Millisecond))
+}
+
+// timedOut handles the step's timeout: an accepted dispatch without any callback is delivered
+// again while the step allows, then silent; a pending step with its own timeout is overdue.
+func (s *stepRun) timedOut(ctx workflow.Context) error {
+	now := workflow.Now(ctx).UTC()
+	switch s.st.Status {
+	case api.StepStatusInProgress:
+		if s.st.Redeliveries < s.def.Redeliver {
+			s.st.Redeliveries++
+			s.st.Attempts, s.st.LastError, s.st.AcknowledgedAt = 0, "", time.Time{}
+			s.attempt, s.since = 0, now
+			if err := s.r.put(ctx, s.st); err != nil {
+				return err
+			}
+			s.startDispatch(ctx) // the same dispatch id: the migrator de-duplicates
+			return nil
+		}
+	case api.StepStatusPending:
+		if s.own == 0 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	s.st.TimedOutAt = now
+	return s.r.put(ctx, s.st)
+}
+
+func (s *stepRun) event(ctx workflow.Context, ev migrations.StepEvent) error {
+	step, st := s.def.Name, &s.st
+	if ev.StepName != step {
+		s.r.log.Warn("ignoring event for a step that is not waiting", "step", ev.StepName, "current", step)
+		return nil
+	}
+	if st.Status == api.StepStatusFailed {
+		s.r.log.Warn("ignoring event for a failed step; it waits for a retry", "step", step, "status", ev.Status)
+		return nil
+	}
+	if ev.DispatchID != "" && ev.DispatchID != st.DispatchId {
+		s.r.log.Warn("ignoring event for an earlier dispatch", "step", step, "dispatch", ev.DispatchID, "current", st.DispatchId)
+		return nil
+	}
+	// The API refuses an event that would take the step beyond its metadata bounds; one that
+	// raced past that check keeps its status change but not its metadata.
+	md, merr := migrations.MergeStepMetadata(st.Metadata, ev.Metadata)
+	if merr != nil {
+		s.r.log.Warn("dropping an event's metadata beyond the step's bounds", "step", step, "error", merr)
+	}
+	st.Metadata = md
+	now := workflow.Now(ctx).UTC()
+	switch ev.Status {
+	case api.StepEventStatusPending:
+		st.Status = api.StepStatusPending
+		s.stopDispatch() // the migrator has the step: no more dispatch attempts
+		if s.r.timeouts {
+			if st.AcknowledgedAt.IsZero() {
+				st.AcknowledgedAt = now // it called back before its answer to the dispatch arrived
+			}
+			switch {
+			case s.own == 0: // a pending step without a timeout may take as long as it needs
+				s.stopDeadline()
+				st.TimedOutAt = time.Time{}
+			case s.deadlineTimer == nil && st.TimedOutAt.IsZero():
+				s.startDeadline(ctx, st.AcknowledgedAt.Add(s.own))
+			}
+		}
+	case api.StepEventStatusSucceeded, api.StepEventStatusMerged:
+		st.Status = api.StepStatus(ev.Status)
+		st.FinishedAt = now
+		st.LastError = ""
+		s.stopDispatch()
+		s.stopDeadline()
+		s.done = true
+		return nil // written with the next step's start, or the end of the run
+	case api.StepEventStatusFailed:
+		st.Status = api.StepStatusFailed
+		st.LastError = migrations.FailureMessage(ev.Metadata)
+		st.FinishedAt = now
+		s.stopDispatch()
+		s.stopDeadline()
+	default:
+		s.r.log.Warn("ignoring event with an unknown status", "step", step, "status", ev.Status)
+		return nil
+	}
+	return s.r.put(ctx, *st)
+}
+
+// retry starts a new try of a failed (or, with timeouts, silent or overdue) step, with a new
+// dispatch id.
+func (s *stepRun) retry(ctx workflow.Context, req migrations.RetryRequest) error {
+	st := &s.st
+	retryable := st.Status == api.StepStatusFailed || (s.r.timeouts && migrations.Retryable(*st))
+	if req.StepName != s.def.Name || !retryable {
+		s.r.log.Warn("ignoring retry of a step that cannot be retried", "step", req.StepName, "current", s.def.Name, "status", st.Status)
+		return nil
+	}
+	s.stopDispatch()
+	s.stopDeadline()
+	st.Status = api.StepStatusInProgress
+	st.Attempts, st.LastError, st.FinishedAt = 0, "", time.Time{}
+	st.AcknowledgedAt, st.TimedOutAt, st.Redeliveries = time.Time{}, time.Time{}, 0
+	st.Metadata = withoutFailure(st.Metadata)
+	s.attempt = 0
+	s.try++
+	s.since = workflow.Now(ctx).UTC()
+	st.DispatchId = migrations.DispatchID(s.r.execID, s.def.Name, s.try)
+	if err := s.r.put(ctx, *st); err != nil {
+		return err
+	}
+	s.startDispatch(ctx)
+	return nil
+}
+
+// historyFull reports whether the run should continue as new: its history has reached the
+// run's limit, or Temporal suggests it.
+func (r *runner) historyFull(ctx workflow.Context) bool {
+	if !r.continues {
+		return false
+	}
+	info := workflow.GetInfo(ctx)
+	return info.GetCurrentHistoryLength() >= cmp.Or(r.in.ContinueAfter, DefaultContinueAfter) || info.GetContinueAsNewSuggested()
+}
+
+// continueAsNew ends this execution with the run's state carried into the next one, together
+// with the signals received and not yet handled. Only called with no dispatch in flight.
+func (s *stepRun) continueAsNew(ctx workflow.Context) error {
+	c := &migrations.Continuation{
+		ExecutionID: s.r.execID, Executions: 1, Step: s.idx, State: s.st, Try: s.try, Attempt: s.attempt,
+		DispatchingSince: s.since, RetryAt: s.retryAt, Deadline: s.deadline,
+	}
+	if prev := s.r.in.Continued; prev != nil {
+		c.Executions = prev.Executions + 1
+	}
+	for {
+		var ev migrations.StepEvent
+		if !s.r.events.ReceiveAsync(&ev) {
+			break
+		}
+		c.Events = append(c.Events, ev)
+	}
+	for {
+		var req migrations.RetryRequest
+		if !s.r.retries.ReceiveAsync(&req) {
+			break
+		}
+		c.Retries = append(c.Retries, req)
+	}
+	next := s.r.in
+	next.Continued = c
+	s.r.log.Info("continuing as new", "run", s.r.runID, "step", s.def.Name, "executions", c.Executions, "history", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)
+}
+
+// resume restores the step from the previous execution: its clocks become timers again, and
+// the signals it had not handled are handled first (events, then retries).
+func (s *stepRun) resume(ctx workflow.Context, c *migrations.Continuation) error {
+	s.st, s.try, s.attempt, s.since = c.State, c.Try, c.Attempt, c.DispatchingSince
+	switch {
+	case !c.RetryAt.IsZero():
+		s.backOff(ctx, c.RetryAt)
+	case s.st.Status == api.StepStatusInProgress && s.st.AcknowledgedAt.IsZero() && s.st.TimedOutAt.IsZero():
+		s.startDispatch(ctx) // no answer to the last dispatch was recorded: deliver it again
+	}
+	if !c.Deadline.IsZero() {
+		s.startDeadline(ctx, c.Deadline)
+	}
+	for _, ev := range c.Events {
+		if err := s.event(ctx, ev); err != nil || s.done {
+			return err
+		}
+	}
+	for _, req := range c.Retries {
+		if err := s.retry(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // withoutFailure drops the failed try's reason from a retried step's metadata (links such as

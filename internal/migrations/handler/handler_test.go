@@ -408,6 +408,12 @@ func TestAnnounce(t *testing.T) {
 		{name: "step without name", body: with(good, "steps", []any{map[string]any{"description": "x", "migratorApp": "a"}}), status: 400, field: "steps[0].name", words: []string{"name", "required"}, exact: `field "steps[0].name": is required`},
 		{name: "step without migratorApp", body: with(good, "steps", []any{map[string]any{"name": "x"}}), status: 400, field: "steps[0].migratorApp", exact: `field "steps[0].migratorApp": is required`},
 		{name: "blank migratorApp", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": " "}}), status: 400, field: "steps[0].migratorApp", words: []string{"must not be empty", `"x"`}},
+		{name: "timeout not a duration", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "timeout": "ten minutes"}}), status: 400, field: "steps[0].timeout", words: []string{`"ten minutes"`, "a duration such as `30m`"}},
+		{name: "timeout too short", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "timeout": "10ms"}}), status: 400, field: "steps[0].timeout", words: []string{"10ms", "outside 1s"}},
+		{name: "timeout too long", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "timeout": "9000h"}}), status: 400, field: "steps[0].timeout", words: []string{"9000h", "outside"}},
+		{name: "timeout not a string", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "timeout": 600}}), status: 400, field: "steps[0].timeout", exact: `field "steps[0].timeout": must be of type string`},
+		{name: "redeliver too many", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "redeliver": 11}}), status: 400, field: "steps[0].redeliver", words: []string{"10"}},
+		{name: "redeliver negative", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "redeliver": -1}}), status: 400, field: "steps[0].redeliver", words: []string{"0"}},
 		{name: "config value not a string", body: with(good, "steps", []any{map[string]any{"name": "x", "migratorApp": "a", "config": map[string]any{"draft": true}}}), status: 400, field: "steps[0].config.draft", exact: `field "steps[0].config.draft": must be of type string`},
 		{name: "overview of objects", body: with(good, "overview", []any{map[string]any{"name": "Change"}}), status: 400, field: "overview[0]", exact: `field "overview[0]": must be of type string`},
 		{name: "file given as a string", body: with(good, "candidates", []any{map[string]any{"id": "c0", "kind": "service", "files": []any{map[string]any{"name": "prod", "repo": "r", "files": []any{"a.yaml"}}}}}), status: 400, field: "candidates[0].files[0].files[0]", exact: `field "candidates[0].files[0].files[0]": must be of type object`},
@@ -701,6 +707,22 @@ func TestRetryStep(t *testing.T) {
 		sigs := e.engine.Signals()
 		require.Len(t, sigs, before+1)
 		require.Equal(t, signalCall{RunID: migrations.RunID(mig, "svc-b"), Name: migrations.SignalRetryStep, Payload: migrations.RetryRequest{StepName: "merge-pr"}}, sigs[before])
+	})
+
+	t.Run("silent and overdue steps are retried", func(t *testing.T) {
+		timedOut := func(status api.StepStatus) api.StepState {
+			st := step("open-pr", status)
+			st.AcknowledgedAt, st.TimedOutAt = time.Unix(100, 0), time.Unix(700, 0)
+			return st
+		}
+		e.beginRun("svc-d", timedOut(api.StepStatusInProgress))
+		e.beginRun("svc-meta", timedOut(api.StepStatusPending))
+		for _, cid := range []string{"svc-d", "svc-meta"} {
+			before := len(e.engine.Signals())
+			r := e.api.Do(t, http.MethodPost, candidatePath(cid, "retry-step"), map[string]any{"stepName": "open-pr"})
+			require.Equal(t, http.StatusAccepted, r.Status, "%s: %s", cid, r.Body)
+			require.Len(t, e.engine.Signals(), before+1)
+		}
 	})
 }
 

@@ -130,7 +130,7 @@ func decodeStepState(raw []byte) (api.StepState, error) {
 
 // runSummary assembles a candidate's run summary from stored fields; a candidate that never ran
 // (no run status) has the zero summary, which the API leaves out.
-func runSummary(status string, started, finished int64, stepName, stepStatus, attention string) api.RunSummary {
+func runSummary(status string, started, finished int64, stepName, stepStatus, attention string, waitingSince int64) api.RunSummary {
 	if status == "" {
 		return api.RunSummary{}
 	}
@@ -141,6 +141,8 @@ func runSummary(status string, started, finished int64, stepName, stepStatus, at
 		StepName:   stepName,
 		StepStatus: api.StepStatus(stepStatus),
 		Attention:  api.Attention(attention),
+		// WaitingSince only goes with the attention it times.
+		WaitingSince: fromNanos(waitingSince),
 	}
 }
 

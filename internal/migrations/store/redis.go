@@ -196,6 +196,8 @@ type storedSummary struct {
 	StepName   string `json:"stepName"`
 	StepStatus string `json:"stepStatus"`
 	Attention  string `json:"attention"`
+	// WaitingSince is empty in summaries written before silent and overdue steps existed.
+	WaitingSince string `json:"waitingSince"`
 }
 
 // decodeRunSummary decodes a stored run summary; none (the candidate never ran) is the zero one.
@@ -207,7 +209,7 @@ func decodeRunSummary(enc string) (api.RunSummary, error) {
 	if err := json.Unmarshal([]byte(enc), &st); err != nil {
 		return api.RunSummary{}, err
 	}
-	return runSummary(st.Status, parseInt(st.StartedAt), parseInt(st.FinishedAt), st.StepName, st.StepStatus, st.Attention), nil
+	return runSummary(st.Status, parseInt(st.StartedAt), parseInt(st.FinishedAt), st.StepName, st.StepStatus, st.Attention, parseInt(st.WaitingSince)), nil
 }
 
 // ListMigrations returns all migrations ordered by CreatedAt, in two round trips. With
@@ -466,7 +468,8 @@ func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID,
 	}
 	k := s.keys(migrationID)
 	code, err := s.scripts.putStepState.Run(ctx, s.client, []string{k.run(candidateID), k.runs, k.meta},
-		executionID, runStepField+step.StepName, state, candidateID, step.StepName, string(step.Status), string(attention)).Int64()
+		executionID, runStepField+step.StepName, state, candidateID, step.StepName, string(step.Status), string(attention),
+		nanosArg(migrations.AttentionSince(step, attention))).Int64()
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, backendError(err))
 	}

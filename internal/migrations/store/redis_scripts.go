@@ -56,7 +56,7 @@ end
 // hash's summary fields, as JSON with a fixed field order, into the migration's run-summary hash
 // (which lists read whole), and reports whether the summary changed.
 const luaWriteSummary = `
-local summaryFields = {'status', 'startedAt', 'finishedAt', 'stepName', 'stepStatus', 'attention'}
+local summaryFields = {'status', 'startedAt', 'finishedAt', 'stepName', 'stepStatus', 'attention', 'waitingSince'}
 local function writeSummary(run, summaries, id)
   local values = redis.call('HMGET', run, unpack(summaryFields))
   local parts = {}
@@ -141,14 +141,14 @@ return 1
 
 // KEYS: run hash, run summaries, migration hash.
 // ARGV: execution id, step field, step state JSON, candidate id, step name, step status,
-// attention (kept empty once the run has finished).
+// attention (kept empty once the run has finished), waiting since (Unix ns, or empty).
 const luaPutStepState = luaWriteSummary + `
 local cur = redis.call('HGET', KEYS[1], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[1] then return 0 end
-local attention = ARGV[7]
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then attention = '' end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], 'stepName', ARGV[5], 'stepStatus', ARGV[6], 'attention', attention)
+local attention, since = ARGV[7], ARGV[8]
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then attention, since = '', '' end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], 'stepName', ARGV[5], 'stepStatus', ARGV[6], 'attention', attention, 'waitingSince', since)
 if writeSummary(KEYS[1], KEYS[2], ARGV[4]) and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HINCRBY', KEYS[3], 'version', 1)
 end
@@ -163,7 +163,7 @@ local cur = redis.call('HGET', KEYS[4], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[2] then return 0 end
 if ARGV[6] == '1' and redis.call('HGET', KEYS[4], 'status') ~= 'running' then return 0 end
-redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4], 'attention', '')
+redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4], 'attention', '', 'waitingSince', '')
 local changed = writeSummary(KEYS[4], KEYS[5], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   setStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[5], ARGV[4])

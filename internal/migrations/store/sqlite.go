@@ -446,14 +446,14 @@ type candidateRow struct {
 	updated                                    int64
 	inputs                                     sql.NullString
 	runStatus, stepName, stepStatus, attention sql.NullString
-	started, finished                          sql.NullInt64
+	started, finished, waitingSince            sql.NullInt64
 	dest                                       []any
 }
 
 func newCandidateRow(prefix ...any) *candidateRow {
 	r := &candidateRow{}
 	r.dest = append(prefix, &r.id, &r.def, &r.status, &r.updated, &r.inputs,
-		&r.runStatus, &r.started, &r.finished, &r.stepName, &r.stepStatus, &r.attention)
+		&r.runStatus, &r.started, &r.finished, &r.stepName, &r.stepStatus, &r.attention, &r.waitingSince)
 	return r
 }
 
@@ -466,7 +466,7 @@ func (r *candidateRow) scan(row scanner) (api.Candidate, error) {
 	if err != nil {
 		return api.Candidate{}, err
 	}
-	c.Run = runSummary(r.runStatus.String, r.started.Int64, r.finished.Int64, r.stepName.String, r.stepStatus.String, r.attention.String)
+	c.Run = runSummary(r.runStatus.String, r.started.Int64, r.finished.Int64, r.stepName.String, r.stepStatus.String, r.attention.String, r.waitingSince.Int64)
 	return c, nil
 }
 
@@ -618,7 +618,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, 0)
 ON CONFLICT (migration_id, candidate_id) DO UPDATE SET
 	run_id = excluded.run_id, execution_id = excluded.execution_id, status = excluded.status,
 	step_names = excluded.step_names, started_at = excluded.started_at, finished_at = 0,
-	step_name = '', step_status = '', attention = ''`,
+	step_name = '', step_status = '', attention = '', waiting_since = 0`,
 			mid, cid, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, toNanos(started))
 		return backendErrorOrNil(err)
 	})
@@ -660,7 +660,7 @@ ON CONFLICT (migration_id, candidate_id, step_name) DO UPDATE SET state = exclud
 			migrationID, candidateID, step.StepName, state); err != nil {
 			return backendError(err)
 		}
-		return setRunStep(ctx, tx, migrationID, candidateID, step.StepName, step.Status, attention)
+		return setRunStep(ctx, tx, migrationID, candidateID, step.StepName, step.Status, attention, toNanos(migrations.AttentionSince(step, attention)))
 	})
 	if err != nil {
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
@@ -670,11 +670,11 @@ ON CONFLICT (migration_id, candidate_id, step_name) DO UPDATE SET state = exclud
 
 // setRunStep sets the run summary's step and attention, and bumps the migration's version when
 // they changed.
-func setRunStep(ctx context.Context, tx *sql.Tx, migrationID, candidateID, stepName string, stepStatus api.StepStatus, attention api.Attention) error {
+func setRunStep(ctx context.Context, tx *sql.Tx, migrationID, candidateID, stepName string, stepStatus api.StepStatus, attention api.Attention, waitingSince int64) error {
 	res, err := tx.ExecContext(ctx, `
-UPDATE runs SET step_name = ?, step_status = ?, attention = ?
-WHERE migration_id = ? AND candidate_id = ? AND NOT (step_name = ? AND step_status = ? AND attention = ?)`,
-		stepName, string(stepStatus), string(attention), migrationID, candidateID, stepName, string(stepStatus), string(attention))
+UPDATE runs SET step_name = ?, step_status = ?, attention = ?, waiting_since = ?
+WHERE migration_id = ? AND candidate_id = ? AND NOT (step_name = ? AND step_status = ? AND attention = ? AND waiting_since = ?)`,
+		stepName, string(stepStatus), string(attention), waitingSince, migrationID, candidateID, stepName, string(stepStatus), string(attention), waitingSince)
 	if err != nil {
 		return backendError(err)
 	}
@@ -702,7 +702,7 @@ func (s *SQLiteStore) finishRun(ctx context.Context, migrationID, candidateID, e
 		if err != nil || cur != executionID || (onlyRunning && st != api.RunStatusRunning) {
 			return err // another run began since, or (reconciling) this one has already ended
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, attention = '' WHERE migration_id = ? AND candidate_id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, attention = '', waiting_since = 0 WHERE migration_id = ? AND candidate_id = ?`,
 			string(status), toNanos(at), migrationID, candidateID); err != nil {
 			return backendError(err)
 		}

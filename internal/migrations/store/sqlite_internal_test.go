@@ -130,9 +130,19 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 	require.Greater(t, v1, v0)
 }
 
-// downgradeToVersion2 removes what schema version 3 added.
+// downgradeToVersion3 removes what schema version 4 added.
+func downgradeToVersion3(t *testing.T, s *SQLiteStore) {
+	t.Helper()
+	_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN waiting_since`)
+	require.NoError(t, err)
+	_, err = s.w.ExecContext(context.Background(), `PRAGMA user_version = 3`)
+	require.NoError(t, err)
+}
+
+// downgradeToVersion2 removes what schema versions 3 and 4 added.
 func downgradeToVersion2(t *testing.T, s *SQLiteStore) {
 	t.Helper()
+	downgradeToVersion3(t, s)
 	for _, col := range []string{"step_name", "step_status", "attention"} {
 		_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN `+col)
 		require.NoError(t, err)
@@ -196,4 +206,32 @@ func TestSQLiteUpgradesVersion2(t *testing.T) {
 	run2, err := s.GetRun(ctx, "m", "waiting")
 	require.NoError(t, err)
 	require.Len(t, run2.Steps, 2, "step states are kept")
+}
+
+// TestSQLiteUpgradesVersion3: a database written before silent steps opens, keeps its run
+// summaries, and records since when a silent step waits.
+func TestSQLiteUpgradesVersion3(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: []api.StepDefinition{{Name: "change"}}, CreatedAt: t0}))
+	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "a", Kind: "service"}}, t0))
+	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: "a", ExecutionID: "e", Status: api.RunStatusRunning, StepNames: []string{"change"}, StartedAt: t0}))
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "change", Status: api.StepStatusFailed}, api.AttentionFailed))
+	downgradeToVersion3(t, s)
+	require.NoError(t, s.Close())
+
+	s, err = OpenSQLite(path)
+	require.NoError(t, err)
+	defer s.Close()
+	c, err := s.GetCandidate(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, api.RunSummary{Status: api.RunStatusRunning, StartedAt: t0, StepName: "change", StepStatus: api.StepStatusFailed, Attention: api.AttentionFailed}, c.Run)
+	silent := api.StepState{StepName: "change", Status: api.StepStatusInProgress, AcknowledgedAt: t0.Add(time.Second), TimedOutAt: t0.Add(time.Hour)}
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "e", silent, api.AttentionSilent))
+	c, err = s.GetCandidate(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, silent.AcknowledgedAt, c.Run.WaitingSince)
 }

@@ -7,7 +7,7 @@ import (
 
 // sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
 // schema below changes.
-const sqliteSchemaVersion = 3
+const sqliteSchemaVersion = 4
 
 // sqliteSchema creates the current version. Candidate definitions and candidate states are separate
 // tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
@@ -52,6 +52,7 @@ CREATE TABLE runs (
 	step_name    TEXT NOT NULL DEFAULT '', -- the run summary: the latest step written, its status,
 	step_status  TEXT NOT NULL DEFAULT '', -- and why the run needs an operator ('' when it does not)
 	attention    TEXT NOT NULL DEFAULT '',
+	waiting_since INTEGER NOT NULL DEFAULT 0, -- for silent and overdue attention: since when
 	PRIMARY KEY (migration_id, candidate_id),
 	FOREIGN KEY (migration_id, candidate_id) REFERENCES candidates (migration_id, id) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
@@ -83,6 +84,7 @@ ALTER TABLE runs ADD COLUMN step_status TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN attention TEXT NOT NULL DEFAULT '';`,
 		backfill: backfillRunSummaries,
 	},
+	3: {statements: `ALTER TABLE runs ADD COLUMN waiting_since INTEGER NOT NULL DEFAULT 0`},
 }
 
 // sqlBumpVersion marks a change to a migration or its candidates, for readers' caches.
@@ -92,7 +94,7 @@ const sqlBumpVersion = `UPDATE migrations SET version = version + 1 WHERE id = ?
 // state and the run summary (NULL when the candidate never ran), from candidates c, candidate
 // states s and runs r.
 const sqlCandidateColumns = `c.id, c.definition, s.status, s.updated_at, s.inputs,
-	r.status, r.started_at, r.finished_at, r.step_name, r.step_status, r.attention`
+	r.status, r.started_at, r.finished_at, r.step_name, r.step_status, r.attention, r.waiting_since`
 
 // sqlCandidateTables joins a candidate to its state and its latest run.
 const sqlCandidateTables = `candidates c

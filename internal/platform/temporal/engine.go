@@ -2,6 +2,7 @@
 package temporal
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,32 +22,41 @@ const DefaultCancelWait = 15 * time.Second
 // Engine starts, cancels and signals run workflows. The workflow id is the run id, which is
 // what guards against two runs of one candidate.
 type Engine struct {
-	client     client.Client
-	taskQueue  string
-	workflow   string
-	cancelWait time.Duration
+	client client.Client
+	cfg    EngineConfig
 }
 
-// NewEngine returns an Engine that starts workflowName on taskQueue; cancelWait <= 0 takes
-// DefaultCancelWait.
-func NewEngine(c client.Client, taskQueue, workflowName string, cancelWait time.Duration) *Engine {
-	if cancelWait <= 0 {
-		cancelWait = DefaultCancelWait
+// EngineConfig says where runs go and what every run starts with.
+type EngineConfig struct {
+	TaskQueue string
+	Workflow  string // the run workflow's registered name
+	// CancelWait bounds how long CancelRun waits for a run's clean-up (<= 0: DefaultCancelWait).
+	CancelWait time.Duration
+	// CallbackTimeout and ContinueAfter go into every run's input (zero: the workflow's defaults).
+	CallbackTimeout time.Duration
+	ContinueAfter   int
+}
+
+// NewEngine returns an Engine that starts cfg.Workflow on cfg.TaskQueue.
+func NewEngine(c client.Client, cfg EngineConfig) *Engine {
+	if cfg.CancelWait <= 0 {
+		cfg.CancelWait = DefaultCancelWait
 	}
-	return &Engine{client: c, taskQueue: taskQueue, workflow: workflowName, cancelWait: cancelWait}
+	return &Engine{client: c, cfg: cfg}
 }
 
 // StartRun starts the run workflow. A cancelled or failed earlier run of the candidate may be
 // replaced; an open or completed one may not.
 func (e *Engine) StartRun(ctx context.Context, in migrations.RunInput) error {
 	runID := migrations.RunID(in.MigrationID, in.CandidateID)
+	in.CallbackTimeout, in.ContinueAfter = e.cfg.CallbackTimeout, e.cfg.ContinueAfter
 	_, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       runID,
-		TaskQueue:                                e.taskQueue,
+		TaskQueue:                                e.cfg.TaskQueue,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-	}, e.workflow, in)
+	}, e.cfg.Workflow, in)
 	if err == nil {
 		return nil
 	}
@@ -68,7 +78,9 @@ func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunSta
 		return "", classify(fmt.Errorf("describe %s: %w", runID, err))
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	execID := info.GetExecution().GetRunId()
+	// The read model knows a run by its first execution, which continuing as new keeps.
+	current := info.GetExecution().GetRunId()
+	execID := cmp.Or(info.GetFirstRunId(), current)
 	switch info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
@@ -78,12 +90,12 @@ func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunSta
 	default: // failed, terminated, timed out, continued as new
 		return "", &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunFailed}
 	}
-	if err := e.client.CancelWorkflow(ctx, runID, execID); err != nil {
+	if err := e.client.CancelWorkflow(ctx, runID, current); err != nil {
 		return "", classify(fmt.Errorf("cancel %s: %w", runID, err))
 	}
-	wctx, cancel := context.WithTimeout(ctx, e.cancelWait)
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.CancelWait)
 	defer cancel()
-	err = e.client.GetWorkflow(wctx, runID, execID).Get(wctx, nil)
+	err = e.client.GetWorkflow(wctx, runID, current).Get(wctx, nil) // follows a continue-as-new
 	var canceled *temporal.CanceledError
 	switch {
 	case err == nil:

@@ -1,6 +1,7 @@
 package jsonbody
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -94,7 +95,8 @@ func (c *compiler) compile(s *openapi3.Schema, where string) (*node, error) {
 	if kw := unsupported(s); kw != "" {
 		return nil, c.errorf(where, "uses %s, which jsonbody does not implement", kw)
 	}
-	n := &node{desc: s.Description, nullable: s.Nullable, maxLen: -1, storeLimit: -1, maxItems: -1, maxProps: -1}
+	// A title, when there is one, is the short form a pattern's error message quotes.
+	n := &node{desc: cmp.Or(s.Title, s.Description), nullable: s.Nullable, maxLen: -1, storeLimit: -1, maxItems: -1, maxProps: -1}
 	c.nodes[s] = n
 	if s.Type.IsEmpty() {
 		if !empty(s) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -997,6 +998,18 @@ func testRunSummary(t *testing.T, s migrations.MigrationStore) {
 	retrying.Attempts, retrying.LastError = 3, "migrator answered 503"
 	change("attention", func() { require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", retrying, api.AttentionRetrying)) })
 	want.Attention = api.AttentionRetrying
+	require.Equal(t, want, summary("a"))
+
+	// The migrator accepts the dispatch and goes silent: the summary says since when it waits,
+	// until a callback ends the silence.
+	silent := stepState("a", "open-pr", api.StepStatusInProgress, 1)
+	silent.AcknowledgedAt, silent.TimedOutAt = at(1).Add(time.Second), at(1).Add(time.Minute)
+	change("silence", func() { require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", silent, api.AttentionSilent)) })
+	want.Attention, want.WaitingSince = api.AttentionSilent, silent.AcknowledgedAt
+	require.Equal(t, want, summary("a"))
+	silent.Status, silent.TimedOutAt = api.StepStatusPending, time.Time{}
+	change("a late callback", func() { require.NoError(t, s.PutStepState(ctx, "m", "a", "exec-1", silent, "")) })
+	want.StepStatus, want.Attention, want.WaitingSince = api.StepStatusPending, "", time.Time{}
 	require.Equal(t, want, summary("a"))
 
 	// The step ends and the next one starts (the workflow writes both at once); then it fails.
