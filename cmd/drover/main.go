@@ -23,15 +23,16 @@ import (
 )
 
 type common struct {
-	LogLevel        string        `help:"Log level: debug, info, warn or error." default:"info" env:"DROVER_LOG_LEVEL" enum:"debug,info,warn,error"`
-	LogFormat       string        `help:"Log format: text or json." default:"text" env:"DROVER_LOG_FORMAT" enum:"text,json"`
-	Namespace       string        `help:"Temporal namespace." default:"default" env:"DROVER_TEMPORAL_NAMESPACE"`
-	TaskQueue       string        `help:"Temporal task queue of the run workflows." default:"drover" env:"DROVER_TASK_QUEUE"`
-	DispatchTimeout time.Duration `help:"Timeout of one step dispatch to a migrator." default:"10s" env:"DROVER_DISPATCH_TIMEOUT"`
-	DryRunTimeout   time.Duration `help:"Timeout of a migrator's dry run." default:"60s" env:"DROVER_DRY_RUN_TIMEOUT"`
-	CancelWait      time.Duration `help:"How long a cancel request waits for the run's clean-up before answering 202." default:"15s" env:"DROVER_CANCEL_WAIT"`
-	ShutdownTimeout time.Duration `help:"How long to wait for requests in flight on SIGTERM." default:"20s" env:"DROVER_SHUTDOWN_TIMEOUT"`
-	CallbackTimeout time.Duration `help:"How long a step whose dispatch the migrator accepted may go without any callback before it needs an operator (attention silent); a step's own timeout takes precedence." default:"10m" env:"DROVER_CALLBACK_TIMEOUT"`
+	LogLevel         string        `help:"Log level: debug, info, warn or error." default:"info" env:"DROVER_LOG_LEVEL" enum:"debug,info,warn,error"`
+	LogFormat        string        `help:"Log format: text or json." default:"text" env:"DROVER_LOG_FORMAT" enum:"text,json"`
+	Namespace        string        `help:"Temporal namespace." default:"default" env:"DROVER_TEMPORAL_NAMESPACE"`
+	TaskQueue        string        `help:"Temporal task queue of the run workflows." default:"drover" env:"DROVER_TASK_QUEUE"`
+	DispatchTimeout  time.Duration `help:"Timeout of one step dispatch to a migrator." default:"10s" env:"DROVER_DISPATCH_TIMEOUT"`
+	DryRunTimeout    time.Duration `help:"Timeout of a migrator's dry run." default:"60s" env:"DROVER_DRY_RUN_TIMEOUT"`
+	CancelWait       time.Duration `help:"How long a cancel request waits for the run's clean-up before answering 202." default:"15s" env:"DROVER_CANCEL_WAIT"`
+	ShutdownTimeout  time.Duration `help:"How long to wait for requests in flight on SIGTERM." default:"20s" env:"DROVER_SHUTDOWN_TIMEOUT"`
+	CallbackTimeout  time.Duration `help:"How long a step whose dispatch the migrator accepted may go without any callback before it needs an operator (attention silent); a step's own timeout takes precedence." default:"10m" env:"DROVER_CALLBACK_TIMEOUT"`
+	DispatchRetryFor time.Duration `help:"How long one try of a step keeps dispatching to a migrator that is down before the step fails with the last error and waits for a retry." default:"1h" env:"DROVER_DISPATCH_RETRY_FOR"`
 	trustFlags
 }
 
@@ -166,15 +167,16 @@ func run(log *slog.Logger, shutdown time.Duration, start func(context.Context) (
 
 func (c common) config(addr string, log *slog.Logger) app.Config {
 	return app.Config{
-		Addr:            addr,
-		Namespace:       c.Namespace,
-		TaskQueue:       c.TaskQueue,
-		DispatchTimeout: c.DispatchTimeout,
-		DryRunTimeout:   c.DryRunTimeout,
-		CancelWait:      c.CancelWait,
-		CallbackTimeout: c.CallbackTimeout,
-		Routes:          console.Mount,
-		Logger:          log,
+		Addr:             addr,
+		Namespace:        c.Namespace,
+		TaskQueue:        c.TaskQueue,
+		DispatchTimeout:  c.DispatchTimeout,
+		DryRunTimeout:    c.DryRunTimeout,
+		CancelWait:       c.CancelWait,
+		CallbackTimeout:  c.CallbackTimeout,
+		DispatchRetryFor: c.DispatchRetryFor,
+		Routes:           console.Mount,
+		Logger:           log,
 	}
 }
 

@@ -41,6 +41,9 @@ type Config struct {
 	// CallbackTimeout is how long a step whose dispatch the migrator accepted may go without any
 	// callback before it is silent (zero: the workflow's default, 10 minutes).
 	CallbackTimeout time.Duration
+	// DispatchRetryFor is how long one try of a step keeps dispatching to a migrator that does
+	// not answer before the step fails (zero: the workflow's default, an hour).
+	DispatchRetryFor time.Duration
 	// ContinueAfter is the history length at which runs continue as new (zero: the workflow's
 	// default); tests lower it to see continuations.
 	ContinueAfter int
@@ -121,6 +124,9 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	if d := cfg.CallbackTimeout; d != 0 && (d < migrations.MinStepTimeout || d > migrations.MaxStepTimeout) {
 		return nil, errors.Join(fmt.Errorf("--callback-timeout %s is outside %s to %s", d, migrations.MinStepTimeout, migrations.MaxStepTimeout), closeAll(closers))
 	}
+	if d := cfg.DispatchRetryFor; d != 0 && (d < time.Second || d > 7*24*time.Hour) {
+		return nil, errors.Join(fmt.Errorf("--dispatch-retry-for %s is outside 1s to 168h", d), closeAll(closers))
+	}
 	if t.Store == nil {
 		mem, err := accessstore.OpenSQLite(":memory:")
 		if err != nil {
@@ -143,7 +149,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	}
 	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
 	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
-		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, ContinueAfter: cfg.ContinueAfter})
+		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, DispatchRetryFor: cfg.DispatchRetryFor, ContinueAfter: cfg.ContinueAfter})
 	svc := migrations.NewService(store, engine, mc, nil, log)
 
 	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers}

@@ -95,7 +95,7 @@ func TestWholeRun(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			mig := testsupport.NewMigrator(t)
-			_, a := startDrover(t, newStore(t, kind))
+			r, a := startDrover(t, newStore(t, kind))
 			mid := migrationID(t, kind)
 
 			resp := a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL))
@@ -247,6 +247,9 @@ func TestWholeRun(t *testing.T) {
 			require.Equal(t, api.RunStatusCompleted, run.Status)
 			require.Equal(t, "cleanup", run.StepName)
 			require.Empty(t, run.Attention)
+			if kind == "sqlite" {
+				recordHistories(t, r.Client, mid+"__svc-a", "completed-after-a-failure")
+			}
 		})
 	}
 }
@@ -256,7 +259,7 @@ func TestCancelMidRun(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			mig := testsupport.NewMigrator(t)
-			_, a := startDrover(t, newStore(t, kind))
+			r, a := startDrover(t, newStore(t, kind))
 			mid := migrationID(t, kind)
 			require.Equal(t, http.StatusOK, a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL)).Status)
 			runID := mid + "__svc-a"
@@ -274,6 +277,9 @@ func TestCancelMidRun(t *testing.T) {
 			code, rs := steps(t, a, mid, "svc-a")
 			require.Equal(t, http.StatusOK, code)
 			require.Equal(t, api.RunStatusCancelled, rs.Status)
+			if kind == "sqlite" {
+				recordHistories(t, r.Client, runID, "pending-then-cancelled")
+			}
 
 			// The run takes no more events and dispatches nothing more.
 			resp = event(t, a, runID, "svc-a", "branch", api.StepEventStatusSucceeded, nil)
@@ -310,7 +316,7 @@ func TestCancelMidRun(t *testing.T) {
 // TestCancelMidDispatch cancels while the migrator is unreachable and dispatch is retrying.
 func TestCancelMidDispatch(t *testing.T) {
 	mig := testsupport.NewMigrator(t)
-	_, a := startDrover(t, newStore(t, "sqlite"))
+	r, a := startDrover(t, newStore(t, "sqlite"))
 	mid := migrationID(t, "sqlite")
 	require.Equal(t, http.StatusOK, a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL)).Status)
 	mig.FailNextDispatches(503, 503, 503, 503, 503, 503)
@@ -329,13 +335,14 @@ func TestCancelMidDispatch(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, resp.Status, string(resp.Body))
 	require.Equal(t, api.CandidateStatusNotStarted, candidates(t, a, mid)["svc-a"].Status)
 	mig.NoDispatch(t, 3*time.Second) // longer than the back-off: no retry after cancel
+	recordHistories(t, r.Client, mid+"__svc-a", "cancelled-mid-dispatch")
 }
 
 // TestDispatchFailures: 5xx answers are retried with back-off; a 4xx fails
 // the step with the migrator's message, and a retry dispatches again.
 func TestDispatchFailures(t *testing.T) {
 	mig := testsupport.NewMigrator(t)
-	_, a := startDrover(t, newStore(t, "sqlite"))
+	r, a := startDrover(t, newStore(t, "sqlite"))
 	mid := migrationID(t, "sqlite")
 	require.Equal(t, http.StatusOK, a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL)).Status)
 
@@ -358,6 +365,7 @@ func TestDispatchFailures(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/retry-step", api.RetryStepRequest{StepName: "pr"}).Status)
 	require.Equal(t, "pr", mig.NextDispatch(t, waitFor).StepName)
 	waitStep(t, a, mid, "svc-a", "pr", api.StepStatusInProgress)
+	recordHistories(t, r.Client, mid+"__svc-a", "rejected-then-retried")
 }
 
 // TestPerCandidateSteps: a candidate's own steps replace the migration's.

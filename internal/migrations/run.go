@@ -104,6 +104,9 @@ type RunInput struct {
 	// any callback before it is silent, unless its definition sets a timeout (zero: the
 	// workflow's default).
 	CallbackTimeout time.Duration `json:"callbackTimeout,omitempty"`
+	// DispatchRetryFor is how long one try of a step keeps dispatching to a migrator that does
+	// not answer before the step fails (zero: the workflow's default).
+	DispatchRetryFor time.Duration `json:"dispatchRetryFor,omitempty"`
 	// ContinueAfter is the history length (events) after which the run continues as new (zero:
 	// the workflow's default).
 	ContinueAfter int `json:"continueAfter,omitempty"`

@@ -142,6 +142,13 @@ func (m *Migrator) FailNextDispatches(codes ...int) {
 	m.failNext = append(m.failNext, codes...)
 }
 
+// Recover drops the scripted failures not yet answered: the migrator is back.
+func (m *Migrator) Recover() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failNext = nil
+}
+
 // ReplyToDryRun scripts the dry-run answer; delay holds the answer back (for timeouts).
 func (m *Migrator) ReplyToDryRun(delay time.Duration, reply func(api.DryRunRequest) (int, any)) {
 	m.mu.Lock()

@@ -13,16 +13,19 @@ import (
 	"github.com/drover-dev/drover/internal/migrations/execution"
 )
 
-// TestReplayRecordedHistories replays histories of real runs, recorded from earlier builds with
-// testdata/record, against the current workflow code: a change that would break runs in flight
-// (a new command sequence without workflow.GetVersion, or a payload the code can no longer
-// decode) fails here.
+// TestReplayRecordedHistories replays histories of real runs, recorded from earlier builds,
+// against the current workflow code: a change that would break runs in flight (a new command
+// sequence without workflow.GetVersion, or a payload the code can no longer decode) fails here.
 //
-//   - v0-pending-manual.json: recorded at 8691a6d, before the exact contract; its steps' config
-//     holds a boolean and a list, which the current StepConfig must still decode.
+//   - v0-pending-manual.json: recorded with testdata/record at 8691a6d, before the exact
+//     contract; its steps' config holds a boolean and a list, which StepConfig must still decode.
 //   - v1-pending-manual-review.json: the exact contract's shapes (migratorApp, string config,
 //     type manual-review).
 //   - v2-bounded-retries.json: a run with the bounded-dispatch-retries version marker.
+//   - v3-*.json: recorded by the end-to-end tests (DROVER_RECORD_HISTORIES, see the README) with
+//     the step-timeouts and continue-as-new markers, one per path: completed after a failure,
+//     rejected then retried, gave up then retried, silent then retried, pending then cancelled,
+//     cancelled mid-dispatch, and a run continued as new (its first, second and last execution).
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/replay/*.json")
 	require.NoError(t, err)

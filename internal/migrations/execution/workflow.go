@@ -28,8 +28,8 @@ const (
 	// dispatchTimeout bounds one dispatch activity; the HTTP client has its own shorter timeout.
 	dispatchTimeout = 30 * time.Second
 	// DispatchGiveUpAfter bounds how long one try of a step keeps dispatching to a migrator
-	// that is down: then the step fails with the last error and waits for the operator's
-	// retry, so a run's history stays bounded (about 70 attempts at most).
+	// that is down (unless the run says otherwise, --dispatch-retry-for): then the step fails
+	// with the last error and waits for the operator's retry (about 70 attempts in an hour).
 	DispatchGiveUpAfter = time.Hour
 	// DefaultCallbackTimeout is how long a step whose dispatch the migrator accepted may go
 	// without any callback before it is silent, when neither the step nor the run says.
@@ -106,7 +106,13 @@ type runner struct {
 	boundedRetries bool
 	timeouts       bool // steps have timeouts (versionTimeouts)
 	continues      bool // the run continues as new when its history grows long
+	// seenLength is the history length at the start of the current workflow task, and
+	// uncounted how many events the commands of this task add to it (an upper bound).
+	seenLength, uncounted int
 }
+
+// added counts n events that the current workflow task's commands add to the history.
+func (r *runner) added(n int) { r.uncounted += n }
 
 func localCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
@@ -174,6 +180,7 @@ func (r *runner) put(ctx workflow.Context, states ...api.StepState) error {
 		st.UpdatedAt = now
 		in.Steps = append(in.Steps, r.write(st))
 	}
+	r.added(1) // its marker
 	return workflow.ExecuteLocalActivity(localCtx(ctx), r.acts.PutStep, in).Get(ctx, nil)
 }
 
@@ -288,6 +295,7 @@ func (r *runner) runStep(ctx workflow.Context, idx int, previous *api.StepState,
 
 func (s *stepRun) startDispatch(ctx workflow.Context) {
 	s.attempt++
+	s.r.added(3) // scheduled, started, completed
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: dispatchTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1}, // the loop retries, recording each attempt
@@ -309,6 +317,7 @@ func (s *stepRun) stopDispatch() {
 
 func (s *stepRun) startDeadline(ctx workflow.Context, at time.Time) {
 	s.cancelDeadline()
+	s.r.added(2) // started, then fired or cancelled
 	tctx, cancel := workflow.WithCancel(ctx)
 	s.cancelDeadline, s.deadline = cancel, at
 	s.deadlineTimer = workflow.NewTimer(tctx, max(at.Sub(workflow.Now(ctx)), time.Millisecond))
@@ -342,7 +351,7 @@ func (s *stepRun) dispatched(ctx workflow.Context, derr error) error {
 		s.st.FinishedAt = now
 		return s.r.put(ctx, s.st)
 	}
-	if s.r.boundedRetries && now.Sub(s.since) >= DispatchGiveUpAfter {
+	if s.r.boundedRetries && now.Sub(s.since) >= cmp.Or(s.r.in.DispatchRetryFor, DispatchGiveUpAfter) {
 		s.st.Status = api.StepStatusFailed
 		s.st.FinishedAt = now
 		s.st.LastError = fmt.Sprintf("gave up after %d dispatch attempts over %s: %s", s.attempt, now.Sub(s.since).Round(time.Minute), s.st.LastError)
@@ -354,6 +363,7 @@ func (s *stepRun) dispatched(ctx workflow.Context, derr error) error {
 }
 
 func (s *stepRun) backOff(ctx workflow.Context, at time.Time) {
+	s.r.added(2)
 	tctx, cancel := workflow.WithCancel(ctx)
 	s.cancelRetry, s.retryAt = cancel, at
 	s.retryTimer = workflow.NewTimer(tctx, max(at.Sub(workflow.Now(ctx)), time.Millisecond))
@@ -386,19 +396,33 @@ func (s *stepRun) timedOut(ctx workflow.Context) error {
 	return s.r.put(ctx, s.st)
 }
 
+// event handles the migrator's events: ev, and (when the run coalesces) the ones already
+// waiting behind it, written as one step state.
 func (s *stepRun) event(ctx workflow.Context, ev migrations.StepEvent) error {
+	write := s.apply(ctx, ev)
+	for s.r.continues && !s.done && s.r.events.ReceiveAsync(&ev) {
+		write = s.apply(ctx, ev) || write
+	}
+	if !write || s.done {
+		return nil // a finished step is written with the next step's start, or the end of the run
+	}
+	return s.r.put(ctx, s.st)
+}
+
+// apply changes the step's state by one event, and reports whether there is a change to write.
+func (s *stepRun) apply(ctx workflow.Context, ev migrations.StepEvent) bool {
 	step, st := s.def.Name, &s.st
 	if ev.StepName != step {
 		s.r.log.Warn("ignoring event for a step that is not waiting", "step", ev.StepName, "current", step)
-		return nil
+		return false
 	}
 	if st.Status == api.StepStatusFailed {
 		s.r.log.Warn("ignoring event for a failed step; it waits for a retry", "step", step, "status", ev.Status)
-		return nil
+		return false
 	}
 	if ev.DispatchID != "" && ev.DispatchID != st.DispatchId {
 		s.r.log.Warn("ignoring event for an earlier dispatch", "step", step, "dispatch", ev.DispatchID, "current", st.DispatchId)
-		return nil
+		return false
 	}
 	// The API refuses an event that would take the step beyond its metadata bounds; one that
 	// raced past that check keeps its status change but not its metadata.
@@ -431,7 +455,7 @@ func (s *stepRun) event(ctx workflow.Context, ev migrations.StepEvent) error {
 		s.stopDispatch()
 		s.stopDeadline()
 		s.done = true
-		return nil // written with the next step's start, or the end of the run
+		return true
 	case api.StepEventStatusFailed:
 		st.Status = api.StepStatusFailed
 		st.LastError = migrations.FailureMessage(ev.Metadata)
@@ -440,9 +464,9 @@ func (s *stepRun) event(ctx workflow.Context, ev migrations.StepEvent) error {
 		s.stopDeadline()
 	default:
 		s.r.log.Warn("ignoring event with an unknown status", "step", step, "status", ev.Status)
-		return nil
+		return false
 	}
-	return s.r.put(ctx, *st)
+	return true
 }
 
 // retry starts a new try of a failed (or, with timeouts, silent or overdue) step, with a new
@@ -471,14 +495,18 @@ func (s *stepRun) retry(ctx workflow.Context, req migrations.RetryRequest) error
 	return nil
 }
 
-// historyFull reports whether the run should continue as new: its history has reached the
-// run's limit, or Temporal suggests it.
+// historyFull reports whether the run should continue as new: its history, with what this
+// workflow task adds to it, has reached the run's limit, or Temporal suggests continuing.
+// Temporal reports the length as of the task's start, and one task may handle many signals.
 func (r *runner) historyFull(ctx workflow.Context) bool {
 	if !r.continues {
 		return false
 	}
 	info := workflow.GetInfo(ctx)
-	return info.GetCurrentHistoryLength() >= cmp.Or(r.in.ContinueAfter, DefaultContinueAfter) || info.GetContinueAsNewSuggested()
+	if n := info.GetCurrentHistoryLength(); n != r.seenLength {
+		r.seenLength, r.uncounted = n, 0
+	}
+	return r.seenLength+r.uncounted >= cmp.Or(r.in.ContinueAfter, DefaultContinueAfter) || info.GetContinueAsNewSuggested()
 }
 
 // continueAsNew ends this execution with the run's state carried into the next one, together
@@ -524,8 +552,14 @@ func (s *stepRun) resume(ctx workflow.Context, c *migrations.Continuation) error
 	if !c.Deadline.IsZero() {
 		s.startDeadline(ctx, c.Deadline)
 	}
+	write := false
 	for _, ev := range c.Events {
-		if err := s.event(ctx, ev); err != nil || s.done {
+		if write = s.apply(ctx, ev) || write; s.done {
+			return nil
+		}
+	}
+	if write {
+		if err := s.r.put(ctx, s.st); err != nil {
 			return err
 		}
 	}

@@ -32,9 +32,11 @@ type EngineConfig struct {
 	Workflow  string // the run workflow's registered name
 	// CancelWait bounds how long CancelRun waits for a run's clean-up (<= 0: DefaultCancelWait).
 	CancelWait time.Duration
-	// CallbackTimeout and ContinueAfter go into every run's input (zero: the workflow's defaults).
-	CallbackTimeout time.Duration
-	ContinueAfter   int
+	// CallbackTimeout, DispatchRetryFor and ContinueAfter go into every run's input (zero: the
+	// workflow's defaults).
+	CallbackTimeout  time.Duration
+	DispatchRetryFor time.Duration
+	ContinueAfter    int
 }
 
 // NewEngine returns an Engine that starts cfg.Workflow on cfg.TaskQueue.
@@ -49,7 +51,7 @@ func NewEngine(c client.Client, cfg EngineConfig) *Engine {
 // replaced; an open or completed one may not.
 func (e *Engine) StartRun(ctx context.Context, in migrations.RunInput) error {
 	runID := migrations.RunID(in.MigrationID, in.CandidateID)
-	in.CallbackTimeout, in.ContinueAfter = e.cfg.CallbackTimeout, e.cfg.ContinueAfter
+	in.CallbackTimeout, in.DispatchRetryFor, in.ContinueAfter = e.cfg.CallbackTimeout, e.cfg.DispatchRetryFor, e.cfg.ContinueAfter
 	_, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       runID,
 		TaskQueue:                                e.cfg.TaskQueue,
