@@ -141,6 +141,7 @@ type Migrator struct {
 
 	mu       sync.Mutex
 	steps    map[stepKey]stepState // dispatches seen, for de-duplication
+	results  map[stepKey]Result    // the last result reported for a dispatch, sent again on a redelivery
 	finished []stepKey             // steps that ended, oldest first, to forget beyond Remember
 	latest   map[[2]string]string  // run and step -> the dispatch id last seen, for Complete
 	closing  bool
@@ -208,7 +209,7 @@ func New(cfg Config) (*Migrator, error) {
 		cfg: cfg, log: cfg.Logger.With("migration", cfg.Definition.ID), http: cfg.HTTPClient,
 		keys: keys, seen: newSeenIDs(replayWindow, maxSeen),
 		slots: make(chan struct{}, cfg.Concurrency), queue: make(chan struct{}, cfg.Concurrency+cfg.Queue),
-		steps: map[stepKey]stepState{}, latest: map[[2]string]string{}, stopCtx: ctx, stop: stop,
+		steps: map[stepKey]stepState{}, results: map[stepKey]Result{}, latest: map[[2]string]string{}, stopCtx: ctx, stop: stop,
 	}
 	if len(keys) == 0 {
 		m.log.Warn("no Config.Secret: dispatches and dry runs are not verified (anyone who reaches this migrator can dispatch steps) and requests to Drover are not signed")
@@ -274,9 +275,19 @@ func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
 	}
 	state := m.steps[key]
 	if state == stepRunning || state == stepPending || state == stepDone || (state == stepFailed && key.dispatch != "") {
+		// Drover delivers a dispatch again when it heard nothing (the step's redeliver): the
+		// handler does not run twice, but the result it reported, which Drover may have
+		// missed, is sent again.
+		res, ok := m.results[key]
+		if ok && key.dispatch != "" {
+			m.inFlight.Add(1)
+		}
 		m.mu.Unlock()
-		m.log.Info("ignoring a repeated dispatch", "run", req.CallbackId, "step", req.StepName, "dispatch", req.DispatchId)
+		m.log.Info("ignoring a repeated dispatch", "run", req.CallbackId, "step", req.StepName, "dispatch", req.DispatchId, "resending", ok && key.dispatch != "")
 		w.WriteHeader(http.StatusAccepted)
+		if ok && key.dispatch != "" {
+			go m.resend(key, res)
+		}
 		return
 	}
 	m.latest[[2]string{key.run, key.step}] = key.dispatch
@@ -356,6 +367,16 @@ func (m *Migrator) Complete(ctx context.Context, runID, stepName string, res Res
 	return m.deliver(ctx, key, res)
 }
 
+// resend posts a result again for a redelivered dispatch, without changing the step's state.
+func (m *Migrator) resend(key stepKey, res Result) {
+	defer m.inFlight.Done()
+	_, candidateID, _ := cutRunID(key.run)
+	ev := wire.StepStatusEvent{StepName: key.step, CandidateId: candidateID, Status: res.Status, Metadata: res.Metadata, DispatchId: key.dispatch}
+	if err := m.postWithRetry(m.stopCtx, "/event/"+key.run, ev); err != nil {
+		m.log.Error("could not report a step's result again", "run", key.run, "step", key.step, "status", res.Status, "error", err)
+	}
+}
+
 // deliver records the step's state and posts the event to Drover until it is accepted.
 func (m *Migrator) deliver(ctx context.Context, key stepKey, res Result) error {
 	_, candidateID, ok := cutRunID(key.run)
@@ -364,6 +385,9 @@ func (m *Migrator) deliver(ctx context.Context, key stepKey, res Result) error {
 	}
 	// The state changes before the event is sent: Drover may re-dispatch a failed step (the
 	// operator's retry) as soon as it has the event, and that dispatch must run.
+	m.mu.Lock()
+	m.results[key] = res
+	m.mu.Unlock()
 	switch res.Status {
 	case wire.StepEventStatusPending:
 		m.setState(key, stepPending)
@@ -381,6 +405,7 @@ func (m *Migrator) setState(key stepKey, s stepState) {
 	defer m.mu.Unlock()
 	if s == 0 {
 		delete(m.steps, key)
+		delete(m.results, key)
 		return
 	}
 	m.steps[key] = s
@@ -393,6 +418,7 @@ func (m *Migrator) setState(key stepKey, s stepState) {
 		m.finished = m.finished[1:]
 		if st := m.steps[old]; st == stepDone || st == stepFailed {
 			delete(m.steps, old)
+			delete(m.results, old)
 			if m.latest[[2]string{old.run, old.step}] == old.dispatch {
 				delete(m.latest, [2]string{old.run, old.step})
 			}

@@ -409,6 +409,35 @@ func TestDispatchIDsTellRunsApart(t *testing.T) {
 	}
 }
 
+// TestRedeliveryResendsTheResult: Drover delivers a dispatch again when it heard nothing (a
+// step's redeliver); the handler does not run again, but its result is reported again.
+func TestRedeliveryResendsTheResult(t *testing.T) {
+	var calls atomic.Int32
+	f := newFixture(t, func(context.Context, migrator.StepRequest) (migrator.Result, error) {
+		calls.Add(1)
+		return migrator.Succeeded(map[string]string{"prUrl": "u"}), nil
+	})
+	req := wire.DispatchStepRequest{MigrationId: "m", StepName: "change", CallbackId: "m__a", EventName: "change",
+		Candidate: wire.Candidate{Id: "a", Kind: "service", Status: wire.CandidateStatusRunning}, DispatchId: "exec-1/change/1"}
+	f.drover.DispatchRequest(t, f.url, req)
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusSucceeded, wait)
+	f.drover.DispatchRequest(t, f.url, req) // Drover did not hear the first result
+	deadline := time.Now().Add(wait)
+	for len(f.drover.Events()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	evs := f.drover.Events()
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want the result twice: %+v", len(evs), evs)
+	}
+	if evs[1].Status != wire.StepEventStatusSucceeded || evs[1].DispatchId != req.DispatchId || evs[1].Metadata["prUrl"] != "u" {
+		t.Fatalf("the resent result differs: %+v", evs[1])
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want once", n)
+	}
+}
+
 // TestStepsAnnounceTheirMigratorApp: every step the SDK announces names a migratorApp (its own,
 // else Definition.App, else the migration id), the contract's overview is strings, and a
 // dispatch's migratorApp and string config reach the handler.
