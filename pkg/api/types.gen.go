@@ -175,6 +175,30 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for RunCancellationStatus.
+const (
+	RunCancellationStatusDone         RunCancellationStatus = "done"
+	RunCancellationStatusFailed       RunCancellationStatus = "failed"
+	RunCancellationStatusNotSupported RunCancellationStatus = "not_supported"
+	RunCancellationStatusNotifying    RunCancellationStatus = "notifying"
+)
+
+// Valid indicates whether the value is a known member of the RunCancellationStatus enum.
+func (e RunCancellationStatus) Valid() bool {
+	switch e {
+	case RunCancellationStatusDone:
+		return true
+	case RunCancellationStatusFailed:
+		return true
+	case RunCancellationStatusNotSupported:
+		return true
+	case RunCancellationStatusNotifying:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RunStatus.
 const (
 	RunStatusCancelled RunStatus = "cancelled"
@@ -282,6 +306,25 @@ type AuditPage struct {
 
 	// Next Pass as `before` for the next (older) page; absent on the last.
 	Next string `json:"next,omitempty,omitzero"`
+}
+
+// CancelRunRequest What Drover POSTs to `{migratorUrl}/cancel-run` when a run is cancelled, signed like a dispatch. Optional for migrators: a 404 means the migrator does not take part; any 2xx means it has undone (or will undo) what the run's steps did. Drover retries 5xx and unreachable migrators for up to an hour.
+type CancelRunRequest struct {
+	// CallbackId The run id, as in the run's dispatches.
+	CallbackId  string    `json:"callbackId"`
+	Candidate   Candidate `json:"candidate"`
+	MigrationId string    `json:"migrationId"`
+
+	// Steps The run's steps that were dispatched, in order, with their last status and metadata (e.g. the `prUrl` to close).
+	Steps []CancelledStep `json:"steps"`
+}
+
+// CancelledStep defines model for CancelledStep.
+type CancelledStep struct {
+	DispatchId string            `json:"dispatchId,omitempty,omitzero"`
+	Metadata   map[string]string `json:"metadata,omitempty,omitzero"`
+	Status     StepStatus        `json:"status"`
+	StepName   string            `json:"stepName"`
 }
 
 // Candidate defines model for Candidate.
@@ -561,7 +604,7 @@ type MigrationAnnouncement struct {
 	// Example: kafka-topic-rename
 	Id MigrationID `json:"id"`
 
-	// MigratorUrl The migrator's base URL (http or https); Drover POSTs to `{migratorUrl}/dispatch-step` and `{migratorUrl}/dry-run`.
+	// MigratorUrl The migrator's base URL (http or https); Drover POSTs to `{migratorUrl}/dispatch-step` and `{migratorUrl}/dry-run`, and (optional for the migrator) `{migratorUrl}/cancel-run` when a run is cancelled.
 	MigratorUrl string `json:"migratorUrl"`
 	Name        string `json:"name"`
 
@@ -675,16 +718,30 @@ type RunAccepted struct {
 	Status string `json:"status"`
 }
 
+// RunCancellation A cancelled run's notice to its migrator (`POST {migratorUrl}/cancel-run`), so that it can close the pull requests and delete the branches it opened; absent for runs that were not cancelled (or were cancelled before Drover sent notices).
+type RunCancellation struct {
+	Error string `json:"error,omitempty,omitzero"`
+
+	// Status `notifying` (being sent, retried while the migrator is unreachable), `done` (the migrator answered 2xx), `not_supported` (it answered 404: it does not take part), `failed` (it refused, or stayed unreachable for an hour; `error` says why).
+	Status    RunCancellationStatus `json:"status"`
+	UpdatedAt time.Time             `json:"updatedAt"`
+}
+
+// RunCancellationStatus `notifying` (being sent, retried while the migrator is unreachable), `done` (the migrator answered 2xx), `not_supported` (it answered 404: it does not take part), `failed` (it refused, or stayed unreachable for an hour; `error` says why).
+type RunCancellationStatus string
+
 // RunStatus defines model for RunStatus.
 type RunStatus string
 
 // RunSteps defines model for RunSteps.
 type RunSteps struct {
-	FinishedAt time.Time   `json:"finishedAt,omitempty,omitzero"`
-	RunId      string      `json:"runId,omitempty,omitzero"`
-	StartedAt  time.Time   `json:"startedAt,omitempty,omitzero"`
-	Status     RunStatus   `json:"status"`
-	Steps      []StepState `json:"steps"`
+	// Cancellation A cancelled run's notice to its migrator (`POST {migratorUrl}/cancel-run`), so that it can close the pull requests and delete the branches it opened; absent for runs that were not cancelled (or were cancelled before Drover sent notices).
+	Cancellation RunCancellation `json:"cancellation,omitempty,omitzero"`
+	FinishedAt   time.Time       `json:"finishedAt,omitempty,omitzero"`
+	RunId        string          `json:"runId,omitempty,omitzero"`
+	StartedAt    time.Time       `json:"startedAt,omitempty,omitzero"`
+	Status       RunStatus       `json:"status"`
+	Steps        []StepState     `json:"steps"`
 }
 
 // RunSummary The candidate's latest run at a glance; absent when the candidate never ran.

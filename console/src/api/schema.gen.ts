@@ -783,7 +783,7 @@ export interface components {
             requiredInputs?: components["schemas"]["RequiredInput"][];
             candidates: components["schemas"]["CandidateInputs"];
             steps: components["schemas"]["StepDefinition"][];
-            /** @description The migrator's base URL (http or https); Drover POSTs to `{migratorUrl}/dispatch-step` and `{migratorUrl}/dry-run`. */
+            /** @description The migrator's base URL (http or https); Drover POSTs to `{migratorUrl}/dispatch-step` and `{migratorUrl}/dry-run`, and (optional for the migrator) `{migratorUrl}/cancel-run` when a run is cancelled. */
             migratorUrl: string;
         };
         CandidateSubmission: {
@@ -905,6 +905,35 @@ export interface components {
             /** Format: date-time */
             finishedAt?: string;
             steps: components["schemas"]["StepState"][];
+            cancellation?: components["schemas"]["RunCancellation"];
+        };
+        /** @description A cancelled run's notice to its migrator (`POST {migratorUrl}/cancel-run`), so that it can close the pull requests and delete the branches it opened; absent for runs that were not cancelled (or were cancelled before Drover sent notices). */
+        RunCancellation: {
+            /**
+             * @description `notifying` (being sent, retried while the migrator is unreachable), `done` (the migrator answered 2xx), `not_supported` (it answered 404: it does not take part), `failed` (it refused, or stayed unreachable for an hour; `error` says why).
+             * @enum {string}
+             */
+            status: "notifying" | "done" | "not_supported" | "failed";
+            error?: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description What Drover POSTs to `{migratorUrl}/cancel-run` when a run is cancelled, signed like a dispatch. Optional for migrators: a 404 means the migrator does not take part; any 2xx means it has undone (or will undo) what the run's steps did. Drover retries 5xx and unreachable migrators for up to an hour. */
+        CancelRunRequest: {
+            /** @description The run id, as in the run's dispatches. */
+            callbackId: string;
+            migrationId: string;
+            candidate: components["schemas"]["Candidate"];
+            /** @description The run's steps that were dispatched, in order, with their last status and metadata (e.g. the `prUrl` to close). */
+            steps: components["schemas"]["CancelledStep"][];
+        };
+        CancelledStep: {
+            stepName: string;
+            status: components["schemas"]["StepStatus"];
+            dispatchId?: string;
+            metadata?: {
+                [key: string]: string;
+            };
         };
         DispatchStepRequest: {
             migrationId: string;
