@@ -51,7 +51,42 @@ export const attentionLabel: Record<string, string> = {
   failed: "Step failed",
   waiting: "Waiting for a person",
   retrying: "Migrator not answering",
+  silent: "Silent",
+  overdue: "Overdue",
 };
+
+/** timeAttention says whether an attention kind is about time: the step has waited too long. */
+export function timeAttention(attention: string | undefined): attention is "silent" | "overdue" {
+  return attention === "silent" || attention === "overdue";
+}
+
+/**
+ * waitedFor is how long a silent or overdue step has waited, from since (RunSummary.waitingSince,
+ * or the step's acknowledgedAt) to now, e.g. "for 12m 05s"; "" for other attention or no time.
+ */
+export function waitedFor(attention: string | undefined, since: string | undefined, now: number = Date.now()): string {
+  if (!timeAttention(attention)) return "";
+  const d = duration(since, undefined, now);
+  return d ? `for ${d}` : "";
+}
+
+/** attentionHelp explains why a candidate needs an operator and what they can do about it. */
+export function attentionHelp(attention: string, since?: string, now: number = Date.now()): string {
+  const d = duration(since, undefined, now);
+  switch (attention) {
+    case "failed":
+      return "A step failed: retry it or cancel the run.";
+    case "waiting":
+      return "A step waits for a person to mark it done or failed.";
+    case "retrying":
+      return "The migrator has not accepted the step's dispatch after 3 attempts; Drover keeps retrying.";
+    case "silent":
+      return `The migrator accepted the dispatch and has not called back ${d ? `for ${d}` : "within the step's timeout"}: retry it or mark it failed.`;
+    case "overdue":
+      return `The step has been pending ${d ? `for ${d}, ` : ""}longer than its timeout: retry it or mark it done or failed.`;
+  }
+  return "Needs attention";
+}
 
 /** plural says "1 candidate" or "3 candidates". */
 export function plural(n: number, one: string, many = one + "s"): string {

@@ -9,3 +9,18 @@ export function useDebounced<T>(value: T, ms: number): T {
   }, [value, ms]);
   return v;
 }
+
+/**
+ * useNow is the current time (ms), ticking every ms while live, so a "waited for" text keeps
+ * counting between polls whose answers have not changed. Without live it is the time of the render.
+ */
+export function useNow(live: boolean, ms = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!live) return;
+    setNow(Date.now());
+    const t = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(t);
+  }, [live, ms]);
+  return live ? now : Date.now();
+}

@@ -1,7 +1,8 @@
 import { Link } from "react-router";
 import type { Candidate } from "../api/client";
 import { AttentionBadge, StatusBadge } from "../components/Badges";
-import { ago, when } from "../format";
+import { ago, timeAttention, waitedFor, when } from "../format";
+import { useNow } from "../hooks";
 
 /** CandidateTable is one page of a migration's candidates: status, current step, attention, and a checkbox each. */
 export function CandidateTable({
@@ -24,6 +25,8 @@ export function CandidateTable({
   onTogglePage: () => void;
   empty: string | null;
 }) {
+  // Silent and overdue rows say how long they have waited, counting between polls.
+  const now = useNow(items.some((c) => c.run?.status === "running" && timeAttention(c.run.attention)));
   return (
     <div className="table-wrap">
       <table className="candidates">
@@ -39,42 +42,51 @@ export function CandidateTable({
           </tr>
         </thead>
         <tbody>
-          {items.map((c) => (
-            <tr key={c.id} className={c.run?.attention ? "needs" : undefined}>
-              <td className="check">
-                <input
-                  type="checkbox"
-                  aria-label={`Select ${c.id}`}
-                  checked={isSelected(c)}
-                  onChange={() => onToggle(c)}
-                  disabled={lockedSelection}
-                  title={lockedSelection ? "Every matching candidate is selected; Clear to pick rows" : undefined}
-                />
-              </td>
-              <td>
-                <Link to={`/migrations/${migrationId}/candidates/${c.id}`} className="cid">
-                  {c.id}
-                </Link>
-                <span className="muted small kind">{c.kind}</span>
-              </td>
-              <td>
-                <StatusBadge status={c.status} />
-                {c.status === "not_started" && c.run?.status === "cancelled" && <span className="muted small"> (cancelled)</span>}
-              </td>
-              <td>
-                {c.run?.stepName && c.run.status === "running" ? (
-                  <span className="step-cell">
-                    <span>{c.run.stepName}</span> {c.run.stepStatus && <StatusBadge status={c.run.stepStatus} />} <AttentionBadge attention={c.run.attention} />
-                  </span>
-                ) : (
-                  <span className="muted">—</span>
-                )}
-              </td>
-              <td className="muted small" title={when(c.updatedAt)}>
-                {ago(c.updatedAt)}
-              </td>
-            </tr>
-          ))}
+          {items.map((c) => {
+            const waited = waitedFor(c.run?.attention, c.run?.waitingSince, now);
+            return (
+              <tr key={c.id} className={c.run?.attention ? "needs" : undefined}>
+                <td className="check">
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${c.id}`}
+                    checked={isSelected(c)}
+                    onChange={() => onToggle(c)}
+                    disabled={lockedSelection}
+                    title={lockedSelection ? "Every matching candidate is selected; Clear to pick rows" : undefined}
+                  />
+                </td>
+                <td>
+                  <Link to={`/migrations/${migrationId}/candidates/${c.id}`} className="cid">
+                    {c.id}
+                  </Link>
+                  <span className="muted small kind">{c.kind}</span>
+                </td>
+                <td>
+                  <StatusBadge status={c.status} />
+                  {c.status === "not_started" && c.run?.status === "cancelled" && <span className="muted small"> (cancelled)</span>}
+                </td>
+                <td>
+                  {c.run?.stepName && c.run.status === "running" ? (
+                    <span className="step-cell">
+                      <span>{c.run.stepName}</span> {c.run.stepStatus && <StatusBadge status={c.run.stepStatus} />}{" "}
+                      <AttentionBadge attention={c.run.attention} since={c.run.waitingSince} now={now} />
+                      {waited && (
+                        <span className="muted small waited" title={`since ${when(c.run.waitingSince)}`}>
+                          {waited}
+                        </span>
+                      )}
+                    </span>
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+                <td className="muted small" title={when(c.updatedAt)}>
+                  {ago(c.updatedAt)}
+                </td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
       {empty && <p className="muted pad">{empty}</p>}

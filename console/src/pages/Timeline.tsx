@@ -3,14 +3,15 @@ import { useMutation } from "@tanstack/react-query";
 import type { Candidate, RunSteps, StepDefinition, StepState } from "../api/client";
 import { describe } from "../api/client";
 import { useApi } from "../api/context";
-import { StatusBadge } from "../components/Badges";
+import { AttentionBadge, StatusBadge } from "../components/Badges";
 import { Linkified } from "../components/Linkified";
 import { Modal } from "../components/Modal";
 import { ErrorNote } from "../components/ErrorNote";
 import { useToast } from "../components/Toasts";
-import { duration, when } from "../format";
-import { isManual } from "../steps";
+import { ago, duration, plural, when } from "../format";
+import { isManual, isRetryable, markable, timedOut } from "../steps";
 import { useCan } from "../me";
+import { useNow } from "../hooks";
 
 type Mark = { step: StepState; status: "succeeded" | "failed" };
 
@@ -45,11 +46,13 @@ export function Timeline({
     onError: (err, step) => toast("error", `Retry of ${step} failed: ${describe(err)}`),
   });
   useEffect(() => {
-    if (retried && run.steps.find((s) => s.stepName === retried)?.status !== "failed") setRetried(null);
+    if (retried && !isRetryable(run.steps.find((s) => s.stepName === retried))) setRetried(null);
   }, [retried, run.steps]);
   const names = defs.map((d) => d.name);
   // Steps the run recorded that the definitions no longer list still belong in the timeline.
   for (const s of run.steps) if (!names.includes(s.stepName)) names.push(s.stepName);
+  // A silent or overdue step says how long it has waited, counting between polls.
+  const now = useNow(running && run.steps.some((s) => timedOut(s)));
 
   return (
     <>
@@ -60,6 +63,9 @@ export function Timeline({
           const st = run.steps.find((s) => s.stepName === name);
           const status = st?.status ?? (running ? "upcoming" : "not_reached");
           const meta = Object.entries(st?.metadata ?? {}).filter(([k]) => k !== "markedBy");
+          const late = timedOut(st);
+          const retryable = running && isRetryable(st);
+          const marks = running ? markable(st) : [];
           return (
             <li key={name} className={`tl tl-${status}`} data-step={name} data-status={status}>
               <span className="tl-dot" aria-hidden>
@@ -70,6 +76,12 @@ export function Timeline({
                   <strong>{name}</strong>
                   {st ? <StatusBadge status={st.status} /> : <span className="badge status-upcoming">{running ? "Upcoming" : "Not reached"}</span>}
                   {manual && <span className="badge manual">a person</span>}
+                  {def?.timeout && (
+                    <span className="badge timeout" title="How long the step may take once the migrator has accepted its dispatch">
+                      timeout {def.timeout}
+                    </span>
+                  )}
+                  {late && <AttentionBadge attention={late} since={st?.acknowledgedAt} now={now} />}
                   <span className="spacer" />
                   {st?.startedAt && (
                     <span className="muted small" title={`started ${when(st.startedAt)}${st.finishedAt ? `, finished ${when(st.finishedAt)}` : ""}`}>
@@ -78,10 +90,23 @@ export function Timeline({
                   )}
                 </div>
                 {def?.description && <p className="muted">{def.description}</p>}
-                {st && st.status === "in_progress" && (st.attempts ?? 0) > 1 && (
+                {st && st.status === "in_progress" && !st.acknowledgedAt && !late && (st.attempts ?? 0) > 1 && (
                   <p className="warn-note">
                     The migrator has not accepted this step yet: attempt {st.attempts}
                     {st.lastError ? `, last error: ${st.lastError}` : ""}. Drover keeps retrying.
+                  </p>
+                )}
+                {st && late === "silent" && (
+                  <p className="warn-note" title={st.acknowledgedAt ? `accepted ${when(st.acknowledgedAt)}` : undefined}>
+                    {st.acknowledgedAt ? `No callback since the migrator accepted the dispatch ${ago(st.acknowledgedAt, now)}` : "No callback within the step's timeout"}
+                    {(st.redeliveries ?? 0) > 0 ? `, though it was delivered again ${plural(st.redeliveries ?? 0, "time")}` : ""}. Retry it for a new dispatch, or mark it
+                    failed.
+                  </p>
+                )}
+                {st && late === "overdue" && (
+                  <p className="warn-note" title={st.acknowledgedAt ? `accepted ${when(st.acknowledgedAt)}` : undefined}>
+                    Pending {st.acknowledgedAt ? `for ${duration(st.acknowledgedAt, undefined, now)}, ` : ""}longer than its timeout{def?.timeout ? ` of ${def.timeout}` : ""}. Retry it
+                    for a new dispatch, or mark it done or failed.
                   </p>
                 )}
                 {st?.status === "failed" && <p className="error-note">{st.lastError || "The step failed without a reason."}</p>}
@@ -97,22 +122,30 @@ export function Timeline({
                     ))}
                   </dl>
                 )}
-                {running && st?.status === "failed" && (
+                {st && (retryable || marks.length > 0) && (
                   <div className="actions left">
-                    <button type="button" className="primary" disabled={!can.ok || retry.isPending || retried === name} title={can.why} onClick={() => retry.mutate(name)}>
-                      {retried === name ? "Retrying…" : `Retry ${name}`}
-                    </button>
-                  </div>
-                )}
-                {running && st?.status === "pending" && (
-                  <div className="actions left">
-                    {!manual && <span className="muted small">The migrator reports this step by itself; mark it only if it cannot.</span>}
-                    <button type="button" className={manual ? "primary" : ""} disabled={!can.ok} title={can.why} onClick={() => setMark({ step: st, status: "succeeded" })}>
-                      Mark done
-                    </button>
-                    <button type="button" className="danger" disabled={!can.ok} title={can.why} onClick={() => setMark({ step: st, status: "failed" })}>
-                      Mark failed
-                    </button>
+                    {marks.length > 0 && !manual && <span className="muted small">The migrator reports this step by itself; mark it only if it cannot.</span>}
+                    {retryable && (
+                      <button
+                        type="button"
+                        className={manual && marks.includes("succeeded") ? "" : "primary"}
+                        disabled={!can.ok || retry.isPending || retried === name}
+                        title={can.why}
+                        onClick={() => retry.mutate(name)}
+                      >
+                        {retried === name ? "Retrying…" : `Retry ${name}`}
+                      </button>
+                    )}
+                    {marks.includes("succeeded") && (
+                      <button type="button" className={manual ? "primary" : ""} disabled={!can.ok} title={can.why} onClick={() => setMark({ step: st, status: "succeeded" })}>
+                        Mark done
+                      </button>
+                    )}
+                    {marks.includes("failed") && (
+                      <button type="button" className="danger" disabled={!can.ok} title={can.why} onClick={() => setMark({ step: st, status: "failed" })}>
+                        Mark failed
+                      </button>
+                    )}
                   </div>
                 )}
               </div>

@@ -398,6 +398,125 @@ describe("candidate page, wire shapes", () => {
   });
 });
 
+describe("silent and overdue steps", () => {
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+  const timedSteps = [stepDef("branch", { timeout: "30m", redeliver: 2 }), stepDef("review", { manual: true, timeout: "1h" }), stepDef("cleanup")];
+  const silentRun = (): RunSteps => ({
+    ...failedRun,
+    steps: [
+      stepState(candidates[0], "branch", "in_progress", {
+        dispatchId: "d4",
+        attempts: 2,
+        acknowledgedAt: minutesAgo(42),
+        timedOutAt: minutesAgo(12),
+        redeliveries: 2,
+      }),
+    ],
+  });
+  const overdueRun = (): RunSteps => ({
+    ...failedRun,
+    steps: [
+      stepState(candidates[0], "branch", "succeeded"),
+      stepState(candidates[0], "review", "pending", { dispatchId: "d5", acknowledgedAt: minutesAgo(65), timedOutAt: minutesAgo(5) }),
+    ],
+  });
+  const withSteps = (run: RunSteps, extra?: (c: Call) => { status?: number; body?: unknown } | undefined) =>
+    drover(run, (c) => extra?.(c) ?? (c.path === "/migrations/bump" ? { body: { ...migration, steps: timedSteps } } : undefined));
+
+  it("lists a silent candidate with how long it has waited, and an overdue one", async () => {
+    const rows: Candidate[] = [
+      { ...candidates[0], run: { status: "running", startedAt: "2026-12-01T10:01:00Z", stepName: "branch", stepStatus: "in_progress", attention: "silent", waitingSince: minutesAgo(12) } },
+      { ...candidates[1], id: "orders", status: "running", run: { status: "running", startedAt: "2026-12-01T10:01:00Z", stepName: "review", stepStatus: "pending", attention: "overdue", waitingSince: minutesAgo(90) } },
+      { ...candidates[1], id: "ledger", status: "running", run: { status: "running", startedAt: "2026-12-01T10:01:00Z", stepName: "review", stepStatus: "failed", attention: "failed" } },
+    ];
+    const { api } = drover(null, (c) => (c.path === "/migrations/bump/candidates" ? ({ body: rows, headers: { "X-Total-Count": "3" } } as never) : undefined));
+    renderAt("/migrations/bump?show=attention", api);
+    const silent = (await screen.findByRole("link", { name: "billing" })).closest("tr") as HTMLElement;
+    const badge = within(silent).getByText(/Silent/);
+    expect(badge).toHaveClass("badge", "attention", "attention-silent");
+    expect(badge.getAttribute("title")).toMatch(/^Needs attention: The migrator accepted the dispatch and has not called back for 12m \d\ds: retry it or mark it failed\.$/);
+    expect(silent.querySelector(".waited")?.textContent).toMatch(/^for 12m \d\ds$/);
+    const overdue = screen.getByRole("link", { name: "orders" }).closest("tr") as HTMLElement;
+    expect(within(overdue).getByText(/Overdue/)).toHaveClass("attention-overdue");
+    expect(overdue.querySelector(".waited")).toHaveTextContent(/^for 1h 30m$/);
+    // Other attention has no time waited.
+    expect((screen.getByRole("link", { name: "ledger" }).closest("tr") as HTMLElement).querySelector(".waited")).toBeNull();
+  });
+
+  it("offers a silent step's retry and Mark failed, says since when it heard nothing, and its redeliveries and timeout", async () => {
+    const { api, calls } = withSteps(silentRun(), (c) => (c.path.endsWith("/retry-step") ? { status: 202, body: { status: "RETRYING", runId: "x" } } : undefined));
+    renderAt("/migrations/bump/candidates/billing", api);
+    const retry = await screen.findByRole("button", { name: "Retry branch" });
+    const branch = document.querySelector('li[data-step="branch"]') as HTMLElement;
+    expect(within(branch).getByText("Silent", { exact: false })).toHaveClass("attention-silent");
+    expect(within(branch).getByText("timeout 30m")).toHaveClass("badge", "timeout");
+    expect(within(branch).getByText(/No callback since/)).toHaveTextContent(
+      "No callback since the migrator accepted the dispatch 42 min ago, though it was delivered again 2 times. Retry it for a new dispatch, or mark it failed.",
+    );
+    // Accepted, so not "not accepted yet", whatever its attempts.
+    expect(within(branch).queryByText(/has not accepted this step yet/)).not.toBeInTheDocument();
+    expect(within(branch).getByRole("button", { name: "Mark failed" })).toHaveClass("danger");
+    expect(within(branch).queryByRole("button", { name: "Mark done" })).not.toBeInTheDocument();
+    expect(within(document.querySelector('li[data-step="cleanup"]') as HTMLElement).queryByText(/timeout/)).not.toBeInTheDocument();
+    expect(retry).toHaveClass("primary");
+    await userEvent.click(retry);
+    await waitFor(() => expect(calls.find((c) => c.path.endsWith("/retry-step"))?.body).toEqual({ stepName: "branch" }));
+    expect(await screen.findByText("Retrying branch.")).toBeInTheDocument();
+    // Until the run shows the new try, the step is still silent: the button stays off.
+    expect(screen.getByRole("button", { name: "Retrying…" })).toBeDisabled();
+  });
+
+  it("marks a silent step failed with the dispatch it answers", async () => {
+    const { api, calls } = withSteps(silentRun(), (c) => (c.path.endsWith("/complete") ? { status: 202, body: { status: "ACCEPTED" } } : undefined));
+    renderAt("/migrations/bump/candidates/billing", api);
+    await userEvent.click(await screen.findByRole("button", { name: "Mark failed" }));
+    const dialog = screen.getByRole("dialog");
+    await userEvent.type(within(dialog).getByLabelText(/Reason/), "migrator lost it");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Mark failed" }));
+    await waitFor(() =>
+      expect(calls.find((c) => c.path === "/migrations/bump/candidates/billing/steps/branch/complete")?.body).toMatchObject({ status: "failed", dispatchId: "d4" }),
+    );
+  });
+
+  it("offers an overdue step's retry beside Mark done and Mark failed, with how long it has been pending", async () => {
+    const { api, calls } = withSteps(overdueRun(), (c) => (c.path.endsWith("/retry-step") ? { status: 202, body: { status: "RETRYING", runId: "x" } } : undefined));
+    renderAt("/migrations/bump/candidates/billing", api);
+    const retry = await screen.findByRole("button", { name: "Retry review" });
+    const review = document.querySelector('li[data-step="review"]') as HTMLElement;
+    expect(review).toHaveAttribute("data-status", "pending");
+    expect(within(review).getByText("Overdue", { exact: false })).toHaveClass("attention-overdue");
+    expect(within(review).getByText("timeout 1h")).toBeInTheDocument();
+    expect(within(review).getByText(/longer than its timeout/)).toHaveTextContent(
+      /^Pending for 1h 05m, longer than its timeout of 1h\. Retry it for a new dispatch, or mark it done or failed\.$/,
+    );
+    // A manual step's Mark done stays the emphasised action.
+    expect(within(review).getByRole("button", { name: "Mark done" })).toHaveClass("primary");
+    expect(retry).not.toHaveClass("primary");
+    expect(within(review).getByRole("button", { name: "Mark failed" })).toBeEnabled();
+    expect(within(document.querySelector('li[data-step="branch"]') as HTMLElement).queryByRole("button")).not.toBeInTheDocument();
+    await userEvent.click(retry);
+    await waitFor(() => expect(calls.find((c) => c.path.endsWith("/retry-step"))?.body).toEqual({ stepName: "review" }));
+  });
+
+  it("offers no retry for a pending step within its timeout", async () => {
+    const run: RunSteps = { ...failedRun, steps: [stepState(candidates[0], "branch", "succeeded"), stepState(candidates[0], "review", "pending", { dispatchId: "d5", acknowledgedAt: minutesAgo(5) })] };
+    const { api } = withSteps(run);
+    renderAt("/migrations/bump/candidates/billing", api);
+    await screen.findByRole("button", { name: "Mark done" });
+    expect(screen.queryByRole("button", { name: /^Retry/ })).not.toBeInTheDocument();
+    expect(screen.queryByText(/Overdue/)).not.toBeInTheDocument();
+  });
+
+  it("disables a viewer's retry of a silent step", async () => {
+    const { api } = withSteps(silentRun(), (c) => (c.path === "/auth/me" ? { body: me("viewer") } : undefined));
+    renderAt("/migrations/bump/candidates/billing", api);
+    const retry = await screen.findByRole("button", { name: "Retry branch" });
+    await waitFor(() => expect(retry).toBeDisabled());
+    expect(retry).toHaveAttribute("title", "Needs the operator role; you are viewer");
+    expect(screen.getByRole("button", { name: "Mark failed" })).toBeDisabled();
+  });
+});
+
 const me = (role: "viewer" | "operator" | "admin", name = "otto") => ({ actor: `operator:token:tok_${name}`, kind: "operator", name, role, via: "token", authRequired: true });
 
 describe("roles", () => {
