@@ -8,6 +8,10 @@
 // A step either finishes in its handler (Succeeded, Merged, Failed) or reports Pending and is
 // finished later, e.g. when a pull request merges, with Migrator.Complete.
 //
+// When an operator cancels a run, Drover POSTs /cancel-run; with Config.OnCancel the migrator
+// undoes what the run's steps did (closes its pull requests, deletes its branches), and without
+// it the SDK answers 404: the migrator does not take part in cancellations.
+//
 // With Config.Secret, traffic is signed both ways on the Standard Webhooks scheme (package
 // signature): the SDK signs what it sends to Drover and refuses (401) dispatches and dry runs
 // that Drover did not sign, that are stale, or that replay a webhook-id.
@@ -89,6 +93,17 @@ func Failed(err error, metadata map[string]string) Result {
 	return Result{Status: wire.StepEventStatusFailed, Metadata: md}
 }
 
+// CancelRequest is a cancelled run, as Config.OnCancel sees it: what is needed to undo what the
+// run's steps did, e.g. close the pull request a step's metadata names.
+type CancelRequest struct {
+	RunID       string // the cancelled run (Drover's callbackId, as in its dispatches)
+	MigrationID string
+	Candidate   wire.Candidate
+	// Steps are the run's dispatched steps, in order, each with its last status, dispatch id and
+	// metadata (e.g. the prUrl a step reported).
+	Steps []wire.CancelledStep
+}
+
 // StepFunc does one step. Returning an error is the same as returning Failed(err, nil).
 type StepFunc func(ctx context.Context, req StepRequest) (Result, error)
 
@@ -115,6 +130,10 @@ type Config struct {
 	// Steps maps a step's type (or, when a step has no type, its name) to its handler.
 	Steps  map[string]StepFunc
 	DryRun DryRunFunc // optional: without it every step is reported skipped
+	// OnCancel undoes a cancelled run's work (closes its pull requests, deletes its branches); it
+	// runs while Drover waits for the answer, and an error makes Drover retry the notice, so it
+	// must be safe to repeat. Optional: without it /cancel-run answers 404 (not taking part).
+	OnCancel func(ctx context.Context, req CancelRequest) error
 	// Concurrency bounds the handlers running at once (default 8); Queue bounds the dispatches
 	// waiting for a slot (default 64), beyond which dispatches are answered 503 and Drover
 	// retries them later.
@@ -239,11 +258,12 @@ func stepHandlerKey(s wire.StepDefinition) string {
 	return s.Name
 }
 
-// Handler serves /dispatch-step and /dry-run; mount it at the migrator's base URL.
+// Handler serves /dispatch-step, /dry-run and /cancel-run; mount it at the migrator's base URL.
 func (m *Migrator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /dispatch-step", m.dispatch)
 	mux.HandleFunc("POST /dry-run", m.dryRun)
+	mux.HandleFunc("POST /cancel-run", m.cancelRun)
 	return mux
 }
 

@@ -1,5 +1,6 @@
 // Package migratortest runs a migrator's handlers and dry runs against a fake Drover, so an
-// author can test a migrator without Drover: dispatch a step, then assert the callbacks.
+// author can test a migrator without Drover: dispatch a step, then assert the callbacks (or
+// cancel the run with CancelRun).
 // NewServerWithSecret gives the fake Drover the migrator's credential, as Drover has it: it
 // signs what it sends and refuses (401) what the migrator did not sign.
 package migratortest
@@ -242,6 +243,17 @@ func (s *Server) Dispatch(t testing.TB, migratorURL, migrationID, step string, c
 func (s *Server) DispatchRequest(t testing.TB, migratorURL string, req wire.DispatchStepRequest) int {
 	t.Helper()
 	code, _ := s.post(t, strings.TrimRight(migratorURL, "/")+"/dispatch-step", req)
+	return code
+}
+
+// CancelRun tells the migrator at migratorURL that a run was cancelled, as Drover does (POST
+// /cancel-run, signed when the server has a secret), and returns the HTTP status it answered.
+func (s *Server) CancelRun(t testing.TB, migratorURL string, req wire.CancelRunRequest) int {
+	t.Helper()
+	if req.Steps == nil {
+		req.Steps = []wire.CancelledStep{}
+	}
+	code, _ := s.post(t, strings.TrimRight(migratorURL, "/")+"/cancel-run", req)
 	return code
 }
 
