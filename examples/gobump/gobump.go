@@ -3,6 +3,8 @@
 // version to a target version. Steps: "branch" (a branch with the edit, committed), "pull-request"
 // (pending until that branch is merged into main: merge it yourself with git), "review" (pending
 // with instructions until an operator marks it done) and "cleanup" (the branch is deleted).
+// When an operator cancels a run, the run's branch is deleted and its "pull request" (the merge
+// the watcher waits for) is closed.
 package gobump
 
 import (
@@ -95,6 +97,7 @@ func New(o Options) (*Bumper, error) {
 			"review": b.review,
 		},
 		DryRun:      b.dryRun,
+		OnCancel:    b.cancel,
 		Concurrency: 4,
 		Logger:      o.Logger,
 	})
@@ -232,6 +235,53 @@ func (b *Bumper) cleanup(ctx context.Context, req migrator.StepRequest) (migrato
 		return migrator.Result{}, err
 	}
 	return migrator.Succeeded(nil), nil
+}
+
+// cancel undoes a cancelled run: it closes the run's pull request (the watcher stops waiting for
+// the merge) and deletes Branch. A branch already gone is not an error, so that Drover can send
+// the notice again; a change already merged stays on main, where undoing it is a person's call.
+func (b *Bumper) cancel(ctx context.Context, req migrator.CancelRequest) error {
+	dir, err := b.dir(req.Candidate)
+	if err != nil {
+		if !validID.MatchString(req.Candidate.Id) || !filepath.IsLocal(req.Candidate.Id) {
+			return err
+		}
+		b.log.Info("cancelled run's repository is gone; nothing to undo", "run", req.RunID, "error", err)
+		return nil
+	}
+	tip, err := git(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+Branch)
+	tip = strings.TrimSpace(tip)
+	if err != nil && tip != "" {
+		return err
+	}
+	// Every run of a candidate has the same run id and branch name: when the run committed and
+	// the branch now holds another commit, a later run made it anew and it is not this run's.
+	if commit := committed(req.Steps); tip != "" && commit != "" && !strings.HasPrefix(tip, commit) {
+		b.log.Info("leaving the branch of a later run", "run", req.RunID, "repo", dir, "runCommit", commit, "branch", tip)
+		return nil
+	}
+	if run, _ := git(ctx, dir, "config", "--get", pendingKey); strings.TrimSpace(run) == req.RunID {
+		if _, err := git(ctx, dir, "config", "--unset", pendingKey); err != nil {
+			return err
+		}
+	}
+	if tip != "" {
+		if _, err := git(ctx, dir, "branch", "-D", Branch); err != nil {
+			return err
+		}
+	}
+	b.log.Info("cancelled run undone", "run", req.RunID, "repo", dir, "branchDeleted", tip != "")
+	return nil
+}
+
+// committed is the commit a run's branch step reported, or "" when it reported none.
+func committed(steps []wire.CancelledStep) string {
+	for _, s := range steps {
+		if s.StepName == "branch" && len(s.Metadata["commit"]) >= 4 {
+			return s.Metadata["commit"]
+		}
+	}
+	return ""
 }
 
 // watch completes pull-request steps whose branch has been merged into main.
