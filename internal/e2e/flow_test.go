@@ -277,6 +277,11 @@ func TestCancelMidRun(t *testing.T) {
 			code, rs := steps(t, a, mid, "svc-a")
 			require.Equal(t, http.StatusOK, code)
 			require.Equal(t, api.RunStatusCancelled, rs.Status)
+			// The migrator is told, answers 404 (it has no /cancel-run), and the run says so.
+			testsupport.Eventually(t, waitFor, func() (bool, string) {
+				_, rs = steps(t, a, mid, "svc-a")
+				return rs.Cancellation.Status == api.RunCancellationStatusNotSupported, fmt.Sprintf("cancellation %+v", rs.Cancellation)
+			})
 			if kind == "sqlite" {
 				recordHistories(t, r.Client, runID, "pending-then-cancelled")
 			}

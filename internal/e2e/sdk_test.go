@@ -49,13 +49,18 @@ func TestSDKMigrator(t *testing.T) {
 	a := anon.As(authAdminToken)
 	secret := credential(t, anon, "sdk")
 	runs := make(chan string, 4)
+	cancels := make(chan migrator.CancelRequest, 1)
 	srv := httptest.NewUnstartedServer(nil)
 	m, err := migrator.New(migrator.Config{
 		Drover: a.Base, URL: "http://" + srv.Listener.Addr().String(), Secret: secret,
 		Definition: migrator.Definition{ID: "sdk", Name: "SDK", Description: "written with pkg/migrator",
 			Steps: []wire.StepDefinition{{Name: "edit"}, {Name: "pr", Type: "pull-request"}}},
 		Discover: func(context.Context) ([]wire.CandidateInput, error) {
-			return []wire.CandidateInput{{Id: "repo-1", Kind: "repo", Metadata: map[string]string{"path": "/src/repo-1"}}}, nil
+			return []wire.CandidateInput{{Id: "repo-1", Kind: "repo", Metadata: map[string]string{"path": "/src/repo-1"}}, {Id: "repo-2", Kind: "repo"}}, nil
+		},
+		OnCancel: func(_ context.Context, req migrator.CancelRequest) error {
+			cancels <- req
+			return nil
 		},
 		Steps: map[string]migrator.StepFunc{
 			"edit": func(_ context.Context, req migrator.StepRequest) (migrator.Result, error) {
@@ -85,6 +90,27 @@ func TestSDKMigrator(t *testing.T) {
 	_, rs := steps(t, a, "sdk", "repo-1")
 	require.Equal(t, "drover/repo-1", rs.Steps[0].Metadata["branch"])
 	require.Equal(t, api.StepStatusMerged, rs.Steps[1].Status)
+
+	// A cancelled run reaches the migrator's OnCancel with the steps it had started, so that it
+	// can close the PR; the run says the migrator took part.
+	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/sdk/candidates/repo-2/start", nil).Status)
+	<-runs
+	waitStep(t, a, "sdk", "repo-2", "pr", api.StepStatusPending)
+	require.Equal(t, http.StatusNoContent, a.Do(t, http.MethodPost, "/migrations/sdk/candidates/repo-2/cancel", nil).Status)
+	var got migrator.CancelRequest
+	select {
+	case got = <-cancels:
+	case <-ctx.Done():
+		t.Fatal("OnCancel was not called")
+	}
+	require.Equal(t, "sdk__repo-2", got.RunID)
+	require.Equal(t, "repo-2", got.Candidate.Id)
+	require.Len(t, got.Steps, 2)
+	require.Equal(t, "https://git.example/pr/1", got.Steps[1].Metadata["prUrl"])
+	testsupport.Eventually(t, waitFor, func() (bool, string) {
+		_, rs := steps(t, a, "sdk", "repo-2")
+		return rs.Cancellation.Status == api.RunCancellationStatusDone, fmt.Sprintf("cancellation %+v", rs.Cancellation)
+	})
 	require.NoError(t, m.Shutdown(ctx))
 }
 

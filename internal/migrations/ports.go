@@ -55,6 +55,9 @@ type MigrationStore interface {
 	// the engine no longer has; the workflow's own end is FinishRun, since a workflow task that
 	// is run again may end differently from a first attempt whose write was not recorded.
 	ReconcileRun(ctx context.Context, migrationID, candidateID, executionID string, at time.Time) error
+	// PutCancellation records how telling the migrator about the cancelled run executionID
+	// went (no-op for a stale one); ErrRunNotFound when the candidate has no run.
+	PutCancellation(ctx context.Context, migrationID, candidateID, executionID string, c api.RunCancellation) error
 	// GetRun returns the candidate's latest run with its step states in run order; ErrRunNotFound
 	// when the candidate never ran.
 	GetRun(ctx context.Context, migrationID, candidateID string) (RunRecord, error)
@@ -91,6 +94,8 @@ type RunRecord struct {
 	// Inputs, given to BeginRun, are the operator inputs the run was started with (GetRun
 	// leaves it empty: the candidate holds the inputs).
 	Inputs map[string]string
+	// Cancellation is how the cancelled run's notice to its migrator went; nil when none was sent.
+	Cancellation *api.RunCancellation
 }
 
 // Step returns the state of the named step and whether it has started.
@@ -121,6 +126,8 @@ type ExecutionEngine interface {
 // MigratorNotifier dispatches a step to a migrator.
 type MigratorNotifier interface {
 	DispatchStep(ctx context.Context, migratorURL string, req api.DispatchStepRequest) error
+	// CancelRun tells the migrator a run was cancelled (POST {migratorURL}/cancel-run).
+	CancelRun(ctx context.Context, migratorURL string, req api.CancelRunRequest) error
 }
 
 // DryRunner asks a migrator for a dry run.

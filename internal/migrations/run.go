@@ -127,11 +127,12 @@ type Continuation struct {
 	Try         int           `json:"try"`
 	Attempt     int           `json:"attempt"`
 	// DispatchingSince is when the current dispatch attempts began (their give-up counts from it).
-	DispatchingSince time.Time      `json:"dispatchingSince"`
-	RetryAt          time.Time      `json:"retryAt,omitzero"`  // the next dispatch attempt, after a back-off
-	Deadline         time.Time      `json:"deadline,omitzero"` // when the step's timeout passes
-	Events           []StepEvent    `json:"events,omitempty"`  // received, not yet handled
-	Retries          []RetryRequest `json:"retries,omitempty"` // received, not yet handled
+	DispatchingSince time.Time       `json:"dispatchingSince"`
+	RetryAt          time.Time       `json:"retryAt,omitzero"`  // the next dispatch attempt, after a back-off
+	Deadline         time.Time       `json:"deadline,omitzero"` // when the step's timeout passes
+	Done             []api.StepState `json:"done,omitempty"`    // the steps finished before this one
+	Events           []StepEvent     `json:"events,omitempty"`  // received, not yet handled
+	Retries          []RetryRequest  `json:"retries,omitempty"` // received, not yet handled
 }
 
 // RunStatus is the execution engine's view of a run.

@@ -30,6 +30,7 @@ func NewActivities(store migrations.MigrationStore, notifier migrations.Migrator
 // Register registers the run workflow and its activities with a Temporal worker.
 func Register(w worker.Registry, a *Activities) {
 	w.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
+	w.RegisterWorkflowWithOptions(CancelNotice, workflow.RegisterOptions{Name: CancelNoticeWorkflowName})
 	w.RegisterActivity(a)
 }
 

@@ -7,9 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/drover-dev/drover/internal/migrations"
 	"github.com/drover-dev/drover/internal/migrations/execution"
 )
 
@@ -26,6 +28,7 @@ import (
 //     the step-timeouts and continue-as-new markers, one per path: completed after a failure,
 //     rejected then retried, gave up then retried, silent then retried, pending then cancelled,
 //     cancelled mid-dispatch, and a run continued as new (its first, second and last execution).
+//   - v4-*.json: the cancel paths again, with the cancel-notice marker and the notice's start.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/replay/*.json")
 	require.NoError(t, err)
@@ -34,9 +37,16 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			hist, err := client.HistoryFromJSON(mustOpen(t, f), client.HistoryJSONOptions{})
 			require.NoError(t, err)
+			// A run's workflow id is its run id, which the workflow uses (e.g. in its cancel
+			// notice's id): replay under the id the input names, not the replayer's stand-in.
+			var in migrations.RunInput
+			start := hist.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(start.GetInput(), &in))
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(execution.Run, workflow.RegisterOptions{Name: execution.WorkflowName})
-			require.NoError(t, r.ReplayWorkflowHistory(nil, hist))
+			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, hist, worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: workflow.Execution{ID: migrations.RunID(in.MigrationID, in.CandidateID)},
+			}))
 		})
 	}
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -275,4 +277,82 @@ func TestContinueAsNewDuringBackoff(t *testing.T) {
 	require.Equal(t, api.StepStatusFailed, run.Steps[0].Status, "gave up an hour after the first attempt")
 	require.Contains(t, run.Steps[0].LastError, "gave up after")
 	require.Less(t, calls+more, 80)
+}
+
+// TestCancelStartsTheNotice: a cancelled run starts the cancel notice with the steps it had
+// started, their status and metadata (the PR to close), and does not wait for it to finish.
+func TestCancelStartsTheNotice(t *testing.T) {
+	f := newFixture(t, "one", "two")
+	f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "m__c"})
+	f.acceptDispatches()
+	var got execution.CancelNoticeInput
+	f.env.OnWorkflow(execution.CancelNoticeWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in execution.CancelNoticeInput) error {
+		got = in
+		return nil
+	})
+	f.event(time.Second, "one", api.StepEventStatusSucceeded, nil)
+	f.event(2*time.Second, "two", api.StepEventStatusPending, map[string]string{"prUrl": "u"})
+	f.env.RegisterDelayedCallback(f.env.CancelWorkflow, 3*time.Second)
+
+	_, c := f.run(t)
+	require.Equal(t, api.CandidateStatusNotStarted, c.Status)
+	require.Equal(t, "m__c", got.RunID)
+	require.Equal(t, "m", got.MigrationID)
+	require.Len(t, got.Steps, 2)
+	require.Equal(t, api.StepStatusSucceeded, got.Steps[0].Status)
+	require.Equal(t, api.CancelledStep{StepName: "two", Status: api.StepStatusPending, DispatchId: got.Steps[1].DispatchId, Metadata: map[string]string{"prUrl": "u"}}, got.Steps[1])
+	require.NotEmpty(t, got.Steps[1].DispatchId)
+}
+
+// TestCancelNoticeOutcomes: the notice's outcome lands on the run: done on a 2xx, not supported
+// on a 404, failed with the migrator's reason on a refusal or once the retries run out.
+func TestCancelNoticeOutcomes(t *testing.T) {
+	for name, tc := range map[string]struct {
+		answer func(calls int) error
+		want   api.RunCancellationStatus
+		words  string
+	}{
+		"accepted after an outage": {answer: func(calls int) error {
+			if calls < 3 {
+				return temporal.NewApplicationError("connection refused", "CancelNoticeFailed")
+			}
+			return nil
+		}, want: api.RunCancellationStatusDone},
+		"not taking part": {answer: func(int) error { return nil }, want: api.RunCancellationStatusNotSupported},
+		"refused": {answer: func(int) error {
+			return temporal.NewNonRetryableApplicationError("migrator answered 403: no", "MigratorRejected", nil)
+		}, want: api.RunCancellationStatusFailed, words: "403"},
+		"down for good": {answer: func(int) error {
+			return temporal.NewApplicationError("connection refused", "CancelNoticeFailed")
+		}, want: api.RunCancellationStatusFailed, words: "connection refused"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, "one")
+			ctx := context.Background()
+			require.NoError(t, f.store.BeginRun(ctx, migrations.RunRecord{RunID: "m__c", ExecutionID: "e1", MigrationID: "m", CandidateID: "c", Status: api.RunStatusRunning, StepNames: []string{"one"}, StartedAt: time.Now()}))
+			require.NoError(t, f.store.FinishRun(ctx, "m", "c", "e1", api.RunStatusCancelled, api.CandidateStatusNotStarted, time.Now()))
+			calls := 0
+			f.env.OnActivity(f.acts.NotifyCancel, mock.Anything, mock.Anything).Return(func(context.Context, execution.CancelNoticeInput) (api.RunCancellationStatus, error) {
+				calls++
+				if err := tc.answer(calls); err != nil {
+					return "", err
+				}
+				if tc.want == api.RunCancellationStatusNotSupported {
+					return api.RunCancellationStatusNotSupported, nil
+				}
+				return api.RunCancellationStatusDone, nil
+			})
+			f.env.ExecuteWorkflow(execution.CancelNoticeWorkflowName, execution.CancelNoticeInput{MigrationID: "m", CandidateID: "c", RunID: "m__c", ExecutionID: "e1"})
+			require.True(t, f.env.IsWorkflowCompleted())
+			require.NoError(t, f.env.GetWorkflowError())
+			run, err := f.store.GetRun(ctx, "m", "c")
+			require.NoError(t, err)
+			require.NotNil(t, run.Cancellation)
+			require.Equal(t, tc.want, run.Cancellation.Status)
+			require.Contains(t, run.Cancellation.Error, tc.words)
+			if name == "down for good" {
+				require.Greater(t, calls, 5, "retried while the migrator is down")
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -49,6 +50,8 @@ const (
 	versionTimeouts = "step-timeouts"
 	// versionContinueAsNew: a long run continues as new, carrying its state.
 	versionContinueAsNew = "continue-as-new"
+	// versionCancelNotice: a cancelled run starts a CancelNotice workflow to tell its migrator.
+	versionCancelNotice = "cancel-notice"
 )
 
 // errRejected is the application error type of a dispatch the migrator refused (4xx).
@@ -70,10 +73,11 @@ func Run(ctx workflow.Context, in migrations.RunInput) error {
 	// Runs started before these versions have no marker, so replaying them keeps their commands.
 	r.timeouts = workflow.GetVersion(ctx, versionTimeouts, workflow.DefaultVersion, 1) >= 1
 	r.continues = workflow.GetVersion(ctx, versionContinueAsNew, workflow.DefaultVersion, 1) >= 1
+	r.notifies = workflow.GetVersion(ctx, versionCancelNotice, workflow.DefaultVersion, 1) >= 1
 	first := 0
 	var resume *migrations.Continuation
 	if c := in.Continued; c != nil {
-		r.execID, first, resume = c.ExecutionID, c.Step, c
+		r.execID, first, resume, r.steps = c.ExecutionID, c.Step, c, c.Done
 	} else if err := r.begin(ctx); err != nil {
 		return r.end(ctx, err, nil)
 	}
@@ -85,6 +89,7 @@ func Run(ctx workflow.Context, in migrations.RunInput) error {
 		if workflow.IsContinueAsNewError(err) {
 			return err
 		}
+		r.steps = append(r.steps, st)
 		if err != nil {
 			return r.end(ctx, err, nil)
 		}
@@ -106,6 +111,10 @@ type runner struct {
 	boundedRetries bool
 	timeouts       bool // steps have timeouts (versionTimeouts)
 	continues      bool // the run continues as new when its history grows long
+	notifies       bool // a cancelled run tells its migrator (versionCancelNotice)
+	// steps are the states of the steps this run has started, for the cancel notice (the
+	// current one as last known).
+	steps []api.StepState
 	// seenLength is the history length at the start of the current workflow task, and
 	// uncounted how many events the commands of this task add to it (an upper bound).
 	seenLength, uncounted int
@@ -169,7 +178,27 @@ func (r *runner) end(ctx workflow.Context, err error, last *api.StepState) error
 	if ferr := workflow.ExecuteLocalActivity(localCtx(dctx), r.acts.FinishRun, in).Get(dctx, nil); ferr != nil {
 		return fmt.Errorf("record end of run %s: %w", r.runID, ferr)
 	}
+	if in.Status == api.RunStatusCancelled && r.notifies {
+		r.startCancelNotice(dctx)
+	}
 	return err
+}
+
+// startCancelNotice starts the workflow that tells the migrator about the cancelled run, and
+// leaves it running on its own: the candidate may start again meanwhile.
+func (r *runner) startCancelNotice(ctx workflow.Context) {
+	in := CancelNoticeInput{MigrationID: r.in.MigrationID, CandidateID: r.in.CandidateID, RunID: r.runID, ExecutionID: r.execID}
+	for _, st := range r.steps {
+		in.Steps = append(in.Steps, api.CancelledStep{StepName: st.StepName, Status: st.Status, DispatchId: st.DispatchId, Metadata: st.Metadata})
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        r.runID + "/cancel/" + r.execID,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, CancelNoticeWorkflowName, in)
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		r.log.Warn("could not start the cancel notice", "run", r.runID, "error", err)
+	}
 }
 
 // put writes step states, in order, in one local activity.
@@ -514,7 +543,7 @@ func (r *runner) historyFull(ctx workflow.Context) bool {
 func (s *stepRun) continueAsNew(ctx workflow.Context) error {
 	c := &migrations.Continuation{
 		ExecutionID: s.r.execID, Executions: 1, Step: s.idx, State: s.st, Try: s.try, Attempt: s.attempt,
-		DispatchingSince: s.since, RetryAt: s.retryAt, Deadline: s.deadline,
+		DispatchingSince: s.since, RetryAt: s.retryAt, Deadline: s.deadline, Done: s.r.steps,
 	}
 	if prev := s.r.in.Continued; prev != nil {
 		c.Executions = prev.Executions + 1

@@ -361,9 +361,11 @@ func (h *Handler) getSteps(c *gin.Context) {
 	if steps == nil {
 		steps = []api.StepState{}
 	}
-	c.JSON(http.StatusOK, api.RunSteps{
-		Status: run.Status, RunId: run.RunID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, Steps: steps,
-	})
+	out := api.RunSteps{Status: run.Status, RunId: run.RunID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, Steps: steps}
+	if run.Cancellation != nil {
+		out.Cancellation = *run.Cancellation
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (h *Handler) event(c *gin.Context) {

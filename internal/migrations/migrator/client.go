@@ -168,6 +168,17 @@ func (c *Client) DispatchStep(ctx context.Context, migratorURL string, req api.D
 	return nil
 }
 
+// CancelRun POSTs req to {migratorURL}/cancel-run; any 2xx means the migrator has it.
+func (c *Client) CancelRun(ctx context.Context, migratorURL string, req api.CancelRunRequest) error {
+	resp, err := c.post(ctx, "cancel-run", migratorURL, req.MigrationId, req, c.dispatchTimeout)
+	if err != nil {
+		return err
+	}
+	defer resp.body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.body, maxErrorBody))
+	return nil
+}
+
 // DryRun POSTs req to {migratorURL}/dry-run and decodes the migrator's DryRunResult.
 func (c *Client) DryRun(ctx context.Context, migratorURL string, req api.DryRunRequest) (api.DryRunResult, error) {
 	resp, err := c.post(ctx, "dry-run", migratorURL, req.MigrationId, req, c.dryRunTimeout)

@@ -266,3 +266,15 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// decodeCancellation decodes a stored run cancellation; none is nil.
+func decodeCancellation(enc string) (*api.RunCancellation, error) {
+	if enc == "" {
+		return nil, nil
+	}
+	var c api.RunCancellation
+	if err := json.Unmarshal([]byte(enc), &c); err != nil {
+		return nil, fmt.Errorf("decode run cancellation: %w", err)
+	}
+	return &c, nil
+}

@@ -549,7 +549,29 @@ func runFromHash(migrationID, candidateID string, h map[string]string) (migratio
 		states[name] = st
 	}
 	run.Steps = orderSteps(run.StepNames, states)
+	c, err := decodeCancellation(h[runFieldCancel])
+	if err != nil {
+		return migrations.RunRecord{}, err
+	}
+	run.Cancellation = c
 	return run, nil
+}
+
+// PutCancellation records the cancelled run's notice, if executionID is still the candidate's run.
+func (s *RedisStore) PutCancellation(ctx context.Context, migrationID, candidateID, executionID string, c api.RunCancellation) error {
+	enc, err := encodeJSON("run cancellation", c)
+	if err != nil {
+		return fmt.Errorf("put cancellation of %s/%s: %w", migrationID, candidateID, err)
+	}
+	k := s.keys(migrationID)
+	code, err := s.scripts.putCancellation.Run(ctx, s.client, []string{k.run(candidateID)}, executionID, enc).Int64()
+	if err != nil {
+		return fmt.Errorf("put cancellation of %s/%s: %w", migrationID, candidateID, backendError(err))
+	}
+	if code == codeNoRun {
+		return fmt.Errorf("put cancellation of %s/%s: %w", migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
+	}
+	return nil
 }
 
 // whyNoRun tells apart, for a candidate without a run record, an unknown migration, an unknown

@@ -18,9 +18,10 @@ const (
 	runFieldStepNames   = "stepNames"
 	runFieldStartedAt   = "startedAt"
 	runFieldFinishedAt  = "finishedAt"
-	runFieldStepName    = "stepName"   // the run summary's step: the latest one written,
-	runFieldStepStatus  = "stepStatus" // its status,
-	runFieldAttention   = "attention"  // and why the run needs an operator ("" when it does not)
+	runFieldStepName    = "stepName"     // the run summary's step: the latest one written,
+	runFieldStepStatus  = "stepStatus"   // its status,
+	runFieldAttention   = "attention"    // and why the run needs an operator ("" when it does not)
+	runFieldCancel      = "cancellation" // JSON: how the cancelled run's notice went
 	runStepField        = "step:"
 )
 
@@ -173,6 +174,15 @@ end
 return 1
 `
 
+// KEYS: run hash. ARGV: execution id, cancellation JSON.
+const luaPutCancellation = `
+local cur = redis.call('HGET', KEYS[1], 'executionId')
+if not cur then return -3 end
+if cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'cancellation', ARGV[2])
+return 1
+`
+
 // KEYS: migration hash, run summaries, then one run hash per candidate.
 // ARGV: for each run hash, in order: candidate id, the execution id the summary was derived
 // from, step name, step status, attention. A summary is written only where none exists and the
@@ -200,6 +210,7 @@ type redisScripts struct {
 	beginRun        *redis.Script
 	putStepState    *redis.Script
 	finishRun       *redis.Script
+	putCancellation *redis.Script
 	backfill        *redis.Script
 }
 
@@ -211,6 +222,7 @@ func newRedisScripts() redisScripts {
 		beginRun:        redis.NewScript(luaBeginRun),
 		putStepState:    redis.NewScript(luaPutStepState),
 		finishRun:       redis.NewScript(luaFinishRun),
+		putCancellation: redis.NewScript(luaPutCancellation),
 		backfill:        redis.NewScript(luaBackfillSummaries),
 	}
 }

@@ -618,7 +618,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, 0)
 ON CONFLICT (migration_id, candidate_id) DO UPDATE SET
 	run_id = excluded.run_id, execution_id = excluded.execution_id, status = excluded.status,
 	step_names = excluded.step_names, started_at = excluded.started_at, finished_at = 0,
-	step_name = '', step_status = '', attention = '', waiting_since = 0`,
+	step_name = '', step_status = '', attention = '', waiting_since = 0, cancellation = ''`,
 			mid, cid, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, toNanos(started))
 		return backendErrorOrNil(err)
 	})
@@ -772,13 +772,13 @@ func (s *SQLiteStore) getRun(ctx context.Context, migrationID, candidateID strin
 	}
 	defer rows.Close()
 	run := migrations.RunRecord{MigrationID: migrationID, CandidateID: candidateID}
-	var names string
+	var names, cancellation string
 	var started, finished int64
 	states := make(map[string]api.StepState)
 	found := false
 	for rows.Next() {
 		var stepName, state sql.NullString
-		if err := rows.Scan(&run.RunID, &run.ExecutionID, &run.Status, &names, &started, &finished, &stepName, &state); err != nil {
+		if err := rows.Scan(&run.RunID, &run.ExecutionID, &run.Status, &names, &started, &finished, &cancellation, &stepName, &state); err != nil {
 			return migrations.RunRecord{}, backendError(err)
 		}
 		found = true
@@ -802,7 +802,30 @@ func (s *SQLiteStore) getRun(ctx context.Context, migrationID, candidateID strin
 	}
 	run.StartedAt, run.FinishedAt = fromNanos(started), fromNanos(finished)
 	run.Steps = orderSteps(run.StepNames, states)
+	if run.Cancellation, err = decodeCancellation(cancellation); err != nil {
+		return migrations.RunRecord{}, err
+	}
 	return run, nil
+}
+
+// PutCancellation records the cancelled run's notice, if executionID is still the candidate's run.
+func (s *SQLiteStore) PutCancellation(ctx context.Context, migrationID, candidateID, executionID string, c api.RunCancellation) error {
+	enc, err := encodeJSON("run cancellation", c)
+	if err != nil {
+		return fmt.Errorf("put cancellation of %s/%s: %w", migrationID, candidateID, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		cur, _, err := currentRun(ctx, tx, migrationID, candidateID)
+		if err != nil || cur != executionID {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE runs SET cancellation = ? WHERE migration_id = ? AND candidate_id = ?`, string(enc), migrationID, candidateID)
+		return backendErrorOrNil(err)
+	})
+	if err != nil {
+		return fmt.Errorf("put cancellation of %s/%s: %w", migrationID, candidateID, err)
+	}
+	return nil
 }
 
 // backendErrorOrNil is backendError for an error that may be nil; sentinel errors of package

@@ -130,16 +130,26 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 	require.Greater(t, v1, v0)
 }
 
-// downgradeToVersion3 removes what schema version 4 added.
+// downgradeToVersion4 removes what schema version 5 added.
+func downgradeToVersion4(t *testing.T, s *SQLiteStore) {
+	t.Helper()
+	_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN cancellation`)
+	require.NoError(t, err)
+	_, err = s.w.ExecContext(context.Background(), `PRAGMA user_version = 4`)
+	require.NoError(t, err)
+}
+
+// downgradeToVersion3 removes what schema versions 4 and 5 added.
 func downgradeToVersion3(t *testing.T, s *SQLiteStore) {
 	t.Helper()
+	downgradeToVersion4(t, s)
 	_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN waiting_since`)
 	require.NoError(t, err)
 	_, err = s.w.ExecContext(context.Background(), `PRAGMA user_version = 3`)
 	require.NoError(t, err)
 }
 
-// downgradeToVersion2 removes what schema versions 3 and 4 added.
+// downgradeToVersion2 removes what schema versions 3 to 5 added.
 func downgradeToVersion2(t *testing.T, s *SQLiteStore) {
 	t.Helper()
 	downgradeToVersion3(t, s)
@@ -234,4 +244,32 @@ func TestSQLiteUpgradesVersion3(t *testing.T) {
 	c, err = s.GetCandidate(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Equal(t, silent.AcknowledgedAt, c.Run.WaitingSince)
+}
+
+// TestSQLiteUpgradesVersion4: a database written before cancellation notices opens, keeps its
+// runs, and records a notice.
+func TestSQLiteUpgradesVersion4(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: []api.StepDefinition{{Name: "change"}}, CreatedAt: t0}))
+	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "a", Kind: "service"}}, t0))
+	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: "a", ExecutionID: "e", Status: api.RunStatusRunning, StepNames: []string{"change"}, StartedAt: t0}))
+	downgradeToVersion4(t, s)
+	require.NoError(t, s.Close())
+
+	s, err = OpenSQLite(path)
+	require.NoError(t, err)
+	defer s.Close()
+	run, err := s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, "e", run.ExecutionID)
+	require.Nil(t, run.Cancellation)
+	done := api.RunCancellation{Status: api.RunCancellationStatusDone, UpdatedAt: t0}
+	require.NoError(t, s.PutCancellation(ctx, "m", "a", "e", done))
+	run, err = s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, &done, run.Cancellation)
 }

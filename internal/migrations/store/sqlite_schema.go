@@ -7,7 +7,7 @@ import (
 
 // sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
 // schema below changes.
-const sqliteSchemaVersion = 4
+const sqliteSchemaVersion = 5
 
 // sqliteSchema creates the current version. Candidate definitions and candidate states are separate
 // tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
@@ -53,6 +53,7 @@ CREATE TABLE runs (
 	step_status  TEXT NOT NULL DEFAULT '', -- and why the run needs an operator ('' when it does not)
 	attention    TEXT NOT NULL DEFAULT '',
 	waiting_since INTEGER NOT NULL DEFAULT 0, -- for silent and overdue attention: since when
+	cancellation TEXT NOT NULL DEFAULT '', -- JSON: how the cancelled run's notice went
 	PRIMARY KEY (migration_id, candidate_id),
 	FOREIGN KEY (migration_id, candidate_id) REFERENCES candidates (migration_id, id) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
@@ -85,6 +86,7 @@ ALTER TABLE runs ADD COLUMN attention TEXT NOT NULL DEFAULT '';`,
 		backfill: backfillRunSummaries,
 	},
 	3: {statements: `ALTER TABLE runs ADD COLUMN waiting_since INTEGER NOT NULL DEFAULT 0`},
+	4: {statements: `ALTER TABLE runs ADD COLUMN cancellation TEXT NOT NULL DEFAULT ''`},
 }
 
 // sqlBumpVersion marks a change to a migration or its candidates, for readers' caches.
@@ -126,7 +128,7 @@ SELECT status, COUNT(*) FROM candidate_states WHERE migration_id = ? GROUP BY st
 SELECT migration_id, status, COUNT(*) FROM candidate_states GROUP BY migration_id, status`
 
 	sqlGetRun = `
-SELECT r.run_id, r.execution_id, r.status, r.step_names, r.started_at, r.finished_at, s.step_name, s.state
+SELECT r.run_id, r.execution_id, r.status, r.step_names, r.started_at, r.finished_at, r.cancellation, s.step_name, s.state
 FROM runs r
 LEFT JOIN run_steps s ON s.migration_id = r.migration_id AND s.candidate_id = r.candidate_id
 WHERE r.migration_id = ? AND r.candidate_id = ?`

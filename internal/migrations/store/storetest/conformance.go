@@ -35,6 +35,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("Versions", func(t *testing.T) { testVersions(t, newStore(t)) })
 	t.Run("RunSummary", func(t *testing.T) { testRunSummary(t, newStore(t)) })
 	t.Run("RunSummaryCancelled", func(t *testing.T) { testRunSummaryCancelled(t, newStore(t)) })
+	t.Run("Cancellation", func(t *testing.T) { testCancellation(t, newStore(t)) })
 }
 
 func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
@@ -1070,4 +1071,35 @@ func testRunSummaryCancelled(t *testing.T, s migrations.MigrationStore) {
 	require.NoError(t, err)
 	require.Equal(t, api.CandidateStatusNotStarted, a.Status)
 	require.Equal(t, api.RunSummary{Status: api.RunStatusCancelled, StartedAt: at(1), FinishedAt: at(2), StepName: "open-pr", StepStatus: api.StepStatusPending}, summary("a"))
+}
+
+// testCancellation: the notice of a cancelled run is recorded on that run only; a stale
+// execution changes nothing, and a new run starts without one.
+func testCancellation(t *testing.T, s migrations.MigrationStore) {
+	ctx := context.Background()
+	seed(t, s, "m", at(0), candidate("a", "service"), candidate("b", "service"))
+	require.ErrorIs(t, s.PutCancellation(ctx, "m", "b", "exec-1", api.RunCancellation{Status: api.RunCancellationStatusDone, UpdatedAt: at(1)}), migrations.ErrRunNotFound)
+	require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-1", at(1), "open-pr")))
+	require.NoError(t, s.FinishRun(ctx, "m", "a", "exec-1", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(2)))
+	run, err := s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Nil(t, run.Cancellation)
+
+	notifying := api.RunCancellation{Status: api.RunCancellationStatusNotifying, UpdatedAt: at(2)}
+	require.NoError(t, s.PutCancellation(ctx, "m", "a", "exec-1", notifying))
+	failed := api.RunCancellation{Status: api.RunCancellationStatusFailed, Error: "migrator answered 500", UpdatedAt: at(3)}
+	require.NoError(t, s.PutCancellation(ctx, "m", "a", "exec-1", failed))
+	require.NoError(t, s.PutCancellation(ctx, "m", "a", "exec-0", api.RunCancellation{Status: api.RunCancellationStatusDone, UpdatedAt: at(4)}), "a stale execution is a no-op")
+	run, err = s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, &failed, run.Cancellation)
+
+	require.NoError(t, s.BeginRun(ctx, runRecord("m", "a", "exec-2", at(5), "open-pr")))
+	run, err = s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Nil(t, run.Cancellation, "a new run has no notice")
+	require.NoError(t, s.PutCancellation(ctx, "m", "a", "exec-1", failed))
+	run, err = s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Nil(t, run.Cancellation, "the old run's notice does not land on the new run")
 }
