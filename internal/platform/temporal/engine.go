@@ -10,6 +10,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -80,19 +81,18 @@ func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunSta
 		return "", classify(fmt.Errorf("describe %s: %w", runID, err))
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	// The read model knows a run by its first execution, which continuing as new keeps.
-	current := info.GetExecution().GetRunId()
-	execID := cmp.Or(info.GetFirstRunId(), current)
-	switch info.GetStatus() {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		return "", &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunCompleted}
-	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
-		return "", &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunCancelled}
-	default: // failed, terminated, timed out, continued as new
-		return "", &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunFailed}
+	if closed := closedError(runID, info); closed != nil {
+		return "", closed
 	}
+	current := info.GetExecution().GetRunId()
 	if err := e.client.CancelWorkflow(ctx, runID, current); err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			// The run ended between the describe and the cancel: say how, rather than "no run".
+			if closed := e.closed(ctx, runID); closed != nil {
+				return "", closed
+			}
+		}
 		return "", classify(fmt.Errorf("cancel %s: %w", runID, err))
 	}
 	wctx, cancel := context.WithTimeout(ctx, e.cfg.CancelWait)
@@ -108,6 +108,32 @@ func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunSta
 		return migrations.RunRunning, nil
 	default:
 		return migrations.RunFailed, nil
+	}
+}
+
+// closed describes the run again and returns how it ended, or nil when it is still open or
+// cannot be described.
+func (e *Engine) closed(ctx context.Context, runID string) *migrations.RunClosedError {
+	desc, err := e.client.DescribeWorkflowExecution(ctx, runID, "")
+	if err != nil {
+		return nil
+	}
+	return closedError(runID, desc.GetWorkflowExecutionInfo())
+}
+
+// closedError says how a described run ended, or nil while it runs. The read model knows a run
+// by its first execution, which continuing as new keeps.
+func closedError(runID string, info *workflowpb.WorkflowExecutionInfo) *migrations.RunClosedError {
+	execID := cmp.Or(info.GetFirstRunId(), info.GetExecution().GetRunId())
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunCompleted}
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunCancelled}
+	default: // failed, terminated, timed out
+		return &migrations.RunClosedError{RunID: runID, ExecutionID: execID, Status: migrations.RunFailed}
 	}
 }
 
