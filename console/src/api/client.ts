@@ -11,6 +11,7 @@ export type FileGroup = Schemas["FileGroup"];
 export type FileRef = Schemas["FileRef"];
 export type StepState = Schemas["StepState"];
 export type RunSteps = Schemas["RunSteps"];
+export type RunCancellation = Schemas["RunCancellation"];
 export type DryRunResult = Schemas["DryRunResult"];
 export type FileDiff = Schemas["FileDiff"];
 export type Progress = Schemas["Progress"];

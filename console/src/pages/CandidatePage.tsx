@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useParams } from "react-router";
-import { ApiError, describe, type Candidate, type Migration, type RunSteps } from "../api/client";
+import { ApiError, describe, type Candidate, type Migration, type RunCancellation, type RunSteps } from "../api/client";
 import { useApi } from "../api/context";
 import { StatusBadge } from "../components/Badges";
 import { ErrorNote } from "../components/ErrorNote";
@@ -9,7 +9,8 @@ import { FileGroups } from "../components/FileGroups";
 import { Linkified } from "../components/Linkified";
 import { Confirm } from "../components/Modal";
 import { useToast } from "../components/Toasts";
-import { duration, when } from "../format";
+import { ago, duration, when } from "../format";
+import { useNow } from "../hooks";
 import { Preview } from "./Preview";
 import { Timeline } from "./Timeline";
 import { initialInputs } from "../inputs";
@@ -54,8 +55,11 @@ export function CandidatePage() {
       }
     },
     enabled: candidate.isSuccess && hasRun,
-    // Live while the run runs; polling stops once it has ended.
-    refetchInterval: (q) => (q.state.data?.status === "running" || candidateRunning || awaitingRun ? 1500 : false),
+    // Live while the run runs; polling stops once it has ended. A cancelled run's notice to its
+    // migrator can take a while (Drover retries an unreachable migrator for up to an hour), so it
+    // is followed more slowly until the migrator has answered.
+    refetchInterval: (q) =>
+      q.state.data?.status === "running" || candidateRunning || awaitingRun ? 1500 : q.state.data?.cancellation?.status === "notifying" ? 3000 : false,
   });
   useEffect(() => {
     if (awaitingRun && steps.data?.status === "running") setAwaitingRun(false);
@@ -166,6 +170,7 @@ export function CandidatePage() {
           </div>
           {running && !can.ok && <p className="role-note">{can.why}: you can follow this run but not act on it.</p>}
           {run.status === "cancelled" && <p className="muted">This run was cancelled; the candidate can be started again below.</p>}
+          {run.cancellation && <Cancellation cancellation={run.cancellation} />}
           <Timeline migrationId={m.id} candidate={c} defs={defs} run={run} onChange={refresh} />
           {running && <Inputs migration={m} candidate={c} onChange={refresh} />}
         </div>
@@ -204,6 +209,46 @@ export function CandidatePage() {
       )}
     </section>
   );
+}
+
+/** Cancellation says how a cancelled run's notice to its migrator (POST /cancel-run) went. */
+function Cancellation({ cancellation: x }: { cancellation: RunCancellation }) {
+  // While the notice is being sent, "since" keeps counting between polls.
+  const now = useNow(x.status === "notifying");
+  const at = ago(x.updatedAt, now);
+  const time = at && (
+    <span className="muted small" title={when(x.updatedAt)}>
+      {" "}
+      · {x.status === "notifying" ? `since ${at}` : at}
+    </span>
+  );
+  switch (x.status) {
+    case "done":
+      return (
+        <p className="muted" data-testid="cancellation" data-status={x.status}>
+          Migrator told: cleaned up{time}
+        </p>
+      );
+    case "notifying":
+      return (
+        <p className="muted" data-testid="cancellation" data-status={x.status}>
+          Telling the migrator…{time}
+        </p>
+      );
+    case "not_supported":
+      return (
+        <p className="muted" data-testid="cancellation" data-status={x.status}>
+          The migrator does not clean up cancelled runs; what it opened stays open.{time}
+        </p>
+      );
+    case "failed":
+      return (
+        <p className="warn-note" data-testid="cancellation" data-status={x.status}>
+          Could not tell the migrator{x.error ? `: ${x.error}` : ""}; close its pull requests by hand.{time}
+        </p>
+      );
+  }
+  return null;
 }
 
 function Inputs({ migration, candidate, onChange }: { migration: Migration; candidate: Candidate; onChange: () => void }) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { cleanup, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { AuditEntry, Candidate, Migration, RunSteps } from "../api/client";
+import type { AuditEntry, Candidate, Migration, RunCancellation, RunSteps } from "../api/client";
 import { fakeDrover, renderAt, stepDef, stepState, type Call } from "../test/fake";
 
 const migration: Migration = {
@@ -43,6 +43,24 @@ function drover(run: RunSteps | null, extra?: (c: Call) => { status?: number; bo
     if (call.path.endsWith("/steps")) return run ? { body: run } : { status: 404, body: { error: "candidate billing has no run" } };
     return undefined;
   });
+}
+
+/**
+ * cancelledRoutes answers for search as a candidate set back to not started by a cancelled run,
+ * with the run's notice to its migrator as cancellation() says at each poll.
+ */
+function cancelledRoutes(cancellation: () => RunCancellation | undefined) {
+  const startedAt = "2026-12-01T10:01:00Z";
+  const finishedAt = "2026-12-01T10:03:00Z";
+  return (c: Call) => {
+    if (c.path === "/migrations/bump/candidates/search") return { body: { ...candidates[1], run: { status: "cancelled", startedAt, finishedAt } } };
+    if (c.path === "/migrations/bump/candidates/search/steps") {
+      const run: RunSteps = { status: "cancelled", runId: "bump__search", startedAt, finishedAt, steps: [stepState(candidates[1], "branch", "succeeded")] };
+      const x = cancellation();
+      return { body: x ? { ...run, cancellation: x } : run };
+    }
+    return undefined;
+  };
 }
 
 const failedRun: RunSteps = {
@@ -165,6 +183,20 @@ describe("live updates", () => {
     }
   });
 
+  it("follows a cancelled run while its migrator is being told, and stops once it has answered", async () => {
+    let status: RunCancellation["status"] = "notifying";
+    const { api, calls } = drover(null, cancelledRoutes(() => ({ status, updatedAt: new Date(Date.now() - 120_000).toISOString() })));
+    renderAt("/migrations/bump/candidates/search", api);
+    expect(await screen.findByTestId("cancellation")).toHaveTextContent("Telling the migrator…");
+    await pause(3300);
+    expect(stepCalls(calls)).toBeGreaterThanOrEqual(2);
+    status = "done";
+    await waitFor(() => expect(screen.getByTestId("cancellation")).toHaveTextContent("Migrator told: cleaned up"), { timeout: 4000 });
+    const after = stepCalls(calls);
+    await pause(3300);
+    expect(stepCalls(calls)).toBe(after);
+  }, 15_000);
+
   it("does not ask for the steps of a candidate that never ran", async () => {
     const { api, calls } = drover(null);
     renderAt("/migrations/bump/candidates/search", api);
@@ -260,6 +292,48 @@ describe("candidate page", () => {
     expect(dry.querySelector("tr.l-add .code")?.textContent).toBe("go 1.26");
     await userEvent.click(within(dry).getByRole("tab", { name: "Split" }));
     expect(dry.querySelector("table.diff-table.split")).not.toBeNull();
+  });
+});
+
+describe("candidate page, a cancelled run", () => {
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+  const show = async (cancellation: RunCancellation) => {
+    const { api } = drover(null, cancelledRoutes(() => cancellation));
+    renderAt("/migrations/bump/candidates/search", api);
+    expect(await screen.findByText(/This run was cancelled/)).toBeInTheDocument();
+    return screen.getByTestId("cancellation");
+  };
+
+  it("says the migrator cleaned up, and when", async () => {
+    const note = await show({ status: "done", updatedAt: minutesAgo(2) });
+    expect(note).toHaveTextContent(/^Migrator told: cleaned up · 2 min ago$/);
+    expect(note).toHaveAttribute("data-status", "done");
+    expect(note).not.toHaveClass("warn-note");
+  });
+
+  it("says the migrator is being told, and since when", async () => {
+    const note = await show({ status: "notifying", updatedAt: minutesAgo(3) });
+    expect(note).toHaveTextContent(/^Telling the migrator… · since 3 min ago$/);
+  });
+
+  it("says the migrator does not clean up cancelled runs", async () => {
+    const note = await show({ status: "not_supported", updatedAt: minutesAgo(5) });
+    expect(note).toHaveTextContent("The migrator does not clean up cancelled runs");
+    expect(note).toHaveTextContent("5 min ago");
+    expect(note).not.toHaveClass("warn-note");
+  });
+
+  it("warns, with the error, when the migrator could not be told", async () => {
+    const note = await show({ status: "failed", error: "migrator answered 500: boom", updatedAt: minutesAgo(60) });
+    expect(note).toHaveClass("warn-note");
+    expect(note).toHaveTextContent(/^Could not tell the migrator: migrator answered 500: boom; close its pull requests by hand\. · 1 h ago$/);
+  });
+
+  it("shows nothing about the migrator for a run cancelled before Drover sent notices", async () => {
+    const { api } = drover(null, cancelledRoutes(() => undefined));
+    renderAt("/migrations/bump/candidates/search", api);
+    expect(await screen.findByText(/This run was cancelled/)).toBeInTheDocument();
+    expect(screen.queryByTestId("cancellation")).not.toBeInTheDocument();
   });
 });
 
