@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func newEnv(t *testing.T, roles map[string]access.Role) *env {
 	m, err := mockoidc.Run()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Shutdown() })
-	st, err := store.OpenSQLite(":memory:")
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "drover.db")) // the migrations store has no in-memory mode
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	as, err := accessstore.OpenSQLite(":memory:")
