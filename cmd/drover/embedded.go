@@ -68,6 +68,9 @@ func (cmd *devCmd) Run() error {
 		return err
 	}
 	cfg := dev.Config{Config: cmd.config(cmd.Addr, log), DataDir: cmd.DataDir, TemporalPort: cmd.TemporalPort, Demo: !cmd.NoDemo}
+	if err := cfg.Validate(); err != nil {
+		return err // before the embedded Temporal starts
+	}
 	cfg.Trust = trust
 	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return dev.Start(ctx, cfg) })
 }

@@ -117,6 +117,9 @@ func main() {
 
 func (cmd *serveCmd) Run() error {
 	log := cmd.logger()
+	if err := cmd.config(cmd.Addr, log).Validate(); err != nil {
+		return err
+	}
 	trust, err := cmd.trust()
 	if err != nil {
 		return err

@@ -115,17 +115,25 @@ type Running struct {
 	beforeStop []func() error
 }
 
+// Validate checks the settings a flag gives, naming the flag.
+func (c Config) Validate() error {
+	if d := c.CallbackTimeout; d != 0 && (d < migrations.MinStepTimeout || d > migrations.MaxStepTimeout) {
+		return fmt.Errorf("--callback-timeout %s is outside %s to %s", d, migrations.MinStepTimeout, migrations.MaxStepTimeout)
+	}
+	if d := c.DispatchRetryFor; d != 0 && (d < time.Second || d > 7*24*time.Hour) {
+		return fmt.Errorf("--dispatch-retry-for %s is outside 1s to 168h", d)
+	}
+	return nil
+}
+
 // Start wires the service to store and to the Temporal client c, starts the worker (unless
 // disabled) and serves the API. Stop shuts it all down, closers last, in reverse order.
 func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers ...func() error) (*Running, error) {
 	cfg.Defaults()
 	log := cfg.Logger
 	t := cfg.Trust
-	if d := cfg.CallbackTimeout; d != 0 && (d < migrations.MinStepTimeout || d > migrations.MaxStepTimeout) {
-		return nil, errors.Join(fmt.Errorf("--callback-timeout %s is outside %s to %s", d, migrations.MinStepTimeout, migrations.MaxStepTimeout), closeAll(closers))
-	}
-	if d := cfg.DispatchRetryFor; d != 0 && (d < time.Second || d > 7*24*time.Hour) {
-		return nil, errors.Join(fmt.Errorf("--dispatch-retry-for %s is outside 1s to 168h", d), closeAll(closers))
+	if err := cfg.Validate(); err != nil {
+		return nil, errors.Join(err, closeAll(closers))
 	}
 	if t.Store == nil {
 		mem, err := accessstore.OpenSQLite(":memory:")
