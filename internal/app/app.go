@@ -156,7 +156,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		sso = login
 	}
 	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
-	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
+	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
 		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, DispatchRetryFor: cfg.DispatchRetryFor, ContinueAfter: cfg.ContinueAfter})
 	svc := migrations.NewService(store, engine, mc, nil, log)
 

@@ -49,13 +49,18 @@ func CancelNotice(ctx workflow.Context, in CancelNoticeInput) error {
 		ScheduleToCloseTimeout: CancelNoticeRetryFor,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: dispatchBackoffInitial, BackoffCoefficient: 2, MaximumInterval: dispatchBackoffMax,
-			NonRetryableErrorTypes: []string{errRejected},
+			NonRetryableErrorTypes: []string{errRejected, errSuperseded},
 		},
 	})
 	var status api.RunCancellationStatus
 	err := workflow.ExecuteActivity(actx, acts.NotifyCancel, in).Get(ctx, &status)
 	c := api.RunCancellation{Status: status}
-	if err != nil {
+	var toErr *temporal.TimeoutError
+	switch {
+	case errors.As(err, &toErr):
+		c = api.RunCancellation{Status: api.RunCancellationStatusFailed,
+			Error: fmt.Sprintf("the migrator did not take the notice within %s", CancelNoticeRetryFor)}
+	case err != nil:
 		c = api.RunCancellation{Status: api.RunCancellationStatusFailed, Error: dispatchMessage(err)}
 	}
 	return record(c)
@@ -75,9 +80,21 @@ func (a *Activities) RecordCancellation(ctx context.Context, in RecordCancellati
 	return permanentIfMissing(a.store.PutCancellation(ctx, in.MigrationID, in.CandidateID, in.ExecutionID, in.Cancellation))
 }
 
+// errSuperseded is the error type of a notice whose candidate has begun another run: sending it
+// late could make the migrator undo the new run's work (the run id is the same).
+const errSuperseded = "Superseded"
+
 // NotifyCancel sends the cancel notice: done on a 2xx, not supported on a 404; a refusal (other
 // 4xx, a redirect, an address Drover may not call) is non-retryable, anything else is retried.
+// It is not sent once the candidate has begun another run.
 func (a *Activities) NotifyCancel(ctx context.Context, in CancelNoticeInput) (api.RunCancellationStatus, error) {
+	run, err := a.store.GetRun(ctx, in.MigrationID, in.CandidateID)
+	if err != nil {
+		return "", permanentIfMissing(fmt.Errorf("cancel notice of %s: %w", in.RunID, err))
+	}
+	if run.ExecutionID != in.ExecutionID {
+		return "", temporal.NewNonRetryableApplicationError("not sent: the candidate has begun another run since", errSuperseded, nil)
+	}
 	m, err := a.store.GetMigration(ctx, in.MigrationID)
 	if err != nil {
 		return "", permanentIfMissing(fmt.Errorf("cancel notice of %s: %w", in.RunID, err))

@@ -29,6 +29,8 @@ import (
 //     rejected then retried, gave up then retried, silent then retried, pending then cancelled,
 //     cancelled mid-dispatch, and a run continued as new (its first, second and last execution).
 //   - v4-*.json: the cancel paths again, with the cancel-notice marker and the notice's start.
+//   - v5-*.json: step-timeouts version 2 (callbacks heard before timers that fire with them):
+//     completed after a failure, silent then retried, both cancel paths, continued as new.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/replay/*.json")
 	require.NoError(t, err)

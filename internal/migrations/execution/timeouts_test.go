@@ -3,6 +3,7 @@ package execution_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -154,7 +155,7 @@ func TestStepTimeoutMakesPendingOverdue(t *testing.T) {
 // waiting as it did, and its operator cannot retry a step that has not failed.
 func TestRunsStartedBeforeTimeoutsNeverGoSilent(t *testing.T) {
 	f := newFixture(t, "one")
-	f.env.OnGetVersion("step-timeouts", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	f.env.OnGetVersion("step-timeouts", workflow.DefaultVersion, 2).Return(workflow.DefaultVersion)
 	f.in.CallbackTimeout = 5 * time.Minute
 	l := f.acceptDispatches()
 	later, _ := f.look(t, 24*time.Hour)
@@ -352,6 +353,99 @@ func TestCancelNoticeOutcomes(t *testing.T) {
 			require.Contains(t, run.Cancellation.Error, tc.words)
 			if name == "down for good" {
 				require.Greater(t, calls, 5, "retried while the migrator is down")
+			}
+		})
+	}
+}
+
+// TestCoalescedCallbacksKeepTheirOwnFields: callbacks that arrive together are applied one by
+// one, each with only its own fields (a pending event's message is not the failure's reason).
+func TestCoalescedCallbacksKeepTheirOwnFields(t *testing.T) {
+	f := newFixture(t, "one")
+	f.acceptDispatches()
+	f.env.RegisterDelayedCallback(func() {
+		f.env.SignalWorkflow(migrations.SignalStepEvent, migrations.StepEvent{StepName: "one", Status: api.StepEventStatusPending, Metadata: map[string]string{"message": "rebasing"}})
+		f.env.SignalWorkflow(migrations.SignalStepEvent, migrations.StepEvent{StepName: "one", Status: api.StepEventStatusPending, DispatchID: "an-earlier-dispatch", Metadata: map[string]string{"stale": "yes"}})
+		f.env.SignalWorkflow(migrations.SignalStepEvent, migrations.StepEvent{StepName: "one", Status: api.StepEventStatusFailed, Metadata: map[string]string{"reason": "conflict"}})
+	}, time.Minute)
+	failed, failedStep := f.look(t, 2*time.Minute)
+	f.signalAt(3*time.Minute, migrations.SignalRetryStep, migrations.RetryRequest{StepName: "one"})
+	f.event(4*time.Minute, "one", api.StepEventStatusSucceeded, nil)
+
+	_, c := f.run(t)
+	require.NoError(t, f.env.GetWorkflowError())
+	require.Equal(t, api.AttentionFailed, failed.Attention)
+	require.Equal(t, "conflict", failedStep.LastError)
+	require.Empty(t, failedStep.Metadata["stale"], "an ignored event leaves nothing behind")
+	require.Equal(t, api.CandidateStatusCompleted, c.Status)
+}
+
+// noticeNotifier answers cancel notices with a scripted HTTP status (0: accepted).
+type noticeNotifier struct {
+	status int
+	got    []api.CancelRunRequest
+}
+
+func (n *noticeNotifier) DispatchStep(context.Context, string, api.DispatchStepRequest) error { return nil }
+
+func (n *noticeNotifier) CancelRun(_ context.Context, _ string, req api.CancelRunRequest) error {
+	n.got = append(n.got, req)
+	if n.status != 0 {
+		return answered(n.status)
+	}
+	return nil
+}
+
+// answered is a migrator's HTTP answer other than 2xx.
+type answered int
+
+func (a answered) Error() string       { return fmt.Sprintf("migrator answered %d", int(a)) }
+func (a answered) MigratorStatus() int { return int(a) }
+func (answered) Timeout() bool         { return false }
+func (answered) Refused() bool         { return false }
+
+// TestNotifyCancel: the notice goes to the migrator with the run's steps; a 404 is "not
+// supported", a 403 a refusal not retried, a 503 retried; and a notice whose candidate has
+// begun another run is not sent at all, so it cannot undo the new run's work.
+func TestNotifyCancel(t *testing.T) {
+	steps := []api.CancelledStep{{StepName: "one", Status: api.StepStatusPending, Metadata: map[string]string{"prUrl": "u"}}}
+	for name, tc := range map[string]struct {
+		status    int
+		execution string
+		want      api.RunCancellationStatus
+		errType   string // "" when no error
+		sent      bool
+	}{
+		"accepted":      {status: 0, execution: "e1", want: api.RunCancellationStatusDone, sent: true},
+		"not supported": {status: 404, execution: "e1", want: api.RunCancellationStatusNotSupported, sent: true},
+		"refused":       {status: 403, execution: "e1", errType: "MigratorRejected", sent: true},
+		"down":          {status: 503, execution: "e1", errType: "CancelNoticeFailed", sent: true},
+		"superseded":    {status: 0, execution: "e0", errType: "Superseded", sent: false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, "one")
+			ctx := context.Background()
+			require.NoError(t, f.store.BeginRun(ctx, migrations.RunRecord{RunID: "m__c", ExecutionID: "e1", MigrationID: "m", CandidateID: "c", Status: api.RunStatusRunning, StepNames: []string{"one"}, StartedAt: time.Now()}))
+			n := &noticeNotifier{status: tc.status}
+			var suite testsuite.WorkflowTestSuite
+			env := suite.NewTestActivityEnvironment()
+			acts := execution.NewActivities(f.store, n)
+			env.RegisterActivity(acts)
+			v, err := env.ExecuteActivity(acts.NotifyCancel, execution.CancelNoticeInput{MigrationID: "m", CandidateID: "c", RunID: "m__c", ExecutionID: tc.execution, Steps: steps})
+			if tc.errType != "" {
+				var appErr *temporal.ApplicationError
+				require.ErrorAs(t, err, &appErr)
+				require.Equal(t, tc.errType, appErr.Type())
+			} else {
+				require.NoError(t, err)
+				var got api.RunCancellationStatus
+				require.NoError(t, v.Get(&got))
+				require.Equal(t, tc.want, got)
+			}
+			require.Equal(t, tc.sent, len(n.got) == 1)
+			if tc.sent {
+				require.Equal(t, api.CancelRunRequest{CallbackId: "m__c", MigrationId: "m", Candidate: n.got[0].Candidate, Steps: steps}, n.got[0])
+				require.Equal(t, "c", n.got[0].Candidate.Id)
 			}
 		})
 	}

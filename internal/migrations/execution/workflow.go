@@ -46,7 +46,8 @@ const (
 	// versionBoundedRetries: a step's dispatch retries stop after DispatchGiveUpAfter.
 	versionBoundedRetries = "bounded-dispatch-retries"
 	// versionTimeouts: a step that hears nothing within its timeout goes silent (or is
-	// redelivered), a pending one with a timeout goes overdue, and either can be retried.
+	// redelivered), a pending one with a timeout goes overdue, and either can be retried;
+	// from version 2, callbacks are heard before timers that fire with them.
 	versionTimeouts = "step-timeouts"
 	// versionContinueAsNew: a long run continues as new, carrying its state.
 	versionContinueAsNew = "continue-as-new"
@@ -71,7 +72,8 @@ func Run(ctx workflow.Context, in migrations.RunInput) error {
 	}
 	r.boundedRetries = workflow.GetVersion(ctx, versionBoundedRetries, workflow.DefaultVersion, 1) >= 1
 	// Runs started before these versions have no marker, so replaying them keeps their commands.
-	r.timeouts = workflow.GetVersion(ctx, versionTimeouts, workflow.DefaultVersion, 1) >= 1
+	timeouts := workflow.GetVersion(ctx, versionTimeouts, workflow.DefaultVersion, 2)
+	r.timeouts, r.signalsFirst = timeouts >= 1, timeouts >= 2
 	r.continues = workflow.GetVersion(ctx, versionContinueAsNew, workflow.DefaultVersion, 1) >= 1
 	r.notifies = workflow.GetVersion(ctx, versionCancelNotice, workflow.DefaultVersion, 1) >= 1
 	first := 0
@@ -112,6 +114,7 @@ type runner struct {
 	timeouts       bool // steps have timeouts (versionTimeouts)
 	continues      bool // the run continues as new when its history grows long
 	notifies       bool // a cancelled run tells its migrator (versionCancelNotice)
+	signalsFirst   bool // callbacks are selected before dispatch results and timers (versionTimeouts 2)
 	// steps are the states of the steps this run has started, for the cancel notice (the
 	// current one as last known).
 	steps []api.StepState
@@ -276,12 +279,30 @@ func (r *runner) runStep(ctx workflow.Context, idx int, previous *api.StepState,
 	}
 
 	for !s.done {
-		if s.dispatch == nil && r.historyFull(ctx) {
+		if s.dispatch == nil && ctx.Err() == nil && r.historyFull(ctx) {
 			return s.st, s.continueAsNew(ctx)
 		}
 		var err error
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		signals := func() {
+			sel.AddReceive(r.events, func(c workflow.ReceiveChannel, _ bool) {
+				var ev migrations.StepEvent
+				c.Receive(ctx, &ev)
+				err = s.event(ctx, ev)
+			})
+			sel.AddReceive(r.retries, func(c workflow.ReceiveChannel, _ bool) {
+				var req migrations.RetryRequest
+				c.Receive(ctx, &req)
+				err = s.retry(ctx, req)
+			})
+		}
+		// The selector takes the first ready case in the order added: a callback that arrived
+		// with a timer's firing is heard first, so a step that did call back is not taken for
+		// silent (runs before that order keep theirs).
+		if r.signalsFirst {
+			signals()
+		}
 		if s.dispatch != nil {
 			sel.AddFuture(s.dispatch, func(f workflow.Future) { err = s.dispatched(ctx, f.Get(ctx, nil)) })
 		}
@@ -301,16 +322,9 @@ func (r *runner) runStep(ctx workflow.Context, idx int, previous *api.StepState,
 				}
 			})
 		}
-		sel.AddReceive(r.events, func(c workflow.ReceiveChannel, _ bool) {
-			var ev migrations.StepEvent
-			c.Receive(ctx, &ev)
-			err = s.event(ctx, ev)
-		})
-		sel.AddReceive(r.retries, func(c workflow.ReceiveChannel, _ bool) {
-			var req migrations.RetryRequest
-			c.Receive(ctx, &req)
-			err = s.retry(ctx, req)
-		})
+		if !r.signalsFirst {
+			signals()
+		}
 		sel.Select(ctx)
 		if ctx.Err() != nil {
 			return s.st, temporal.NewCanceledError()
@@ -429,8 +443,12 @@ func (s *stepRun) timedOut(ctx workflow.Context) error {
 // waiting behind it, written as one step state.
 func (s *stepRun) event(ctx workflow.Context, ev migrations.StepEvent) error {
 	write := s.apply(ctx, ev)
-	for s.r.continues && !s.done && s.r.events.ReceiveAsync(&ev) {
-		write = s.apply(ctx, ev) || write
+	for s.r.continues && !s.done {
+		var next migrations.StepEvent // fresh: decoding into a used one would keep its fields
+		if !s.r.events.ReceiveAsync(&next) {
+			break
+		}
+		write = s.apply(ctx, next) || write
 	}
 	if !write || s.done {
 		return nil // a finished step is written with the next step's start, or the end of the run

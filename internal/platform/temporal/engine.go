@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -29,6 +31,7 @@ type Engine struct {
 
 // EngineConfig says where runs go and what every run starts with.
 type EngineConfig struct {
+	Namespace string // of the client (cancel requests name it); empty is "default"
 	TaskQueue string
 	Workflow  string // the run workflow's registered name
 	// CancelWait bounds how long CancelRun waits for a run's clean-up (<= 0: DefaultCancelWait).
@@ -45,6 +48,7 @@ func NewEngine(c client.Client, cfg EngineConfig) *Engine {
 	if cfg.CancelWait <= 0 {
 		cfg.CancelWait = DefaultCancelWait
 	}
+	cfg.Namespace = cmp.Or(cfg.Namespace, "default")
 	return &Engine{client: c, cfg: cfg}
 }
 
@@ -85,7 +89,17 @@ func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunSta
 		return "", closed
 	}
 	current := info.GetExecution().GetRunId()
-	if err := e.client.CancelWorkflow(ctx, runID, current); err != nil {
+	// Cancel whichever execution of this run is current: naming the execution described would
+	// be a no-op once the run has continued as new meanwhile (Temporal accepts a cancel of a
+	// closed execution), and a new run of the candidate (another first execution) is refused.
+	_, err = e.client.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+		Namespace:           e.cfg.Namespace,
+		WorkflowExecution:   &commonpb.WorkflowExecution{WorkflowId: runID},
+		FirstExecutionRunId: cmp.Or(info.GetFirstRunId(), current),
+		Identity:            "drover",
+		Reason:              "cancelled by an operator",
+	})
+	if err != nil {
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			// The run ended between the describe and the cancel: say how, rather than "no run".
@@ -97,7 +111,7 @@ func (e *Engine) CancelRun(ctx context.Context, runID string) (migrations.RunSta
 	}
 	wctx, cancel := context.WithTimeout(ctx, e.cfg.CancelWait)
 	defer cancel()
-	err = e.client.GetWorkflow(wctx, runID, current).Get(wctx, nil) // follows a continue-as-new
+	err = e.client.GetWorkflow(wctx, runID, current).Get(wctx, nil) // follows continuations
 	var canceled *temporal.CanceledError
 	switch {
 	case err == nil:
