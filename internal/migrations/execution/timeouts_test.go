@@ -386,7 +386,9 @@ type noticeNotifier struct {
 	got    []api.CancelRunRequest
 }
 
-func (n *noticeNotifier) DispatchStep(context.Context, string, api.DispatchStepRequest) error { return nil }
+func (n *noticeNotifier) DispatchStep(context.Context, string, api.DispatchStepRequest) error {
+	return nil
+}
 
 func (n *noticeNotifier) CancelRun(_ context.Context, _ string, req api.CancelRunRequest) error {
 	n.got = append(n.got, req)
