@@ -152,3 +152,38 @@ func TestLongRunContinuesAsNew(t *testing.T) {
 	}
 	recordHistories(t, r.Client, d.CallbackId, "continued-as-new")
 }
+
+// TestCancelAfterContinuing: a run that has continued as new is cancelled like any other: cancel
+// reaches its current execution (204, candidate back to not_started), and the cancel notice
+// names every step the run had started, those finished before the continuation too.
+func TestCancelAfterContinuing(t *testing.T) {
+	const limit = 60
+	mig := testsupport.NewMigrator(t)
+	r, a := startDrover(t, newStore(t, "sqlite"), func(c *app.Config) { c.ContinueAfter = limit })
+	mid := migrationID(t, "sqlite")
+	require.Equal(t, http.StatusOK, a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL)).Status)
+	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/start", nil).Status)
+	d := mig.NextDispatch(t, waitFor)
+	first := firstExecution(t, r.Client, d.CallbackId)
+	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/event/"+d.CallbackId, api.StepStatusEvent{StepName: "branch", CandidateId: "svc-a", Status: api.StepEventStatusSucceeded, DispatchId: d.DispatchId}).Status)
+	pr := mig.NextDispatch(t, waitFor)
+	for i := 1; len(executions(t, r.Client, d.CallbackId, first)) < 2; i++ {
+		require.Less(t, i, 200, "the run did not continue as new")
+		resp := a.Do(t, http.MethodPost, "/event/"+d.CallbackId, api.StepStatusEvent{StepName: "pr", CandidateId: "svc-a",
+			Status: api.StepEventStatusPending, DispatchId: pr.DispatchId, Metadata: map[string]string{"progress": fmt.Sprint(i)}})
+		require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
+	}
+
+	resp := a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/cancel", nil)
+	require.Equal(t, http.StatusNoContent, resp.Status, string(resp.Body))
+	require.Equal(t, api.CandidateStatusNotStarted, candidates(t, a, mid)["svc-a"].Status)
+	testsupport.Eventually(t, waitFor, func() (bool, string) {
+		_, rs := steps(t, a, mid, "svc-a")
+		return rs.Cancellation.Status == api.RunCancellationStatusNotSupported, fmt.Sprintf("cancellation %+v", rs.Cancellation)
+	})
+	notices := mig.CancelRuns()
+	require.Len(t, notices, 1)
+	require.Equal(t, []string{"branch", "pr"}, []string{notices[0].Steps[0].StepName, notices[0].Steps[1].StepName})
+	require.Equal(t, api.StepStatusSucceeded, notices[0].Steps[0].Status, "the step finished before continuing is named")
+	require.Equal(t, pr.DispatchId, notices[0].Steps[1].DispatchId)
+}

@@ -13,14 +13,16 @@ import (
 	"github.com/drover-dev/drover/pkg/migrator/signature"
 )
 
-// Migrator is a real HTTP migrator for tests: it records every dispatch and dry-run request
-// and answers as scripted. Tests play its asynchronous part by posting callbacks themselves.
+// Migrator is a real HTTP migrator for tests: it records every dispatch, dry-run and cancel-run
+// request and answers as scripted. Tests play its asynchronous part by posting callbacks
+// themselves. Like a migrator written against the bare contract, it answers cancel-run 404.
 type Migrator struct {
 	URL string
 
 	mu          sync.Mutex
 	dispatches  []api.DispatchStepRequest
 	dryRuns     []api.DryRunRequest
+	cancelRuns  []api.CancelRunRequest
 	dispatchCh  chan api.DispatchStepRequest
 	failNext    []int // statuses to answer the next dispatches with
 	dryRunReply func(api.DryRunRequest) (int, any)
@@ -56,6 +58,7 @@ func NewMigrator(t testing.TB) *Migrator {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /dispatch-step", m.dispatch)
 	mux.HandleFunc("POST /dry-run", m.dryRun)
+	mux.HandleFunc("POST /cancel-run", m.cancelRun)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	m.URL = srv.URL
@@ -99,6 +102,25 @@ func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 	m.dispatchCh <- req
 	w.WriteHeader(http.StatusAccepted)
+}
+
+func (m *Migrator) cancelRun(w http.ResponseWriter, r *http.Request) {
+	var req api.CancelRunRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, `{"error":"bad cancel-run body"}`, http.StatusBadRequest)
+		return
+	}
+	m.mu.Lock()
+	m.cancelRuns = append(m.cancelRuns, req)
+	m.mu.Unlock()
+	http.Error(w, `{"error":"this migrator does not take part in cancellations"}`, http.StatusNotFound)
+}
+
+// CancelRuns returns the cancel-run requests received, in order.
+func (m *Migrator) CancelRuns() []api.CancelRunRequest {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]api.CancelRunRequest(nil), m.cancelRuns...)
 }
 
 func (m *Migrator) dryRun(w http.ResponseWriter, r *http.Request) {
