@@ -105,19 +105,26 @@ func TestMigratorDownLongerThanRetries(t *testing.T) {
 	recordHistories(t, r.Client, d.CallbackId, "gave-up-then-retried")
 }
 
+// startContinuingRun starts svc-a on a Drover whose runs continue as new at limit events, and
+// returns its first dispatch and the id of the run's first execution.
+func startContinuingRun(t *testing.T, kind string, limit int) (*app.Running, *testsupport.API, *testsupport.Migrator, string, api.DispatchStepRequest, string) {
+	t.Helper()
+	mig := testsupport.NewMigrator(t)
+	r, a := startDrover(t, newStore(t, kind), func(c *app.Config) { c.ContinueAfter = limit })
+	mid := migrationID(t, kind)
+	require.Equal(t, http.StatusOK, a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL)).Status)
+	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/start", nil).Status)
+	d := mig.NextDispatch(t, waitFor)
+	return r, a, mig, mid, d, firstExecution(t, r.Client, d.CallbackId)
+}
+
 // TestLongRunContinuesAsNew: a run that takes many progress reports continues as new before its
 // history reaches the limit, and goes on in the next execution where it was: each execution's
 // history stays within the bound, the read model's execution (and so the dispatch ids) stays
 // the same, and the run completes.
 func TestLongRunContinuesAsNew(t *testing.T) {
 	const limit, reports, burst = 100, 200, 10
-	mig := testsupport.NewMigrator(t)
-	r, a := startDrover(t, newStore(t, "redis"), func(c *app.Config) { c.ContinueAfter = limit })
-	mid := migrationID(t, "redis")
-	require.Equal(t, http.StatusOK, a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL)).Status)
-	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/start", nil).Status)
-	d := mig.NextDispatch(t, waitFor)
-	first := firstExecution(t, r.Client, d.CallbackId)
+	r, a, mig, mid, d, first := startContinuingRun(t, "redis", limit)
 
 	// The migrator reports progress in bursts, as a busy one would; the run keeps up.
 	progress := func(n int) string { return fmt.Sprintf("%d/%d", n, reports) }
@@ -157,14 +164,7 @@ func TestLongRunContinuesAsNew(t *testing.T) {
 // reaches its current execution (204, candidate back to not_started), and the cancel notice
 // names every step the run had started, those finished before the continuation too.
 func TestCancelAfterContinuing(t *testing.T) {
-	const limit = 60
-	mig := testsupport.NewMigrator(t)
-	r, a := startDrover(t, newStore(t, "sqlite"), func(c *app.Config) { c.ContinueAfter = limit })
-	mid := migrationID(t, "sqlite")
-	require.Equal(t, http.StatusOK, a.Do(t, http.MethodPost, "/registry/announce", announcement(mid, mig.URL)).Status)
-	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-a/start", nil).Status)
-	d := mig.NextDispatch(t, waitFor)
-	first := firstExecution(t, r.Client, d.CallbackId)
+	r, a, mig, mid, d, first := startContinuingRun(t, "sqlite", 60)
 	require.Equal(t, http.StatusAccepted, a.Do(t, http.MethodPost, "/event/"+d.CallbackId, api.StepStatusEvent{StepName: "branch", CandidateId: "svc-a", Status: api.StepEventStatusSucceeded, DispatchId: d.DispatchId}).Status)
 	pr := mig.NextDispatch(t, waitFor)
 	for i := 1; len(executions(t, r.Client, d.CallbackId, first)) < 2; i++ {

@@ -159,18 +159,17 @@ func NewClientWith(opts Options) *Client {
 
 // DispatchStep POSTs req to {migratorURL}/dispatch-step; any 2xx is an acknowledgement.
 func (c *Client) DispatchStep(ctx context.Context, migratorURL string, req api.DispatchStepRequest) error {
-	resp, err := c.post(ctx, "dispatch-step", migratorURL, req.MigrationId, req, c.dispatchTimeout)
-	if err != nil {
-		return err
-	}
-	defer resp.body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.body, maxErrorBody))
-	return nil
+	return c.notify(ctx, "dispatch-step", migratorURL, req.MigrationId, req)
 }
 
 // CancelRun POSTs req to {migratorURL}/cancel-run; any 2xx means the migrator has it.
 func (c *Client) CancelRun(ctx context.Context, migratorURL string, req api.CancelRunRequest) error {
-	resp, err := c.post(ctx, "cancel-run", migratorURL, req.MigrationId, req, c.dispatchTimeout)
+	return c.notify(ctx, "cancel-run", migratorURL, req.MigrationId, req)
+}
+
+// notify POSTs a request whose answer's body does not matter, only its status.
+func (c *Client) notify(ctx context.Context, op, migratorURL, migrationID string, body any) error {
+	resp, err := c.post(ctx, op, migratorURL, migrationID, body, c.dispatchTimeout)
 	if err != nil {
 		return err
 	}

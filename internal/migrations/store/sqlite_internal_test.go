@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,35 +131,29 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 	require.Greater(t, v1, v0)
 }
 
-// downgradeToVersion4 removes what schema version 5 added.
-func downgradeToVersion4(t *testing.T, s *SQLiteStore) {
+// dropRunColumns turns the database back into schema version v by dropping the runs columns
+// the later versions added.
+func dropRunColumns(t *testing.T, s *SQLiteStore, v int, cols ...string) {
 	t.Helper()
-	_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN cancellation`)
-	require.NoError(t, err)
-	_, err = s.w.ExecContext(context.Background(), `PRAGMA user_version = 4`)
+	for _, col := range cols {
+		_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN `+col)
+		require.NoError(t, err)
+	}
+	_, err := s.w.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA user_version = %d`, v))
 	require.NoError(t, err)
 }
 
+// downgradeToVersion4 removes what schema version 5 added.
+func downgradeToVersion4(t *testing.T, s *SQLiteStore) { dropRunColumns(t, s, 4, "cancellation") }
+
 // downgradeToVersion3 removes what schema versions 4 and 5 added.
 func downgradeToVersion3(t *testing.T, s *SQLiteStore) {
-	t.Helper()
-	downgradeToVersion4(t, s)
-	_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN waiting_since`)
-	require.NoError(t, err)
-	_, err = s.w.ExecContext(context.Background(), `PRAGMA user_version = 3`)
-	require.NoError(t, err)
+	dropRunColumns(t, s, 3, "cancellation", "waiting_since")
 }
 
 // downgradeToVersion2 removes what schema versions 3 to 5 added.
 func downgradeToVersion2(t *testing.T, s *SQLiteStore) {
-	t.Helper()
-	downgradeToVersion3(t, s)
-	for _, col := range []string{"step_name", "step_status", "attention"} {
-		_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN `+col)
-		require.NoError(t, err)
-	}
-	_, err := s.w.ExecContext(context.Background(), `PRAGMA user_version = 2`)
-	require.NoError(t, err)
+	dropRunColumns(t, s, 2, "cancellation", "waiting_since", "step_name", "step_status", "attention")
 }
 
 // TestSQLiteUpgradesVersion2: a database written before run summaries opens, keeps its data, and
