@@ -18,7 +18,7 @@ export function ProgressBar({ counts }: { counts?: Schemas["CandidateCounts"] })
         <span><i className="dot completed" />{c.completed.toLocaleString()} completed</span>
         <span><i className="dot running" />{c.running.toLocaleString()} running</span>
         <span><i className="dot not_started" />{c.not_started.toLocaleString()} not started</span>
-        {c.attention ? <span className="needs"><i className="dot attention" />{c.attention.toLocaleString()} need attention</span> : null}
+        {c.attention ? <span className="needs"><i className="dot attention" />{c.attention.toLocaleString()} {c.attention === 1 ? "needs" : "need"} attention</span> : null}
       </div>
     </div>
   );

@@ -79,7 +79,7 @@ describe("migrations page", () => {
     renderAt("/", api);
     expect(await screen.findByRole("link", { name: "Bump Go" })).toBeInTheDocument();
     expect(screen.getByRole("progressbar")).toHaveAttribute("aria-label", "1 of 10 completed, 2 running, 7 not started");
-    expect(screen.getByText("1 need attention")).toBeInTheDocument();
+    expect(screen.getByText("1 needs attention")).toBeInTheDocument();
     await userEvent.type(screen.getByLabelText("Search migrations"), "kafka");
     expect(screen.queryByRole("link", { name: "Bump Go" })).not.toBeInTheDocument();
     expect(screen.getByText(/No migration matches/)).toBeInTheDocument();
