@@ -1,0 +1,366 @@
+package execution
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/internal/migrations/rollout"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// RolloutWorkflowName is the registered name of the rollout workflow.
+const RolloutWorkflowName = "drover.Rollout"
+
+// Rollout signals and their payload.
+const (
+	SignalRolloutControl = "rollout-control"
+)
+
+// RolloutControl is an operator's command to a rollout.
+type RolloutControl struct {
+	Action     string `json:"action"` // pause, resume, approve, cancel
+	Reason     string `json:"reason,omitempty"`
+	CancelRuns bool   `json:"cancelRuns,omitempty"` // with cancel: also cancel its open runs
+}
+
+// Rollout controls.
+const (
+	ActionPause   = "pause"
+	ActionResume  = "resume"
+	ActionApprove = "approve"
+	ActionCancel  = "cancel"
+)
+
+// RolloutPoll is how often a rollout looks at its runs while it waits for them (a run's end is
+// not signalled to it).
+const RolloutPoll = 5 * time.Second
+
+// RolloutInput is what a rollout workflow starts with; a continued one carries its state.
+type RolloutInput struct {
+	MigrationID string            `json:"migrationId"`
+	RolloutID   string            `json:"rolloutId"`
+	Plan        rollout.Plan      `json:"plan"`
+	Candidates  []string          `json:"candidates"` // fixed when the rollout is created, in start order
+	Inputs      map[string]string `json:"inputs,omitempty"`
+	// ContinueAfter is the history length at which the rollout continues as new (0: the
+	// run workflow's default).
+	ContinueAfter int            `json:"continueAfter,omitempty"`
+	State         *rollout.State `json:"state,omitempty"`
+}
+
+// RolloutStatus is the rollout's own status, as its read model shows it.
+type RolloutStatus string
+
+// Rollout statuses.
+const (
+	RolloutRunning            RolloutStatus = "running"
+	RolloutPaused             RolloutStatus = "paused"
+	RolloutWaitingForWindow   RolloutStatus = "waiting_for_window"
+	RolloutWaitingForApproval RolloutStatus = "waiting_for_approval"
+	RolloutCompleted          RolloutStatus = "completed"
+	RolloutCancelled          RolloutStatus = "cancelled"
+)
+
+// RolloutSnapshot is what the rollout records after every decision, for its read model.
+type RolloutSnapshot struct {
+	MigrationID string
+	RolloutID   string
+	Status      RolloutStatus
+	Paused      string       // why, when paused
+	Waiting     rollout.Wait // what it waits for
+	Until       time.Time    // when it looks again, for the window and the rate
+	Wave        int
+	State       rollout.State
+	At          time.Time
+}
+
+// RolloutPorts are what the rollout's activities act through: the service's use cases (so that
+// a rollout's start is exactly an operator's), the candidates and the read model.
+type RolloutPorts interface {
+	Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error)
+	Cancel(ctx context.Context, migrationID, candidateID string) (bool, error)
+	ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error)
+	PutRollout(ctx context.Context, s RolloutSnapshot) error
+}
+
+// RolloutActivities are the rollout workflow's side effects.
+type RolloutActivities struct{ ports RolloutPorts }
+
+// NewRolloutActivities returns the activities acting through ports.
+func NewRolloutActivities(ports RolloutPorts) *RolloutActivities {
+	return &RolloutActivities{ports: ports}
+}
+
+// RegisterRollouts registers the rollout workflow and its activities with a Temporal worker.
+func RegisterRollouts(w worker.Registry, a *RolloutActivities) {
+	w.RegisterWorkflowWithOptions(Rollout, workflow.RegisterOptions{Name: RolloutWorkflowName})
+	w.RegisterActivity(a)
+}
+
+// Rollout is the workflow of one rollout: it starts the migration's candidates as the plan
+// paces them and follows their runs, until every one has completed, been cancelled or been
+// skipped, or an operator cancels it.
+func Rollout(ctx workflow.Context, in RolloutInput) error {
+	state := rollout.State{Members: rollout.Assign(in.Plan, in.Candidates)}
+	if in.State != nil {
+		state = *in.State
+	}
+	ro := &rolloutRun{in: in, state: state, control: workflow.GetSignalChannel(ctx, SignalRolloutControl), log: workflow.GetLogger(ctx)}
+	return ro.run(ctx)
+}
+
+type rolloutRun struct {
+	in      RolloutInput
+	state   rollout.State
+	control workflow.ReceiveChannel
+	log     log.Logger
+	acts    *RolloutActivities // nil: only names the activity methods
+	// cancelled: an operator cancelled the rollout; it starts nothing more.
+	cancelled bool
+	wave      int // the wave of the last decision, which an approval lets start
+	last      *RolloutSnapshot
+}
+
+func (ro *rolloutRun) actx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{"NotFound"}},
+	})
+}
+
+func (ro *rolloutRun) run(ctx workflow.Context) error {
+	for {
+		var statuses map[string]rollout.Status
+		if err := workflow.ExecuteActivity(ro.actx(ctx), ro.acts.RolloutStatuses, ro.in.MigrationID, ro.state.Members).Get(ctx, &statuses); err != nil {
+			return fmt.Errorf("rollout %s: read its candidates: %w", ro.in.RolloutID, err)
+		}
+		for id, st := range statuses {
+			ro.state.Set(id, st)
+		}
+		now := workflow.Now(ctx).UTC()
+		d, err := rollout.Next(ro.in.Plan, ro.state, now)
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidPlan", err)
+		}
+		if d.Pause != "" {
+			ro.state.Pause(d.Pause)
+		}
+		ro.wave = d.Wave
+		if len(d.Start) > 0 && !ro.cancelled {
+			var started map[string]rollout.Status
+			if err := workflow.ExecuteActivity(ro.actx(ctx), ro.acts.StartRuns, ro.in.MigrationID, d.Start, ro.in.Inputs).Get(ctx, &started); err != nil {
+				return fmt.Errorf("rollout %s: start runs: %w", ro.in.RolloutID, err)
+			}
+			for _, id := range d.Start {
+				ro.state.Set(id, started[id])
+				if started[id] == rollout.Running {
+					ro.state.LastStart = now
+				}
+			}
+		}
+		status := ro.status(d)
+		if err := ro.record(ctx, status, d, now); err != nil {
+			return err
+		}
+		if status == RolloutCompleted || status == RolloutCancelled {
+			return nil
+		}
+		if len(d.Start) > 0 {
+			continue // look again at once: more may start
+		}
+		if ro.full(ctx) {
+			next := ro.in
+			st := ro.state
+			next.State = &st
+			return workflow.NewContinueAsNewError(ctx, RolloutWorkflowName, next)
+		}
+		ro.wait(ctx, d, now)
+	}
+}
+
+// status is the rollout's status after decision d.
+func (ro *rolloutRun) status(d rollout.Decision) RolloutStatus {
+	switch {
+	case ro.cancelled:
+		return RolloutCancelled // its runs go on (or were cancelled with it)
+	case d.Done:
+		return RolloutCompleted
+	case ro.state.Paused != "":
+		return RolloutPaused
+	case d.Wait == rollout.ForWindow:
+		return RolloutWaitingForWindow
+	case d.Wait == rollout.ForApproval:
+		return RolloutWaitingForApproval
+	}
+	return RolloutRunning
+}
+
+func (ro *rolloutRun) record(ctx workflow.Context, status RolloutStatus, d rollout.Decision, now time.Time) error {
+	snap := RolloutSnapshot{MigrationID: ro.in.MigrationID, RolloutID: ro.in.RolloutID, Status: status, Paused: ro.state.Paused,
+		Waiting: d.Wait, Until: d.Until, Wave: d.Wave, State: cloneState(ro.state)}
+	if ro.last != nil && reflect.DeepEqual(*ro.last, snap) {
+		return nil // nothing changed since the last poll: no write, no history event
+	}
+	last := snap
+	ro.last = &last
+	snap.At = now
+	if err := workflow.ExecuteLocalActivity(localCtx(ctx), ro.acts.PutRollout, snap).Get(ctx, nil); err != nil {
+		return fmt.Errorf("rollout %s: record: %w", ro.in.RolloutID, err)
+	}
+	return nil
+}
+
+func cloneState(s rollout.State) rollout.State {
+	s.Members = slices.Clone(s.Members)
+	return s
+}
+
+// full reports whether the rollout's history is long enough to continue as new.
+func (ro *rolloutRun) full(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return ro.control.Len() == 0 && (info.GetCurrentHistoryLength() >= cmp.Or(ro.in.ContinueAfter, DefaultContinueAfter) || info.GetContinueAsNewSuggested())
+}
+
+// wait sleeps until the decision's time (the window, the rate), the next poll of the runs, or an
+// operator's command, whichever comes first, and applies the command.
+func (ro *rolloutRun) wait(ctx workflow.Context, d rollout.Decision, now time.Time) {
+	sleep := RolloutPoll
+	switch {
+	case d.Wait == rollout.ForResume || d.Wait == rollout.ForApproval:
+		sleep = time.Minute // nothing starts until the operator acts; runs are still followed
+	case !d.Until.IsZero():
+		sleep = d.Until.Sub(now)
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimer(tctx, max(sleep, time.Millisecond))
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(timer, func(workflow.Future) {})
+	sel.AddReceive(ro.control, func(c workflow.ReceiveChannel, _ bool) {
+		var cmd RolloutControl
+		c.Receive(ctx, &cmd)
+		ro.apply(ctx, cmd)
+	})
+	sel.Select(ctx)
+}
+
+func (ro *rolloutRun) apply(ctx workflow.Context, cmd RolloutControl) {
+	switch cmd.Action {
+	case ActionPause:
+		ro.state.Pause(cmp.Or(cmd.Reason, "paused by an operator"))
+	case ActionResume:
+		ro.state.Resume()
+	case ActionApprove:
+		ro.state.Approve(ro.wave)
+	case ActionCancel:
+		ro.cancelled = true
+		if cmd.CancelRuns {
+			var open []string
+			for _, m := range ro.state.Members {
+				if m.Status == rollout.Running || m.Status == rollout.Failed {
+					open = append(open, m.ID)
+				}
+			}
+			if err := workflow.ExecuteActivity(ro.actx(ctx), ro.acts.CancelRuns, ro.in.MigrationID, open).Get(ctx, nil); err != nil {
+				ro.log.Warn("could not cancel the rollout's runs", "rollout", ro.in.RolloutID, "error", err)
+			}
+		}
+		for _, m := range ro.state.Members {
+			if m.Status == rollout.Waiting {
+				ro.state.Set(m.ID, rollout.Cancelled)
+			}
+		}
+	default:
+		ro.log.Warn("ignoring an unknown rollout command", "rollout", ro.in.RolloutID, "action", cmd.Action)
+	}
+}
+
+// RolloutStatuses reads where each member's candidate is: a member still waiting whose
+// candidate someone else started is skipped; a started member follows its run.
+func (a *RolloutActivities) RolloutStatuses(ctx context.Context, migrationID string, members []rollout.Member) (map[string]rollout.Status, error) {
+	cs, err := a.ports.ListCandidates(ctx, migrationID)
+	if err != nil {
+		return nil, permanentIfMissing(err)
+	}
+	byID := make(map[string]api.Candidate, len(cs))
+	for _, c := range cs {
+		byID[c.Id] = c
+	}
+	out := make(map[string]rollout.Status, len(members))
+	for _, m := range members {
+		c, ok := byID[m.ID]
+		if !ok {
+			out[m.ID] = rollout.Cancelled // the migrator no longer lists it
+			continue
+		}
+		out[m.ID] = MemberStatus(m.Status, c)
+	}
+	return out, nil
+}
+
+// MemberStatus is a rollout member's status given its candidate now.
+func MemberStatus(prev rollout.Status, c api.Candidate) rollout.Status {
+	if prev == rollout.Waiting || prev == rollout.Skipped || prev == rollout.Cancelled {
+		if prev == rollout.Waiting && c.Status != api.CandidateStatusNotStarted {
+			return rollout.Skipped
+		}
+		return prev
+	}
+	switch c.Status {
+	case api.CandidateStatusCompleted:
+		return rollout.Completed
+	case api.CandidateStatusNotStarted:
+		return rollout.Cancelled
+	}
+	if c.Run.Attention == api.AttentionFailed {
+		return rollout.Failed
+	}
+	return rollout.Running
+}
+
+// StartRuns starts each candidate's run as an operator would; one someone else started
+// meanwhile is skipped.
+func (a *RolloutActivities) StartRuns(ctx context.Context, migrationID string, ids []string, inputs map[string]string) (map[string]rollout.Status, error) {
+	out := make(map[string]rollout.Status, len(ids))
+	for _, id := range ids {
+		_, err := a.ports.Start(ctx, migrationID, id, inputs)
+		switch {
+		case err == nil:
+			out[id] = rollout.Running
+		case errors.Is(err, migrations.ErrCandidateRunning) || errors.Is(err, migrations.ErrCandidateCompleted):
+			out[id] = rollout.Skipped
+		case errors.Is(err, migrations.ErrUnavailable):
+			return nil, err // retried; the ones already started are skipped then
+		default:
+			out[id] = rollout.Cancelled // it cannot start (it is gone, or its inputs are invalid)
+		}
+	}
+	return out, nil
+}
+
+// CancelRuns cancels the candidates' runs.
+func (a *RolloutActivities) CancelRuns(ctx context.Context, migrationID string, ids []string) error {
+	for _, id := range ids {
+		if _, err := a.ports.Cancel(ctx, migrationID, id); err != nil && !errors.Is(err, migrations.ErrCandidateNotRunning) {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutRollout records the rollout's snapshot.
+func (a *RolloutActivities) PutRollout(ctx context.Context, s RolloutSnapshot) error {
+	return a.ports.PutRollout(ctx, s)
+}

@@ -1,0 +1,244 @@
+package execution_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/drover-dev/drover/internal/migrations"
+	"github.com/drover-dev/drover/internal/migrations/execution"
+	"github.com/drover-dev/drover/internal/migrations/rollout"
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// fleet is a fake of the rollout's ports: candidates whose runs take runFor from their start,
+// and fail when the test says so. It records what the rollout did and what it saw.
+type fleet struct {
+	mu        sync.Mutex
+	now       func() time.Time
+	runFor    time.Duration
+	order     []string
+	started   map[string]time.Time
+	status    map[string]api.CandidateStatus
+	failing   map[string]bool
+	cancelled []string
+	snaps     []execution.RolloutSnapshot
+	maxOpen   int // the most runs open at once, as seen when the rollout starts one
+}
+
+func newFleet(env *testsuite.TestWorkflowEnvironment, n int, runFor time.Duration) *fleet {
+	f := &fleet{now: env.Now, runFor: runFor, started: map[string]time.Time{}, status: map[string]api.CandidateStatus{}, failing: map[string]bool{}}
+	for i := range n {
+		id := fmt.Sprintf("c%02d", i)
+		f.order = append(f.order, id)
+		f.status[id] = api.CandidateStatusNotStarted
+	}
+	return f
+}
+
+// settle ends the runs whose time has come (callers hold mu).
+func (f *fleet) settle() {
+	for id, at := range f.started {
+		if f.status[id] == api.CandidateStatusRunning && !f.failing[id] && !f.now().Before(at.Add(f.runFor)) {
+			f.status[id] = api.CandidateStatusCompleted
+		}
+	}
+}
+
+func (f *fleet) Start(_ context.Context, _, id string, _ map[string]string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.settle()
+	if f.status[id] != api.CandidateStatusNotStarted {
+		return "", migrations.Conflict(migrations.ErrCandidateRunning, "candidate %s is already running", id)
+	}
+	f.status[id], f.started[id] = api.CandidateStatusRunning, f.now()
+	open := 0
+	for _, s := range f.status {
+		if s == api.CandidateStatusRunning {
+			open++
+		}
+	}
+	f.maxOpen = max(f.maxOpen, open)
+	return "m__" + id, nil
+}
+
+func (f *fleet) Cancel(_ context.Context, _, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status[id] = api.CandidateStatusNotStarted
+	f.cancelled = append(f.cancelled, id)
+	return true, nil
+}
+
+func (f *fleet) ListCandidates(context.Context, string) ([]api.Candidate, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.settle()
+	out := make([]api.Candidate, 0, len(f.order))
+	for _, id := range f.order {
+		c := api.Candidate{Id: id, Status: f.status[id]}
+		if f.failing[id] && c.Status == api.CandidateStatusRunning {
+			c.Run.Attention = api.AttentionFailed
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (f *fleet) PutRollout(_ context.Context, s execution.RolloutSnapshot) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snaps = append(f.snaps, s)
+	return nil
+}
+
+func (f *fleet) set(id string, st api.CandidateStatus, failing bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status[id], f.failing[id] = st, failing
+	if st == api.CandidateStatusRunning {
+		f.started[id] = f.now()
+	}
+}
+
+func (f *fleet) startTimes() map[string]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]time.Time{}
+	for k, v := range f.started {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *fleet) last() execution.RolloutSnapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snaps[len(f.snaps)-1]
+}
+
+func rolloutEnv(t *testing.T, n int, runFor time.Duration, start time.Time) (*testsuite.TestWorkflowEnvironment, *fleet) {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	if !start.IsZero() {
+		env.SetStartTime(start)
+	}
+	f := newFleet(env, n, runFor)
+	execution.RegisterRollouts(env, execution.NewRolloutActivities(f))
+	return env, f
+}
+
+func rolloutInput(f *fleet, p rollout.Plan) execution.RolloutInput {
+	return execution.RolloutInput{MigrationID: "m", RolloutID: "r1", Plan: p, Candidates: f.order}
+}
+
+// TestRolloutKeepsConcurrencyAndCompletes: 20 candidates with maxConcurrent 3 never have more
+// than 3 runs open, and all complete.
+func TestRolloutKeepsConcurrencyAndCompletes(t *testing.T) {
+	env, f := rolloutEnv(t, 20, 3*time.Minute, time.Time{})
+	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{MaxConcurrent: 3}))
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 3, f.maxOpen)
+	require.Len(t, f.startTimes(), 20)
+	last := f.last()
+	require.Equal(t, execution.RolloutCompleted, last.Status)
+	require.Equal(t, 20, rollout.Counts(last.State.Members)[rollout.Completed])
+}
+
+// TestRolloutWavesAndRate: a canary of 1, then 2, then the rest, at most 2 starts a minute; each
+// wave waits for the one before to complete.
+func TestRolloutWavesAndRate(t *testing.T) {
+	env, f := rolloutEnv(t, 6, 10*time.Minute, time.Time{})
+	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{Waves: []int{1, 2}, StartsPerMinute: 2}))
+	require.NoError(t, env.GetWorkflowError())
+	at := f.startTimes()
+	done := func(id string) time.Time { return at[id].Add(10 * time.Minute) }
+	require.False(t, at["c01"].Before(done("c00")), "wave 2 starts after the canary completed")
+	require.GreaterOrEqual(t, at["c02"].Sub(at["c01"]), 30*time.Second, "2 starts a minute")
+	for _, id := range []string{"c03", "c04", "c05"} {
+		require.False(t, at[id].Before(done("c01")) || at[id].Before(done("c02")), "%s started before wave 2 completed", id)
+	}
+	require.GreaterOrEqual(t, at["c05"].Sub(at["c03"]), time.Minute)
+}
+
+// TestRolloutWaitsForTheWindow: started on a Tuesday evening with a weekday 09:00–17:00 window
+// in Berlin, the rollout starts nothing until Wednesday 09:00 and says it waits for the window.
+func TestRolloutWaitsForTheWindow(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	start := time.Date(2026, 12, 1, 18, 0, 0, 0, berlin)
+	env, f := rolloutEnv(t, 2, time.Minute, start)
+	var waiting execution.RolloutSnapshot
+	env.RegisterDelayedCallback(func() { waiting = f.last() }, time.Hour)
+	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{
+		Window: &rollout.Window{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Start: "09:00", End: "17:00", TimeZone: "Europe/Berlin"},
+	}))
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, execution.RolloutWaitingForWindow, waiting.Status)
+	require.True(t, waiting.Until.Equal(time.Date(2026, 12, 2, 9, 0, 0, 0, berlin)), "until %s", waiting.Until)
+	require.True(t, f.startTimes()["c00"].Equal(time.Date(2026, 12, 2, 9, 0, 0, 0, berlin)), "started %s", f.startTimes()["c00"])
+}
+
+// TestRolloutPausesOnFailuresAndResumes: a failing migrator pauses the rollout after
+// pauseAfterFailures; once the runs are fixed and an operator resumes it, it carries on.
+func TestRolloutPausesOnFailuresAndResumes(t *testing.T) {
+	env, f := rolloutEnv(t, 6, 5*time.Minute, time.Time{})
+	f.failing["c00"], f.failing["c01"] = true, true
+	var paused execution.RolloutSnapshot
+	env.RegisterDelayedCallback(func() { paused = f.last() }, 30*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		f.set("c00", api.CandidateStatusCompleted, false) // retried, and fixed
+		f.set("c01", api.CandidateStatusCompleted, false)
+		env.SignalWorkflow(execution.SignalRolloutControl, execution.RolloutControl{Action: execution.ActionResume})
+	}, time.Hour)
+	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{MaxConcurrent: 2, PauseAfterFailures: 2}))
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, execution.RolloutPaused, paused.Status)
+	require.Contains(t, paused.Paused, "2 runs failed")
+	require.Len(t, f.startTimes(), 6)
+	at := f.startTimes()
+	for _, id := range []string{"c02", "c03", "c04", "c05"} {
+		require.GreaterOrEqual(t, at[id].Sub(at["c00"]), time.Hour, "%s started while paused", id)
+	}
+	require.Equal(t, execution.RolloutCompleted, f.last().Status)
+}
+
+// TestRolloutSkipsAndCancels: a candidate started by hand is skipped, not started twice; an
+// operator's cancel with cancelRuns cancels the open runs and starts nothing more.
+func TestRolloutSkipsAndCancels(t *testing.T) {
+	env, f := rolloutEnv(t, 5, time.Hour, time.Time{})
+	f.status["c01"] = api.CandidateStatusRunning // started by hand before the rollout got to it
+	f.started["c01"] = env.Now()
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(execution.SignalRolloutControl, execution.RolloutControl{Action: execution.ActionCancel, CancelRuns: true})
+	}, 10*time.Minute)
+	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{MaxConcurrent: 2}))
+	require.NoError(t, env.GetWorkflowError())
+	last := f.last()
+	require.Equal(t, execution.RolloutCancelled, last.Status)
+	c := rollout.Counts(last.State.Members)
+	require.Equal(t, 1, c[rollout.Skipped], "%+v", last.State.Members)
+	require.ElementsMatch(t, []string{"c00", "c02"}, f.cancelled, "the rollout's own open runs, not the one started by hand")
+	require.NotContains(t, f.startTimes(), "c03")
+}
+
+// TestRolloutWindowAcrossDaylightSaving: a nightly 02:30–04:00 Berlin window on the night the
+// clocks skip 02:00–03:00 opens at 03:30 summer time (01:30 UTC), and the rollout starts then.
+func TestRolloutWindowAcrossDaylightSaving(t *testing.T) {
+	start := time.Date(2026, 3, 28, 23, 0, 0, 0, time.UTC)
+	env, f := rolloutEnv(t, 1, time.Minute, start)
+	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{
+		Window: &rollout.Window{Start: "02:30", End: "04:00", TimeZone: "Europe/Berlin"},
+	}))
+	require.NoError(t, env.GetWorkflowError())
+	got := f.startTimes()["c00"]
+	require.True(t, got.Equal(time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)), "started %s", got.UTC())
+}
