@@ -217,20 +217,10 @@ func TestSQLiteUpgradesVersion2(t *testing.T) {
 // summaries, and records since when a silent step waits.
 func TestSQLiteUpgradesVersion3(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "drover.db")
-	s, err := OpenSQLite(path)
-	require.NoError(t, err)
-	t0 := time.Unix(1_700_000_000, 0).UTC()
-	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: []api.StepDefinition{{Name: "change"}}, CreatedAt: t0}))
-	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "a", Kind: "service"}}, t0))
-	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: "a", ExecutionID: "e", Status: api.RunStatusRunning, StepNames: []string{"change"}, StartedAt: t0}))
+	s, path, t0 := oneRun(t)
 	require.NoError(t, s.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "change", Status: api.StepStatusFailed}, api.AttentionFailed))
 	downgradeToVersion3(t, s)
-	require.NoError(t, s.Close())
-
-	s, err = OpenSQLite(path)
-	require.NoError(t, err)
-	defer s.Close()
+	s = reopen(t, s, path)
 	c, err := s.GetCandidate(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Equal(t, api.RunSummary{Status: api.RunStatusRunning, StartedAt: t0, StepName: "change", StepStatus: api.StepStatusFailed, Attention: api.AttentionFailed}, c.Run)
@@ -245,19 +235,9 @@ func TestSQLiteUpgradesVersion3(t *testing.T) {
 // runs, and records a notice.
 func TestSQLiteUpgradesVersion4(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "drover.db")
-	s, err := OpenSQLite(path)
-	require.NoError(t, err)
-	t0 := time.Unix(1_700_000_000, 0).UTC()
-	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: []api.StepDefinition{{Name: "change"}}, CreatedAt: t0}))
-	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "a", Kind: "service"}}, t0))
-	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: "a", ExecutionID: "e", Status: api.RunStatusRunning, StepNames: []string{"change"}, StartedAt: t0}))
+	s, path, t0 := oneRun(t)
 	downgradeToVersion4(t, s)
-	require.NoError(t, s.Close())
-
-	s, err = OpenSQLite(path)
-	require.NoError(t, err)
-	defer s.Close()
+	s = reopen(t, s, path)
 	run, err := s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Equal(t, "e", run.ExecutionID)
@@ -267,4 +247,28 @@ func TestSQLiteUpgradesVersion4(t *testing.T) {
 	run, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Equal(t, &done, run.Cancellation)
+}
+
+// oneRun is a database with migration m, candidate a and its running run (execution "e").
+func oneRun(t *testing.T) (*SQLiteStore, string, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "drover.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: []api.StepDefinition{{Name: "change"}}, CreatedAt: t0}))
+	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "a", Kind: "service"}}, t0))
+	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: "a", ExecutionID: "e", Status: api.RunStatusRunning, StepNames: []string{"change"}, StartedAt: t0}))
+	return s, path, t0
+}
+
+// reopen closes s and opens its database again (upgrading it), closed when the test ends.
+func reopen(t *testing.T, s *SQLiteStore, path string) *SQLiteStore {
+	t.Helper()
+	require.NoError(t, s.Close())
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
