@@ -10,6 +10,7 @@ var (
 	ErrMigrationNotFound        = errors.New("migration not found")
 	ErrCandidateNotFound        = errors.New("candidate not found")
 	ErrRunNotFound              = errors.New("run not found")
+	ErrRolloutNotFound          = errors.New("rollout not found")
 	ErrCandidateRunning         = errors.New("candidate is already running")
 	ErrCandidateCompleted       = errors.New("candidate has already completed")
 	ErrCandidateNotRunning      = errors.New("candidate is not running")

@@ -62,6 +62,14 @@ type MigrationStore interface {
 	// when the candidate never ran.
 	GetRun(ctx context.Context, migrationID, candidateID string) (RunRecord, error)
 
+	// PutRollout creates or replaces a rollout's read model (ErrMigrationNotFound when its
+	// migration is unknown).
+	PutRollout(ctx context.Context, r api.Rollout) error
+	// GetRollout returns one rollout; ErrRolloutNotFound (or ErrMigrationNotFound) when none.
+	GetRollout(ctx context.Context, migrationID, id string) (api.Rollout, error)
+	// ListRollouts returns a migration's rollouts, oldest first (by CreatedAt, then id).
+	ListRollouts(ctx context.Context, migrationID string) ([]api.Rollout, error)
+
 	// MigrationVersion returns a counter that grows with every change to the migration's
 	// definition or to its candidates' definitions, statuses, inputs or run summaries,
 	// atomically with the change; read caches key on it. A step state written without changing

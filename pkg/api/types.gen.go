@@ -175,6 +175,132 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for RolloutStatus.
+const (
+	RolloutStatusCancelled          RolloutStatus = "cancelled"
+	RolloutStatusCompleted          RolloutStatus = "completed"
+	RolloutStatusPaused             RolloutStatus = "paused"
+	RolloutStatusRunning            RolloutStatus = "running"
+	RolloutStatusWaitingForApproval RolloutStatus = "waiting_for_approval"
+	RolloutStatusWaitingForWindow   RolloutStatus = "waiting_for_window"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatus enum.
+func (e RolloutStatus) Valid() bool {
+	switch e {
+	case RolloutStatusCancelled:
+		return true
+	case RolloutStatusCompleted:
+		return true
+	case RolloutStatusPaused:
+		return true
+	case RolloutStatusRunning:
+		return true
+	case RolloutStatusWaitingForApproval:
+		return true
+	case RolloutStatusWaitingForWindow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutWaitingFor.
+const (
+	Approval RolloutWaitingFor = "approval"
+	Rate     RolloutWaitingFor = "rate"
+	Resume   RolloutWaitingFor = "resume"
+	Runs     RolloutWaitingFor = "runs"
+	Slot     RolloutWaitingFor = "slot"
+	Wave     RolloutWaitingFor = "wave"
+	Window   RolloutWaitingFor = "window"
+)
+
+// Valid indicates whether the value is a known member of the RolloutWaitingFor enum.
+func (e RolloutWaitingFor) Valid() bool {
+	switch e {
+	case Approval:
+		return true
+	case Rate:
+		return true
+	case Resume:
+		return true
+	case Runs:
+		return true
+	case Slot:
+		return true
+	case Wave:
+		return true
+	case Window:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutMemberStatus.
+const (
+	RolloutMemberStatusCancelled RolloutMemberStatus = "cancelled"
+	RolloutMemberStatusCompleted RolloutMemberStatus = "completed"
+	RolloutMemberStatusFailed    RolloutMemberStatus = "failed"
+	RolloutMemberStatusRunning   RolloutMemberStatus = "running"
+	RolloutMemberStatusSkipped   RolloutMemberStatus = "skipped"
+	RolloutMemberStatusWaiting   RolloutMemberStatus = "waiting"
+)
+
+// Valid indicates whether the value is a known member of the RolloutMemberStatus enum.
+func (e RolloutMemberStatus) Valid() bool {
+	switch e {
+	case RolloutMemberStatusCancelled:
+		return true
+	case RolloutMemberStatusCompleted:
+		return true
+	case RolloutMemberStatusFailed:
+		return true
+	case RolloutMemberStatusRunning:
+		return true
+	case RolloutMemberStatusSkipped:
+		return true
+	case RolloutMemberStatusWaiting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutWindowDays.
+const (
+	Fri RolloutWindowDays = "fri"
+	Mon RolloutWindowDays = "mon"
+	Sat RolloutWindowDays = "sat"
+	Sun RolloutWindowDays = "sun"
+	Thu RolloutWindowDays = "thu"
+	Tue RolloutWindowDays = "tue"
+	Wed RolloutWindowDays = "wed"
+)
+
+// Valid indicates whether the value is a known member of the RolloutWindowDays enum.
+func (e RolloutWindowDays) Valid() bool {
+	switch e {
+	case Fri:
+		return true
+	case Mon:
+		return true
+	case Sat:
+		return true
+	case Sun:
+		return true
+	case Thu:
+		return true
+	case Tue:
+		return true
+	case Wed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RunCancellationStatus.
 const (
 	RunCancellationStatusDone         RunCancellationStatus = "done"
@@ -703,6 +829,90 @@ type RetryStepRequest struct {
 
 // Role defines model for Role.
 type Role string
+
+// Rollout A durable, server-side plan that starts a migration's candidates at a pace and keeps them moving.
+type Rollout struct {
+	Cancelled     int             `json:"cancelled,omitempty,omitzero"`
+	Completed     int             `json:"completed"`
+	CreatedAt     time.Time       `json:"createdAt"`
+	CreatedBy     string          `json:"createdBy,omitempty,omitzero"`
+	Failed        int             `json:"failed"`
+	Id            string          `json:"id"`
+	MaxConcurrent int             `json:"maxConcurrent,omitempty,omitzero"`
+	Members       []RolloutMember `json:"members,omitempty,omitzero"`
+
+	// MigrationId letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 64 characters (so that the run id `migrationId__candidateId` is unambiguous)
+	//
+	// Example: kafka-topic-rename
+	MigrationId        MigrationID   `json:"migrationId"`
+	PauseAfterFailures int           `json:"pauseAfterFailures,omitempty,omitzero"`
+	PauseAtFailureRate float32       `json:"pauseAtFailureRate,omitempty,omitzero"`
+	PausedReason       string        `json:"pausedReason,omitempty,omitzero"`
+	Running            int           `json:"running"`
+	Skipped            int           `json:"skipped,omitempty,omitzero"`
+	Started            int           `json:"started"`
+	StartsPerHour      int           `json:"startsPerHour,omitempty,omitzero"`
+	StartsPerMinute    int           `json:"startsPerMinute,omitempty,omitzero"`
+	Status             RolloutStatus `json:"status"`
+	Total              int           `json:"total"`
+
+	// Until For `window` and `rate`, when it looks again.
+	Until     time.Time `json:"until,omitempty,omitzero"`
+	UpdatedAt time.Time `json:"updatedAt"`
+
+	// WaitingFor What the rollout waits for when it starts nothing now.
+	WaitingFor RolloutWaitingFor `json:"waitingFor,omitempty,omitzero"`
+
+	// Wave The wave it is at (0 is the first).
+	Wave  int           `json:"wave,omitempty,omitzero"`
+	Waves []RolloutWave `json:"waves"`
+
+	// Window When a rollout may start runs; an end at or before the start runs past midnight.
+	Window RolloutWindow `json:"window,omitempty,omitzero"`
+}
+
+// RolloutStatus defines model for Rollout.Status.
+type RolloutStatus string
+
+// RolloutWaitingFor What the rollout waits for when it starts nothing now.
+type RolloutWaitingFor string
+
+// RolloutMember defines model for RolloutMember.
+type RolloutMember struct {
+	// Id letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 128 characters
+	//
+	// Example: payments-service
+	Id CandidateID `json:"id"`
+
+	// Status `waiting` (not started by the rollout yet), `running`, `failed` (a step failed and waits for a retry), `completed`, `cancelled` (its run was cancelled, or the rollout will not start it), `skipped` (someone started it meanwhile; the rollout leaves it).
+	Status RolloutMemberStatus `json:"status"`
+	Wave   int                 `json:"wave"`
+}
+
+// RolloutMemberStatus `waiting` (not started by the rollout yet), `running`, `failed` (a step failed and waits for a retry), `completed`, `cancelled` (its run was cancelled, or the rollout will not start it), `skipped` (someone started it meanwhile; the rollout leaves it).
+type RolloutMemberStatus string
+
+// RolloutWave defines model for RolloutWave.
+type RolloutWave struct {
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	Size      int `json:"size"`
+	Started   int `json:"started"`
+}
+
+// RolloutWindow When a rollout may start runs; an end at or before the start runs past midnight.
+type RolloutWindow struct {
+	// Days The days it opens on (`mon` … `sun`); absent, every day.
+	Days  []RolloutWindowDays `json:"days,omitempty,omitzero"`
+	End   string              `json:"end"`
+	Start string              `json:"start"`
+
+	// TimeZone An IANA time zone, e.g. `Europe/Berlin` or `UTC`.
+	TimeZone string `json:"timeZone"`
+}
+
+// RolloutWindowDays defines model for RolloutWindow.Days.
+type RolloutWindowDays string
 
 // RotateMigratorRequest defines model for RotateMigratorRequest.
 type RotateMigratorRequest struct {

@@ -918,6 +918,72 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        /** @description When a rollout may start runs; an end at or before the start runs past midnight. */
+        RolloutWindow: {
+            /** @description The days it opens on (`mon` … `sun`); absent, every day. */
+            days?: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+            /** a time of day such as `09:00` */
+            start: string;
+            /** a time of day such as `17:00` */
+            end: string;
+            /** @description An IANA time zone, e.g. `Europe/Berlin` or `UTC`. */
+            timeZone: string;
+        };
+        RolloutMember: {
+            id: components["schemas"]["CandidateID"];
+            wave: number;
+            /**
+             * @description `waiting` (not started by the rollout yet), `running`, `failed` (a step failed and waits for a retry), `completed`, `cancelled` (its run was cancelled, or the rollout will not start it), `skipped` (someone started it meanwhile; the rollout leaves it).
+             * @enum {string}
+             */
+            status: "waiting" | "running" | "failed" | "completed" | "cancelled" | "skipped";
+        };
+        RolloutWave: {
+            size: number;
+            started: number;
+            completed: number;
+            failed: number;
+        };
+        /** @description A durable, server-side plan that starts a migration's candidates at a pace and keeps them moving. */
+        Rollout: {
+            id: string;
+            migrationId: components["schemas"]["MigrationID"];
+            /** @enum {string} */
+            status: "running" | "paused" | "waiting_for_window" | "waiting_for_approval" | "completed" | "cancelled";
+            pausedReason?: string;
+            /**
+             * @description What the rollout waits for when it starts nothing now.
+             * @enum {string}
+             */
+            waitingFor?: "slot" | "wave" | "approval" | "window" | "rate" | "resume" | "runs";
+            /**
+             * Format: date-time
+             * @description For `window` and `rate`, when it looks again.
+             */
+            until?: string;
+            /** @description The wave it is at (0 is the first). */
+            wave?: number;
+            total: number;
+            started: number;
+            running: number;
+            completed: number;
+            failed: number;
+            skipped?: number;
+            cancelled?: number;
+            waves: components["schemas"]["RolloutWave"][];
+            members?: components["schemas"]["RolloutMember"][];
+            maxConcurrent?: number;
+            startsPerMinute?: number;
+            startsPerHour?: number;
+            window?: components["schemas"]["RolloutWindow"];
+            pauseAfterFailures?: number;
+            pauseAtFailureRate?: number;
+            createdBy?: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
         /** @description What Drover POSTs to `{migratorUrl}/cancel-run` when a run is cancelled, signed like a dispatch. Optional for migrators: a 404 means the migrator does not take part; any 2xx means it has undone (or will undo) what the run's steps did. Drover retries 5xx and unreachable migrators for up to an hour. */
         CancelRunRequest: {
             /** @description The run id, as in the run's dispatches. */

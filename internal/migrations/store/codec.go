@@ -3,6 +3,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -277,4 +278,11 @@ func decodeCancellation(enc string) (*api.RunCancellation, error) {
 		return nil, fmt.Errorf("decode run cancellation: %w", err)
 	}
 	return &c, nil
+}
+
+// sortRollouts orders rollouts oldest first, by CreatedAt then id.
+func sortRollouts(rs []api.Rollout) {
+	slices.SortFunc(rs, func(a, b api.Rollout) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Id, b.Id))
+	})
 }

@@ -56,7 +56,7 @@ func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
 
 // redisKeys are the keys of one migration.
 type redisKeys struct {
-	base, meta, defs, status, updated, inputs, runs string
+	base, meta, defs, status, updated, inputs, runs, rollouts string
 }
 
 func (s *RedisStore) indexKey() string { return s.prefix + "migrations" }
@@ -71,6 +71,8 @@ func (s *RedisStore) keys(migrationID string) redisKeys {
 		updated: base + "candidates:updated",
 		inputs:  base + "candidates:inputs",
 		runs:    base + "candidates:run",
+		// rollouts: rollout id -> Rollout JSON
+		rollouts: base + "rollouts",
 	}
 }
 
@@ -639,4 +641,76 @@ func parseVersion(v any) int64 {
 	s, _ := v.(string)
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
+}
+
+// PutRollout creates or replaces a rollout's read model.
+func (s *RedisStore) PutRollout(ctx context.Context, r api.Rollout) error {
+	enc, err := encodeJSON("rollout", r)
+	if err != nil {
+		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, err)
+	}
+	k := s.keys(r.MigrationId)
+	n, err := s.client.Exists(ctx, k.meta).Result()
+	if err != nil {
+		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, backendError(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, migrations.ErrMigrationNotFound)
+	}
+	if err := s.client.HSet(ctx, k.rollouts, r.Id, enc).Err(); err != nil {
+		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, backendError(err))
+	}
+	return nil
+}
+
+// GetRollout returns one rollout.
+func (s *RedisStore) GetRollout(ctx context.Context, migrationID, id string) (api.Rollout, error) {
+	k := s.keys(migrationID)
+	enc, err := s.client.HGet(ctx, k.rollouts, id).Result()
+	if errors.Is(err, redis.Nil) {
+		n, eerr := s.client.Exists(ctx, k.meta).Result()
+		switch {
+		case eerr != nil:
+			return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, backendError(eerr))
+		case n == 0:
+			return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, migrations.ErrMigrationNotFound)
+		}
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, migrations.ErrRolloutNotFound)
+	}
+	if err != nil {
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, backendError(err))
+	}
+	var r api.Rollout
+	if err := json.Unmarshal([]byte(enc), &r); err != nil {
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: decode: %w", id, migrationID, err)
+	}
+	return r, nil
+}
+
+// ListRollouts returns a migration's rollouts, oldest first.
+func (s *RedisStore) ListRollouts(ctx context.Context, migrationID string) ([]api.Rollout, error) {
+	k := s.keys(migrationID)
+	all, err := s.client.HGetAll(ctx, k.rollouts).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
+	}
+	if len(all) == 0 {
+		n, err := s.client.Exists(ctx, k.meta).Result()
+		if err != nil {
+			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, migrations.ErrMigrationNotFound)
+		}
+	}
+	out := make([]api.Rollout, 0, len(all))
+	for id, enc := range all {
+		var r api.Rollout
+		if err := json.Unmarshal([]byte(enc), &r); err != nil {
+			return nil, fmt.Errorf("list rollouts of %s: decode %s: %w", migrationID, id, err)
+		}
+		out = append(out, r)
+	}
+	sortRollouts(out)
+	return out, nil
 }

@@ -104,7 +104,7 @@ func migrateSQLite(w *sql.DB) error {
 			}
 		}
 	default:
-		if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
+		if _, err := tx.ExecContext(ctx, sqliteSchema+sqlRolloutsTable); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	}
@@ -874,4 +874,92 @@ func (s *SQLiteStore) MigrationVersions(ctx context.Context) ([]migrations.Migra
 		return nil, fmt.Errorf("migration versions: %w", backendError(err))
 	}
 	return out, nil
+}
+
+// PutRollout creates or replaces a rollout's read model.
+func (s *SQLiteStore) PutRollout(ctx context.Context, r api.Rollout) error {
+	enc, err := encodeJSON("rollout", r)
+	if err != nil {
+		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var known bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM migrations WHERE id = ?)`, r.MigrationId).Scan(&known); err != nil {
+			return backendError(err)
+		}
+		if !known {
+			return migrations.ErrMigrationNotFound
+		}
+		_, err := tx.ExecContext(ctx, `
+INSERT INTO rollouts (migration_id, id, created_at, body) VALUES (?, ?, ?, ?)
+ON CONFLICT (migration_id, id) DO UPDATE SET body = excluded.body`, r.MigrationId, r.Id, toNanos(r.CreatedAt), enc)
+		return backendErrorOrNil(err)
+	})
+	if err != nil {
+		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, err)
+	}
+	return nil
+}
+
+// GetRollout returns one rollout.
+func (s *SQLiteStore) GetRollout(ctx context.Context, migrationID, id string) (api.Rollout, error) {
+	var enc string
+	err := s.r.QueryRowContext(ctx, `SELECT body FROM rollouts WHERE migration_id = ? AND id = ?`, migrationID, id).Scan(&enc)
+	if errors.Is(err, sql.ErrNoRows) {
+		if merr := missingMigration(ctx, s.r, migrationID); merr != nil {
+			return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, merr)
+		}
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, migrations.ErrRolloutNotFound)
+	}
+	if err != nil {
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, backendError(err))
+	}
+	var r api.Rollout
+	if err := json.Unmarshal([]byte(enc), &r); err != nil {
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: decode: %w", id, migrationID, err)
+	}
+	return r, nil
+}
+
+// ListRollouts returns a migration's rollouts, oldest first.
+func (s *SQLiteStore) ListRollouts(ctx context.Context, migrationID string) ([]api.Rollout, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT body FROM rollouts WHERE migration_id = ? ORDER BY created_at, id`, migrationID)
+	if err != nil {
+		return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
+	}
+	defer rows.Close()
+	out := []api.Rollout{}
+	for rows.Next() {
+		var enc string
+		if err := rows.Scan(&enc); err != nil {
+			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
+		}
+		var r api.Rollout
+		if err := json.Unmarshal([]byte(enc), &r); err != nil {
+			return nil, fmt.Errorf("list rollouts of %s: decode: %w", migrationID, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
+	}
+	if len(out) == 0 {
+		if merr := missingMigration(ctx, s.r, migrationID); merr != nil {
+			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, merr)
+		}
+	}
+	sortRollouts(out) // created_at ties keep id order either way
+	return out, nil
+}
+
+// missingMigration is ErrMigrationNotFound when the migration is unknown, else nil.
+func missingMigration(ctx context.Context, q queryer, migrationID string) error {
+	var known bool
+	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM migrations WHERE id = ?)`, migrationID).Scan(&known); err != nil {
+		return backendError(err)
+	}
+	if !known {
+		return migrations.ErrMigrationNotFound
+	}
+	return nil
 }

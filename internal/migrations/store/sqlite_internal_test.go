@@ -131,16 +131,34 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 	require.Greater(t, v1, v0)
 }
 
-// dropRunColumns turns the database back into schema version v by dropping the runs columns
-// the later versions added.
+// dropRunColumns turns the database back into schema version v (at most 5) by dropping the
+// rollouts table (version 6) and the runs columns the later versions added.
 func dropRunColumns(t *testing.T, s *SQLiteStore, v int, cols ...string) {
 	t.Helper()
+	_, err := s.w.ExecContext(context.Background(), `DROP TABLE rollouts`)
+	require.NoError(t, err)
 	for _, col := range cols {
 		_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN `+col)
 		require.NoError(t, err)
 	}
-	_, err := s.w.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA user_version = %d`, v))
+	_, err = s.w.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA user_version = %d`, v))
 	require.NoError(t, err)
+}
+
+// TestSQLiteUpgradesVersion5: a database written before rollouts opens and keeps one.
+func TestSQLiteUpgradesVersion5(t *testing.T) {
+	ctx := context.Background()
+	s, path, t0 := oneRun(t)
+	dropRunColumns(t, s, 5)
+	s = reopen(t, s, path)
+	run, err := s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, "e", run.ExecutionID)
+	r := api.Rollout{Id: "r1", MigrationId: "m", Status: api.RolloutStatusRunning, Total: 1, Waves: []api.RolloutWave{{Size: 1}}, CreatedAt: t0, UpdatedAt: t0}
+	require.NoError(t, s.PutRollout(ctx, r))
+	got, err := s.GetRollout(ctx, "m", "r1")
+	require.NoError(t, err)
+	require.Equal(t, r, got)
 }
 
 // downgradeToVersion4 removes what schema version 5 added.

@@ -7,7 +7,7 @@ import (
 
 // sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
 // schema below changes.
-const sqliteSchemaVersion = 5
+const sqliteSchemaVersion = 6
 
 // sqliteSchema creates the current version. Candidate definitions and candidate states are separate
 // tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
@@ -87,7 +87,18 @@ ALTER TABLE runs ADD COLUMN attention TEXT NOT NULL DEFAULT '';`,
 	},
 	3: {statements: `ALTER TABLE runs ADD COLUMN waiting_since INTEGER NOT NULL DEFAULT 0`},
 	4: {statements: `ALTER TABLE runs ADD COLUMN cancellation TEXT NOT NULL DEFAULT ''`},
+	5: {statements: sqlRolloutsTable},
 }
+
+// sqlRolloutsTable holds rollouts' read models (schema version 6).
+const sqlRolloutsTable = `
+CREATE TABLE rollouts (
+	migration_id TEXT NOT NULL REFERENCES migrations (id) ON DELETE CASCADE,
+	id           TEXT NOT NULL,
+	created_at   INTEGER NOT NULL,
+	body         TEXT NOT NULL, -- the Rollout, JSON
+	PRIMARY KEY (migration_id, id)
+) STRICT, WITHOUT ROWID;`
 
 // sqlBumpVersion marks a change to a migration or its candidates, for readers' caches.
 const sqlBumpVersion = `UPDATE migrations SET version = version + 1 WHERE id = ?`

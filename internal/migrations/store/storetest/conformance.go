@@ -36,6 +36,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("RunSummary", func(t *testing.T) { testRunSummary(t, newStore(t)) })
 	t.Run("RunSummaryCancelled", func(t *testing.T) { testRunSummaryCancelled(t, newStore(t)) })
 	t.Run("Cancellation", func(t *testing.T) { testCancellation(t, newStore(t)) })
+	t.Run("Rollouts", func(t *testing.T) { testRollouts(t, newStore(t)) })
 }
 
 func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
@@ -1102,4 +1103,40 @@ func testCancellation(t *testing.T, s migrations.MigrationStore) {
 	run, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Nil(t, run.Cancellation, "the old run's notice does not land on the new run")
+}
+
+// testRollouts: a rollout's read model is replaced whole, listed oldest first, and belongs to
+// a known migration.
+func testRollouts(t *testing.T, s migrations.MigrationStore) {
+	ctx := context.Background()
+	seed(t, s, "m", at(0), candidate("a", "service"), candidate("b", "service"))
+	list, err := s.ListRollouts(ctx, "m")
+	require.NoError(t, err)
+	require.Empty(t, list)
+	_, err = s.GetRollout(ctx, "m", "r1")
+	require.ErrorIs(t, err, migrations.ErrRolloutNotFound)
+	_, err = s.GetRollout(ctx, "nope", "r1")
+	require.ErrorIs(t, err, migrations.ErrMigrationNotFound)
+	_, err = s.ListRollouts(ctx, "nope")
+	require.ErrorIs(t, err, migrations.ErrMigrationNotFound)
+	require.ErrorIs(t, s.PutRollout(ctx, api.Rollout{Id: "r1", MigrationId: "nope", CreatedAt: at(1)}), migrations.ErrMigrationNotFound)
+
+	r1 := api.Rollout{Id: "r1", MigrationId: "m", Status: api.RolloutStatusRunning, Total: 2, Started: 1, Running: 1,
+		Waves:   []api.RolloutWave{{Size: 1, Started: 1}, {Size: 1}},
+		Members: []api.RolloutMember{{Id: "a", Wave: 0, Status: api.RolloutMemberStatusRunning}, {Id: "b", Wave: 1, Status: api.RolloutMemberStatusWaiting}},
+		MaxConcurrent: 1, Window: api.RolloutWindow{Days: []api.RolloutWindowDays{"mon"}, Start: "09:00", End: "17:00", TimeZone: "Europe/Berlin"},
+		CreatedBy: "jane", CreatedAt: at(2), UpdatedAt: at(2)}
+	r0 := api.Rollout{Id: "r0", MigrationId: "m", Status: api.RolloutStatusCompleted, Waves: []api.RolloutWave{}, CreatedAt: at(1), UpdatedAt: at(1)}
+	require.NoError(t, s.PutRollout(ctx, r1))
+	require.NoError(t, s.PutRollout(ctx, r0))
+	got, err := s.GetRollout(ctx, "m", "r1")
+	require.NoError(t, err)
+	require.Equal(t, r1, got)
+
+	r1.Status, r1.PausedReason, r1.Failed, r1.Running, r1.UpdatedAt = api.RolloutStatusPaused, "1 runs failed", 1, 0, at(3)
+	r1.Members[0].Status = api.RolloutMemberStatusFailed
+	require.NoError(t, s.PutRollout(ctx, r1))
+	list, err = s.ListRollouts(ctx, "m")
+	require.NoError(t, err)
+	require.Equal(t, []api.Rollout{r0, r1}, list, "oldest first, each as last put")
 }
