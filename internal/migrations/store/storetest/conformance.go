@@ -1122,8 +1122,8 @@ func testRollouts(t *testing.T, s migrations.MigrationStore) {
 	require.ErrorIs(t, s.PutRollout(ctx, api.Rollout{Id: "r1", MigrationId: "nope", CreatedAt: at(1)}), migrations.ErrMigrationNotFound)
 
 	r1 := api.Rollout{Id: "r1", MigrationId: "m", Status: api.RolloutStatusRunning, Total: 2, Started: 1, Running: 1,
-		Waves:   []api.RolloutWave{{Size: 1, Started: 1}, {Size: 1}},
-		Members: []api.RolloutMember{{Id: "a", Wave: 0, Status: api.RolloutMemberStatusRunning}, {Id: "b", Wave: 1, Status: api.RolloutMemberStatusWaiting}},
+		Waves:         []api.RolloutWave{{Size: 1, Started: 1}, {Size: 1}},
+		Members:       []api.RolloutMember{{Id: "a", Wave: 0, Status: api.RolloutMemberStatusRunning}, {Id: "b", Wave: 1, Status: api.RolloutMemberStatusWaiting}},
 		MaxConcurrent: 1, Window: api.RolloutWindow{Days: []api.RolloutWindowDays{"mon"}, Start: "09:00", End: "17:00", TimeZone: "Europe/Berlin"},
 		CreatedBy: "jane", CreatedAt: at(2), UpdatedAt: at(2)}
 	r0 := api.Rollout{Id: "r0", MigrationId: "m", Status: api.RolloutStatusCompleted, Waves: []api.RolloutWave{}, CreatedAt: at(1), UpdatedAt: at(1)}
