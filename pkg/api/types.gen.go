@@ -205,39 +205,6 @@ func (e RolloutStatus) Valid() bool {
 	}
 }
 
-// Defines values for RolloutWaitingFor.
-const (
-	Approval RolloutWaitingFor = "approval"
-	Rate     RolloutWaitingFor = "rate"
-	Resume   RolloutWaitingFor = "resume"
-	Runs     RolloutWaitingFor = "runs"
-	Slot     RolloutWaitingFor = "slot"
-	Wave     RolloutWaitingFor = "wave"
-	Window   RolloutWaitingFor = "window"
-)
-
-// Valid indicates whether the value is a known member of the RolloutWaitingFor enum.
-func (e RolloutWaitingFor) Valid() bool {
-	switch e {
-	case Approval:
-		return true
-	case Rate:
-		return true
-	case Resume:
-		return true
-	case Runs:
-		return true
-	case Slot:
-		return true
-	case Wave:
-		return true
-	case Window:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for RolloutMemberStatus.
 const (
 	RolloutMemberStatusCancelled RolloutMemberStatus = "cancelled"
@@ -262,6 +229,39 @@ func (e RolloutMemberStatus) Valid() bool {
 	case RolloutMemberStatusSkipped:
 		return true
 	case RolloutMemberStatusWaiting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutWait.
+const (
+	RolloutWaitApproval RolloutWait = "approval"
+	RolloutWaitRate     RolloutWait = "rate"
+	RolloutWaitResume   RolloutWait = "resume"
+	RolloutWaitRuns     RolloutWait = "runs"
+	RolloutWaitSlot     RolloutWait = "slot"
+	RolloutWaitWave     RolloutWait = "wave"
+	RolloutWaitWindow   RolloutWait = "window"
+)
+
+// Valid indicates whether the value is a known member of the RolloutWait enum.
+func (e RolloutWait) Valid() bool {
+	switch e {
+	case RolloutWaitApproval:
+		return true
+	case RolloutWaitRate:
+		return true
+	case RolloutWaitResume:
+		return true
+	case RolloutWaitRuns:
+		return true
+	case RolloutWaitSlot:
+		return true
+	case RolloutWaitWave:
+		return true
+	case RolloutWaitWindow:
 		return true
 	default:
 		return false
@@ -860,8 +860,8 @@ type Rollout struct {
 	Until     time.Time `json:"until,omitempty,omitzero"`
 	UpdatedAt time.Time `json:"updatedAt"`
 
-	// WaitingFor What the rollout waits for when it starts nothing now.
-	WaitingFor RolloutWaitingFor `json:"waitingFor,omitempty,omitzero"`
+	// WaitingFor What a rollout that starts nothing now waits for: a free `slot` (maxConcurrent runs are open), the previous `wave` to complete, an operator's `approval` of the next wave, the time `window`, the start `rate`, a `resume` (it is paused), or its open `runs` to finish.
+	WaitingFor RolloutWait `json:"waitingFor,omitempty,omitzero"`
 
 	// Wave The wave it is at (0 is the first).
 	Wave  int           `json:"wave,omitempty,omitzero"`
@@ -873,9 +873,6 @@ type Rollout struct {
 
 // RolloutStatus defines model for Rollout.Status.
 type RolloutStatus string
-
-// RolloutWaitingFor What the rollout waits for when it starts nothing now.
-type RolloutWaitingFor string
 
 // RolloutMember defines model for RolloutMember.
 type RolloutMember struct {
@@ -891,6 +888,9 @@ type RolloutMember struct {
 
 // RolloutMemberStatus `waiting` (not started by the rollout yet), `running`, `failed` (a step failed and waits for a retry), `completed`, `cancelled` (its run was cancelled, or the rollout will not start it), `skipped` (someone started it meanwhile; the rollout leaves it).
 type RolloutMemberStatus string
+
+// RolloutWait What a rollout that starts nothing now waits for: a free `slot` (maxConcurrent runs are open), the previous `wave` to complete, an operator's `approval` of the next wave, the time `window`, the start `rate`, a `resume` (it is paused), or its open `runs` to finish.
+type RolloutWait string
 
 // RolloutWave defines model for RolloutWave.
 type RolloutWave struct {

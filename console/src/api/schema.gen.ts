@@ -944,6 +944,11 @@ export interface components {
             completed: number;
             failed: number;
         };
+        /**
+         * @description What a rollout that starts nothing now waits for: a free `slot` (maxConcurrent runs are open), the previous `wave` to complete, an operator's `approval` of the next wave, the time `window`, the start `rate`, a `resume` (it is paused), or its open `runs` to finish.
+         * @enum {string}
+         */
+        RolloutWait: "slot" | "wave" | "approval" | "window" | "rate" | "resume" | "runs";
         /** @description A durable, server-side plan that starts a migration's candidates at a pace and keeps them moving. */
         Rollout: {
             id: string;
@@ -951,11 +956,7 @@ export interface components {
             /** @enum {string} */
             status: "running" | "paused" | "waiting_for_window" | "waiting_for_approval" | "completed" | "cancelled";
             pausedReason?: string;
-            /**
-             * @description What the rollout waits for when it starts nothing now.
-             * @enum {string}
-             */
-            waitingFor?: "slot" | "wave" | "approval" | "window" | "rate" | "resume" | "runs";
+            waitingFor?: components["schemas"]["RolloutWait"];
             /**
              * Format: date-time
              * @description For `window` and `rate`, when it looks again.

@@ -53,6 +53,8 @@ type RolloutInput struct {
 	Plan        rollout.Plan      `json:"plan"`
 	Candidates  []string          `json:"candidates"` // fixed when the rollout is created, in start order
 	Inputs      map[string]string `json:"inputs,omitempty"`
+	CreatedBy   string            `json:"createdBy,omitempty"`
+	CreatedAt   time.Time         `json:"createdAt"`
 	// ContinueAfter is the history length at which the rollout continues as new (0: the
 	// run workflow's default).
 	ContinueAfter int            `json:"continueAfter,omitempty"`
@@ -72,8 +74,9 @@ const (
 	RolloutCancelled          RolloutStatus = "cancelled"
 )
 
-// RolloutSnapshot is what the rollout records after every decision, for its read model.
+// RolloutSnapshot is what the rollout records after a decision that changed something.
 type RolloutSnapshot struct {
+	Input       *RolloutInput // the rollout's plan and creation
 	MigrationID string
 	RolloutID   string
 	Status      RolloutStatus
@@ -91,7 +94,7 @@ type RolloutPorts interface {
 	Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error)
 	Cancel(ctx context.Context, migrationID, candidateID string) (bool, error)
 	ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error)
-	PutRollout(ctx context.Context, s RolloutSnapshot) error
+	PutRollout(ctx context.Context, r api.Rollout) error
 }
 
 // RolloutActivities are the rollout workflow's side effects.
@@ -208,7 +211,7 @@ func (ro *rolloutRun) status(d rollout.Decision) RolloutStatus {
 }
 
 func (ro *rolloutRun) record(ctx workflow.Context, status RolloutStatus, d rollout.Decision, now time.Time) error {
-	snap := RolloutSnapshot{MigrationID: ro.in.MigrationID, RolloutID: ro.in.RolloutID, Status: status, Paused: ro.state.Paused,
+	snap := RolloutSnapshot{Input: &ro.in, MigrationID: ro.in.MigrationID, RolloutID: ro.in.RolloutID, Status: status, Paused: ro.state.Paused,
 		Waiting: d.Wait, Until: d.Until, Wave: d.Wave, State: cloneState(ro.state)}
 	if ro.last != nil && reflect.DeepEqual(*ro.last, snap) {
 		return nil // nothing changed since the last poll: no write, no history event
@@ -216,7 +219,7 @@ func (ro *rolloutRun) record(ctx workflow.Context, status RolloutStatus, d rollo
 	last := snap
 	ro.last = &last
 	snap.At = now
-	if err := workflow.ExecuteLocalActivity(localCtx(ctx), ro.acts.PutRollout, snap).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(localCtx(ctx), ro.acts.PutRollout, snap.View()).Get(ctx, nil); err != nil {
 		return fmt.Errorf("rollout %s: record: %w", ro.in.RolloutID, err)
 	}
 	return nil
@@ -360,7 +363,55 @@ func (a *RolloutActivities) CancelRuns(ctx context.Context, migrationID string, 
 	return nil
 }
 
-// PutRollout records the rollout's snapshot.
-func (a *RolloutActivities) PutRollout(ctx context.Context, s RolloutSnapshot) error {
-	return a.ports.PutRollout(ctx, s)
+// PutRollout records the rollout's read model.
+func (a *RolloutActivities) PutRollout(ctx context.Context, r api.Rollout) error {
+	return permanentIfMissing(a.ports.PutRollout(ctx, r))
+}
+
+// View is the snapshot as the API shows the rollout.
+func (s RolloutSnapshot) View() api.Rollout {
+	r := api.Rollout{
+		Id: s.RolloutID, MigrationId: s.MigrationID, Status: api.RolloutStatus(s.Status), PausedReason: s.Paused,
+		WaitingFor: api.RolloutWait(s.Waiting), Until: s.Until, Wave: s.Wave, Total: len(s.State.Members),
+		UpdatedAt: s.At, Members: make([]api.RolloutMember, len(s.State.Members)), Waves: []api.RolloutWave{},
+	}
+	if in := s.Input; in != nil {
+		p := in.Plan
+		r.CreatedAt, r.CreatedBy = in.CreatedAt, in.CreatedBy
+		r.MaxConcurrent, r.StartsPerMinute, r.StartsPerHour = p.MaxConcurrent, p.StartsPerMinute, p.StartsPerHour
+		r.PauseAfterFailures, r.PauseAtFailureRate = p.PauseAfterFailures, float32(p.PauseAtFailureRate)
+		if w := p.Window; w != nil {
+			r.Window = api.RolloutWindow{Start: w.Start, End: w.End, TimeZone: w.TimeZone}
+			for _, d := range w.Days {
+				r.Window.Days = append(r.Window.Days, api.RolloutWindowDays(d))
+			}
+		}
+	}
+	for i, m := range s.State.Members {
+		r.Members[i] = api.RolloutMember{Id: m.ID, Wave: m.Wave, Status: api.RolloutMemberStatus(m.Status)}
+		for len(r.Waves) <= m.Wave {
+			r.Waves = append(r.Waves, api.RolloutWave{})
+		}
+		w := &r.Waves[m.Wave]
+		w.Size++
+		if m.Status != rollout.Waiting && m.Status != rollout.Skipped && m.Status != rollout.Cancelled {
+			w.Started++
+			r.Started++
+		}
+		switch m.Status {
+		case rollout.Running:
+			r.Running++
+		case rollout.Failed:
+			w.Failed++
+			r.Failed++
+		case rollout.Completed:
+			w.Completed++
+			r.Completed++
+		case rollout.Skipped:
+			r.Skipped++
+		case rollout.Cancelled:
+			r.Cancelled++
+		}
+	}
+	return r
 }

@@ -27,7 +27,7 @@ type fleet struct {
 	status    map[string]api.CandidateStatus
 	failing   map[string]bool
 	cancelled []string
-	snaps     []execution.RolloutSnapshot
+	snaps     []api.Rollout
 	maxOpen   int // the most runs open at once, as seen when the rollout starts one
 }
 
@@ -91,7 +91,7 @@ func (f *fleet) ListCandidates(context.Context, string) ([]api.Candidate, error)
 	return out, nil
 }
 
-func (f *fleet) PutRollout(_ context.Context, s execution.RolloutSnapshot) error {
+func (f *fleet) PutRollout(_ context.Context, s api.Rollout) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.snaps = append(f.snaps, s)
@@ -117,7 +117,7 @@ func (f *fleet) startTimes() map[string]time.Time {
 	return out
 }
 
-func (f *fleet) last() execution.RolloutSnapshot {
+func (f *fleet) last() api.Rollout {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.snaps[len(f.snaps)-1]
@@ -149,8 +149,10 @@ func TestRolloutKeepsConcurrencyAndCompletes(t *testing.T) {
 	require.Equal(t, 3, f.maxOpen)
 	require.Len(t, f.startTimes(), 20)
 	last := f.last()
-	require.Equal(t, execution.RolloutCompleted, last.Status)
-	require.Equal(t, 20, rollout.Counts(last.State.Members)[rollout.Completed])
+	require.Equal(t, api.RolloutStatusCompleted, last.Status)
+	require.Equal(t, 20, last.Completed)
+	require.Equal(t, 20, last.Total)
+	require.Equal(t, 3, last.MaxConcurrent, "the view carries the plan")
 }
 
 // TestRolloutWavesAndRate: a canary of 1, then 2, then the rest, at most 2 starts a minute; each
@@ -176,13 +178,15 @@ func TestRolloutWaitsForTheWindow(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Date(2026, 12, 1, 18, 0, 0, 0, berlin)
 	env, f := rolloutEnv(t, 2, time.Minute, start)
-	var waiting execution.RolloutSnapshot
+	var waiting api.Rollout
 	env.RegisterDelayedCallback(func() { waiting = f.last() }, time.Hour)
 	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{
 		Window: &rollout.Window{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Start: "09:00", End: "17:00", TimeZone: "Europe/Berlin"},
 	}))
 	require.NoError(t, env.GetWorkflowError())
-	require.Equal(t, execution.RolloutWaitingForWindow, waiting.Status)
+	require.Equal(t, api.RolloutStatusWaitingForWindow, waiting.Status)
+	require.Equal(t, api.RolloutWaitWindow, waiting.WaitingFor)
+	require.Equal(t, "Europe/Berlin", waiting.Window.TimeZone)
 	require.True(t, waiting.Until.Equal(time.Date(2026, 12, 2, 9, 0, 0, 0, berlin)), "until %s", waiting.Until)
 	require.True(t, f.startTimes()["c00"].Equal(time.Date(2026, 12, 2, 9, 0, 0, 0, berlin)), "started %s", f.startTimes()["c00"])
 }
@@ -192,7 +196,7 @@ func TestRolloutWaitsForTheWindow(t *testing.T) {
 func TestRolloutPausesOnFailuresAndResumes(t *testing.T) {
 	env, f := rolloutEnv(t, 6, 5*time.Minute, time.Time{})
 	f.failing["c00"], f.failing["c01"] = true, true
-	var paused execution.RolloutSnapshot
+	var paused api.Rollout
 	env.RegisterDelayedCallback(func() { paused = f.last() }, 30*time.Minute)
 	env.RegisterDelayedCallback(func() {
 		f.set("c00", api.CandidateStatusCompleted, false) // retried, and fixed
@@ -201,14 +205,15 @@ func TestRolloutPausesOnFailuresAndResumes(t *testing.T) {
 	}, time.Hour)
 	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{MaxConcurrent: 2, PauseAfterFailures: 2}))
 	require.NoError(t, env.GetWorkflowError())
-	require.Equal(t, execution.RolloutPaused, paused.Status)
-	require.Contains(t, paused.Paused, "2 runs failed")
+	require.Equal(t, api.RolloutStatusPaused, paused.Status)
+	require.Contains(t, paused.PausedReason, "2 runs failed")
+	require.Equal(t, 2, paused.Failed)
 	require.Len(t, f.startTimes(), 6)
 	at := f.startTimes()
 	for _, id := range []string{"c02", "c03", "c04", "c05"} {
 		require.GreaterOrEqual(t, at[id].Sub(at["c00"]), time.Hour, "%s started while paused", id)
 	}
-	require.Equal(t, execution.RolloutCompleted, f.last().Status)
+	require.Equal(t, api.RolloutStatusCompleted, f.last().Status)
 }
 
 // TestRolloutSkipsAndCancels: a candidate started by hand is skipped, not started twice; an
@@ -223,9 +228,9 @@ func TestRolloutSkipsAndCancels(t *testing.T) {
 	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{MaxConcurrent: 2}))
 	require.NoError(t, env.GetWorkflowError())
 	last := f.last()
-	require.Equal(t, execution.RolloutCancelled, last.Status)
-	c := rollout.Counts(last.State.Members)
-	require.Equal(t, 1, c[rollout.Skipped], "%+v", last.State.Members)
+	require.Equal(t, api.RolloutStatusCancelled, last.Status)
+	require.Equal(t, 1, last.Skipped, "%+v", last.Members)
+	require.Equal(t, api.RolloutMemberStatusSkipped, last.Members[1].Status)
 	require.ElementsMatch(t, []string{"c00", "c02"}, f.cancelled, "the rollout's own open runs, not the one started by hand")
 	require.NotContains(t, f.startTimes(), "c03")
 }
