@@ -24,6 +24,7 @@ import (
 	"github.com/drover-dev/drover/internal/migrations/migrator"
 	"github.com/drover-dev/drover/internal/platform/oidc"
 	ptemporal "github.com/drover-dev/drover/internal/platform/temporal"
+	"github.com/drover-dev/drover/pkg/api"
 )
 
 // Config holds the settings common to every mode.
@@ -164,6 +165,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	if !cfg.NoWorker {
 		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
 		execution.Register(r.worker, execution.NewActivities(store, mc))
+		execution.RegisterRollouts(r.worker, execution.NewRolloutActivities(rolloutPorts{svc: svc, store: store}))
 		if err := r.worker.Start(); err != nil {
 			r.closeAll()
 			return nil, fmt.Errorf("start Temporal worker on task queue %s: %w", cfg.TaskQueue, err)
@@ -272,4 +274,27 @@ func (f levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (f levelFilter) WithGroup(name string) slog.Handler {
 	return levelFilter{Handler: f.Handler.WithGroup(name), min: f.min}
+}
+
+// rolloutPorts are what a rollout acts through: the service's use cases, so that a rollout
+// starts and cancels runs exactly as an operator does, and the store for its read model.
+type rolloutPorts struct {
+	svc   *migrations.Service
+	store migrations.MigrationStore
+}
+
+func (p rolloutPorts) Start(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (string, error) {
+	return p.svc.Start(ctx, migrationID, candidateID, inputs)
+}
+
+func (p rolloutPorts) Cancel(ctx context.Context, migrationID, candidateID string) (bool, error) {
+	return p.svc.Cancel(ctx, migrationID, candidateID)
+}
+
+func (p rolloutPorts) ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error) {
+	return p.store.ListCandidates(ctx, migrationID)
+}
+
+func (p rolloutPorts) PutRollout(ctx context.Context, r api.Rollout) error {
+	return p.store.PutRollout(ctx, r)
 }

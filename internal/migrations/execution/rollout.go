@@ -54,6 +54,8 @@ type RolloutInput struct {
 	Candidates  []string          `json:"candidates"` // fixed when the rollout is created, in start order
 	Inputs      map[string]string `json:"inputs,omitempty"`
 	CreatedBy   string            `json:"createdBy,omitempty"`
+	// Poll is how often it looks at its runs while it waits for them (0: RolloutPoll).
+	Poll time.Duration `json:"poll,omitempty"`
 	CreatedAt   time.Time         `json:"createdAt"`
 	// ContinueAfter is the history length at which the rollout continues as new (0: the
 	// run workflow's default).
@@ -166,12 +168,15 @@ func (ro *rolloutRun) run(ctx workflow.Context) error {
 			if err := workflow.ExecuteActivity(ro.actx(ctx), ro.acts.StartRuns, ro.in.MigrationID, d.Start, ro.in.Inputs).Get(ctx, &started); err != nil {
 				return fmt.Errorf("rollout %s: start runs: %w", ro.in.RolloutID, err)
 			}
+			var running []string
 			for _, id := range d.Start {
-				ro.state.Set(id, started[id])
 				if started[id] == rollout.Running {
-					ro.state.LastStart = now
+					running = append(running, id)
+				} else {
+					ro.state.Set(id, started[id])
 				}
 			}
+			ro.state.Started(running, now)
 		}
 		status := ro.status(d)
 		if err := ro.record(ctx, status, d, now); err != nil {
@@ -239,7 +244,7 @@ func (ro *rolloutRun) full(ctx workflow.Context) bool {
 // wait sleeps until the decision's time (the window, the rate), the next poll of the runs, or an
 // operator's command, whichever comes first, and applies the command.
 func (ro *rolloutRun) wait(ctx workflow.Context, d rollout.Decision, now time.Time) {
-	sleep := RolloutPoll
+	sleep := cmp.Or(ro.in.Poll, RolloutPoll)
 	switch {
 	case d.Wait == rollout.ForResume || d.Wait == rollout.ForApproval:
 		sleep = time.Minute // nothing starts until the operator acts; runs are still followed
@@ -308,13 +313,16 @@ func (a *RolloutActivities) RolloutStatuses(ctx context.Context, migrationID str
 			out[m.ID] = rollout.Cancelled // the migrator no longer lists it
 			continue
 		}
-		out[m.ID] = MemberStatus(m.Status, c)
+		out[m.ID] = MemberStatus(m, c)
 	}
 	return out, nil
 }
 
-// MemberStatus is a rollout member's status given its candidate now.
-func MemberStatus(prev rollout.Status, c api.Candidate) rollout.Status {
+// MemberStatus is a rollout member's status given its candidate now. A run the rollout started
+// counts as running until the candidate shows it (its workflow records its start a moment after
+// the rollout started it), and as cancelled only once that run is shown cancelled.
+func MemberStatus(m rollout.Member, c api.Candidate) rollout.Status {
+	prev := m.Status
 	if prev == rollout.Waiting || prev == rollout.Skipped || prev == rollout.Cancelled {
 		if prev == rollout.Waiting && c.Status != api.CandidateStatusNotStarted {
 			return rollout.Skipped
@@ -325,7 +333,10 @@ func MemberStatus(prev rollout.Status, c api.Candidate) rollout.Status {
 	case api.CandidateStatusCompleted:
 		return rollout.Completed
 	case api.CandidateStatusNotStarted:
-		return rollout.Cancelled
+		if c.Run.Status == api.RunStatusCancelled && !c.Run.StartedAt.Before(m.Started) {
+			return rollout.Cancelled
+		}
+		return prev // its run has not recorded its start yet
 	}
 	if c.Run.Attention == api.AttentionFailed {
 		return rollout.Failed

@@ -247,3 +247,34 @@ func TestRolloutWindowAcrossDaylightSaving(t *testing.T) {
 	got := f.startTimes()["c00"]
 	require.True(t, got.Equal(time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)), "started %s", got.UTC())
 }
+
+// TestMemberStatus: a run the rollout has just started is not taken for cancelled while its
+// candidate does not show it yet (its workflow records its start a moment later), which would
+// free its slot at once and let the rollout start more than maxConcurrent.
+func TestMemberStatus(t *testing.T) {
+	started := time.Unix(1000, 0)
+	running := rollout.Member{ID: "a", Status: rollout.Running, Started: started}
+	waiting := rollout.Member{ID: "a", Status: rollout.Waiting}
+	cand := func(st api.CandidateStatus, run api.RunSummary) api.Candidate {
+		return api.Candidate{Id: "a", Status: st, Run: run}
+	}
+	for name, tc := range map[string]struct {
+		m    rollout.Member
+		c    api.Candidate
+		want rollout.Status
+	}{
+		"just started, not shown yet":      {running, cand(api.CandidateStatusNotStarted, api.RunSummary{}), rollout.Running},
+		"an earlier run was cancelled":     {running, cand(api.CandidateStatusNotStarted, api.RunSummary{Status: api.RunStatusCancelled, StartedAt: started.Add(-time.Hour)}), rollout.Running},
+		"its run was cancelled":            {running, cand(api.CandidateStatusNotStarted, api.RunSummary{Status: api.RunStatusCancelled, StartedAt: started.Add(time.Second)}), rollout.Cancelled},
+		"running":                          {running, cand(api.CandidateStatusRunning, api.RunSummary{Status: api.RunStatusRunning}), rollout.Running},
+		"failed step":                      {running, cand(api.CandidateStatusRunning, api.RunSummary{Status: api.RunStatusRunning, Attention: api.AttentionFailed}), rollout.Failed},
+		"silent step is still running":     {running, cand(api.CandidateStatusRunning, api.RunSummary{Status: api.RunStatusRunning, Attention: api.AttentionSilent}), rollout.Running},
+		"completed":                        {running, cand(api.CandidateStatusCompleted, api.RunSummary{Status: api.RunStatusCompleted}), rollout.Completed},
+		"waiting, started by someone else": {waiting, cand(api.CandidateStatusRunning, api.RunSummary{Status: api.RunStatusRunning}), rollout.Skipped},
+		"waiting, still not started":       {waiting, cand(api.CandidateStatusNotStarted, api.RunSummary{}), rollout.Waiting},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, execution.MemberStatus(tc.m, tc.c))
+		})
+	}
+}

@@ -116,6 +116,8 @@ type Member struct {
 	ID     string `json:"id"`
 	Wave   int    `json:"wave"`
 	Status Status `json:"status"`
+	// Started is when the rollout started the member's run (zero before).
+	Started time.Time `json:"started,omitzero"`
 }
 
 // Assign puts the candidates, in order, into the plan's waves: the first Waves[0], then the
@@ -297,6 +299,11 @@ func currentWave(members []Member) int {
 func (s *State) Started(ids []string, now time.Time) {
 	for _, id := range ids {
 		s.Set(id, Running)
+		for i := range s.Members {
+			if s.Members[i].ID == id {
+				s.Members[i].Started = now
+			}
+		}
 	}
 	if len(ids) > 0 {
 		s.LastStart = now
