@@ -55,8 +55,8 @@ type RolloutInput struct {
 	Inputs      map[string]string `json:"inputs,omitempty"`
 	CreatedBy   string            `json:"createdBy,omitempty"`
 	// Poll is how often it looks at its runs while it waits for them (0: RolloutPoll).
-	Poll time.Duration `json:"poll,omitempty"`
-	CreatedAt   time.Time         `json:"createdAt"`
+	Poll      time.Duration `json:"poll,omitempty"`
+	CreatedAt time.Time     `json:"createdAt"`
 	// ContinueAfter is the history length at which the rollout continues as new (0: the
 	// run workflow's default).
 	ContinueAfter int            `json:"continueAfter,omitempty"`
