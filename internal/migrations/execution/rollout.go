@@ -63,25 +63,12 @@ type RolloutInput struct {
 	State         *rollout.State `json:"state,omitempty"`
 }
 
-// RolloutStatus is the rollout's own status, as its read model shows it.
-type RolloutStatus string
-
-// Rollout statuses.
-const (
-	RolloutRunning            RolloutStatus = "running"
-	RolloutPaused             RolloutStatus = "paused"
-	RolloutWaitingForWindow   RolloutStatus = "waiting_for_window"
-	RolloutWaitingForApproval RolloutStatus = "waiting_for_approval"
-	RolloutCompleted          RolloutStatus = "completed"
-	RolloutCancelled          RolloutStatus = "cancelled"
-)
-
 // RolloutSnapshot is what the rollout records after a decision that changed something.
 type RolloutSnapshot struct {
 	Input       *RolloutInput // the rollout's plan and creation
 	MigrationID string
 	RolloutID   string
-	Status      RolloutStatus
+	Status      api.RolloutStatus
 	Paused      string       // why, when paused
 	Waiting     rollout.Wait // what it waits for
 	Until       time.Time    // when it looks again, for the window and the rate
@@ -182,7 +169,7 @@ func (ro *rolloutRun) run(ctx workflow.Context) error {
 		if err := ro.record(ctx, status, d, now); err != nil {
 			return err
 		}
-		if status == RolloutCompleted || status == RolloutCancelled {
+		if status == api.RolloutStatusCompleted || status == api.RolloutStatusCancelled {
 			return nil
 		}
 		if len(d.Start) > 0 {
@@ -199,23 +186,23 @@ func (ro *rolloutRun) run(ctx workflow.Context) error {
 }
 
 // status is the rollout's status after decision d.
-func (ro *rolloutRun) status(d rollout.Decision) RolloutStatus {
+func (ro *rolloutRun) status(d rollout.Decision) api.RolloutStatus {
 	switch {
 	case ro.cancelled:
-		return RolloutCancelled // its runs go on (or were cancelled with it)
+		return api.RolloutStatusCancelled // its runs go on (or were cancelled with it)
 	case d.Done:
-		return RolloutCompleted
+		return api.RolloutStatusCompleted
 	case ro.state.Paused != "":
-		return RolloutPaused
+		return api.RolloutStatusPaused
 	case d.Wait == rollout.ForWindow:
-		return RolloutWaitingForWindow
+		return api.RolloutStatusWaitingForWindow
 	case d.Wait == rollout.ForApproval:
-		return RolloutWaitingForApproval
+		return api.RolloutStatusWaitingForApproval
 	}
-	return RolloutRunning
+	return api.RolloutStatusRunning
 }
 
-func (ro *rolloutRun) record(ctx workflow.Context, status RolloutStatus, d rollout.Decision, now time.Time) error {
+func (ro *rolloutRun) record(ctx workflow.Context, status api.RolloutStatus, d rollout.Decision, now time.Time) error {
 	snap := RolloutSnapshot{Input: &ro.in, MigrationID: ro.in.MigrationID, RolloutID: ro.in.RolloutID, Status: status, Paused: ro.state.Paused,
 		Waiting: d.Wait, Until: d.Until, Wave: d.Wave, State: cloneState(ro.state)}
 	if ro.last != nil && reflect.DeepEqual(*ro.last, snap) {
@@ -382,7 +369,7 @@ func (a *RolloutActivities) PutRollout(ctx context.Context, r api.Rollout) error
 // View is the snapshot as the API shows the rollout.
 func (s RolloutSnapshot) View() api.Rollout {
 	r := api.Rollout{
-		Id: s.RolloutID, MigrationId: s.MigrationID, Status: api.RolloutStatus(s.Status), PausedReason: s.Paused,
+		Id: s.RolloutID, MigrationId: s.MigrationID, Status: s.Status, PausedReason: s.Paused,
 		WaitingFor: api.RolloutWait(s.Waiting), Until: s.Until, Wave: s.Wave, Total: len(s.State.Members),
 		UpdatedAt: s.At, Members: make([]api.RolloutMember, len(s.State.Members)), Waves: []api.RolloutWave{},
 	}

@@ -286,3 +286,12 @@ func sortRollouts(rs []api.Rollout) {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.Id, b.Id))
 	})
 }
+
+// decodeRollout decodes a stored rollout.
+func decodeRollout(enc string) (api.Rollout, error) {
+	var r api.Rollout
+	if err := json.Unmarshal([]byte(enc), &r); err != nil {
+		return api.Rollout{}, fmt.Errorf("decode rollout: %w", err)
+	}
+	return r, nil
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -650,12 +651,8 @@ func (s *RedisStore) PutRollout(ctx context.Context, r api.Rollout) error {
 		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, err)
 	}
 	k := s.keys(r.MigrationId)
-	n, err := s.client.Exists(ctx, k.meta).Result()
-	if err != nil {
-		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, backendError(err))
-	}
-	if n == 0 {
-		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, migrations.ErrMigrationNotFound)
+	if err := s.missingMigration(ctx, k); err != nil {
+		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, err)
 	}
 	if err := s.client.HSet(ctx, k.rollouts, r.Id, enc).Err(); err != nil {
 		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, backendError(err))
@@ -668,23 +665,31 @@ func (s *RedisStore) GetRollout(ctx context.Context, migrationID, id string) (ap
 	k := s.keys(migrationID)
 	enc, err := s.client.HGet(ctx, k.rollouts, id).Result()
 	if errors.Is(err, redis.Nil) {
-		n, eerr := s.client.Exists(ctx, k.meta).Result()
-		switch {
-		case eerr != nil:
-			return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, backendError(eerr))
-		case n == 0:
-			return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, migrations.ErrMigrationNotFound)
-		}
-		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, migrations.ErrRolloutNotFound)
+		err = cmp.Or(s.missingMigration(ctx, k), migrations.ErrRolloutNotFound)
+	} else if err != nil {
+		err = backendError(err)
 	}
 	if err != nil {
-		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, backendError(err))
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, err)
 	}
-	var r api.Rollout
-	if err := json.Unmarshal([]byte(enc), &r); err != nil {
-		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: decode: %w", id, migrationID, err)
+	r, err := decodeRollout(enc)
+	if err != nil {
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, err)
 	}
 	return r, nil
+}
+
+// missingMigration is ErrMigrationNotFound when the migration is unknown, else nil (or the
+// backend's error).
+func (s *RedisStore) missingMigration(ctx context.Context, k redisKeys) error {
+	n, err := s.client.Exists(ctx, k.meta).Result()
+	switch {
+	case err != nil:
+		return backendError(err)
+	case n == 0:
+		return migrations.ErrMigrationNotFound
+	}
+	return nil
 }
 
 // ListRollouts returns a migration's rollouts, oldest first.
@@ -695,19 +700,15 @@ func (s *RedisStore) ListRollouts(ctx context.Context, migrationID string) ([]ap
 		return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
 	}
 	if len(all) == 0 {
-		n, err := s.client.Exists(ctx, k.meta).Result()
-		if err != nil {
-			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, migrations.ErrMigrationNotFound)
+		if err := s.missingMigration(ctx, k); err != nil {
+			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, err)
 		}
 	}
 	out := make([]api.Rollout, 0, len(all))
 	for id, enc := range all {
-		var r api.Rollout
-		if err := json.Unmarshal([]byte(enc), &r); err != nil {
-			return nil, fmt.Errorf("list rollouts of %s: decode %s: %w", migrationID, id, err)
+		r, err := decodeRollout(enc)
+		if err != nil {
+			return nil, fmt.Errorf("list rollouts of %s: %s: %w", migrationID, id, err)
 		}
 		out = append(out, r)
 	}

@@ -883,12 +883,8 @@ func (s *SQLiteStore) PutRollout(ctx context.Context, r api.Rollout) error {
 		return fmt.Errorf("put rollout %s of %s: %w", r.Id, r.MigrationId, err)
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		var known bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM migrations WHERE id = ?)`, r.MigrationId).Scan(&known); err != nil {
-			return backendError(err)
-		}
-		if !known {
-			return migrations.ErrMigrationNotFound
+		if err := missingMigration(ctx, tx, r.MigrationId); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `
 INSERT INTO rollouts (migration_id, id, created_at, body) VALUES (?, ?, ?, ?)
@@ -914,9 +910,9 @@ func (s *SQLiteStore) GetRollout(ctx context.Context, migrationID, id string) (a
 	if err != nil {
 		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, backendError(err))
 	}
-	var r api.Rollout
-	if err := json.Unmarshal([]byte(enc), &r); err != nil {
-		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: decode: %w", id, migrationID, err)
+	r, err := decodeRollout(enc)
+	if err != nil {
+		return api.Rollout{}, fmt.Errorf("get rollout %s of %s: %w", id, migrationID, err)
 	}
 	return r, nil
 }
@@ -934,9 +930,9 @@ func (s *SQLiteStore) ListRollouts(ctx context.Context, migrationID string) ([]a
 		if err := rows.Scan(&enc); err != nil {
 			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, backendError(err))
 		}
-		var r api.Rollout
-		if err := json.Unmarshal([]byte(enc), &r); err != nil {
-			return nil, fmt.Errorf("list rollouts of %s: decode: %w", migrationID, err)
+		r, err := decodeRollout(enc)
+		if err != nil {
+			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, err)
 		}
 		out = append(out, r)
 	}
@@ -948,7 +944,6 @@ func (s *SQLiteStore) ListRollouts(ctx context.Context, migrationID string) ([]a
 			return nil, fmt.Errorf("list rollouts of %s: %w", migrationID, merr)
 		}
 	}
-	sortRollouts(out) // created_at ties keep id order either way
 	return out, nil
 }
 
