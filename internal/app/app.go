@@ -48,6 +48,8 @@ type Config struct {
 	// ContinueAfter is the history length at which runs continue as new (zero: the workflow's
 	// default); tests lower it to see continuations.
 	ContinueAfter int
+	// RolloutPoll is how often rollouts look at their runs (zero: the workflow's default, 5s).
+	RolloutPoll time.Duration
 	// NoWorker disables the Temporal worker in this process (API only).
 	NoWorker bool
 	// Routes, when not nil, adds routes to the API (e.g. the console).
@@ -158,7 +160,8 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	}
 	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
 	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
-		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, DispatchRetryFor: cfg.DispatchRetryFor, ContinueAfter: cfg.ContinueAfter})
+		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, DispatchRetryFor: cfg.DispatchRetryFor, ContinueAfter: cfg.ContinueAfter,
+		RolloutWorkflow: execution.RolloutWorkflowName, RolloutPoll: cfg.RolloutPoll})
 	svc := migrations.NewService(store, engine, mc, nil, log)
 
 	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/drover-dev/drover/internal/migrations"
 	"github.com/drover-dev/drover/internal/migrations/execution"
 	"github.com/drover-dev/drover/internal/migrations/rollout"
 	"github.com/drover-dev/drover/internal/testsupport"
@@ -68,7 +69,7 @@ func TestRolloutOnRealTemporal(t *testing.T) {
 		work.Wait()
 	}()
 
-	in := execution.RolloutInput{MigrationID: mid, RolloutID: "r1", Plan: rollout.Plan{MaxConcurrent: limit}, Candidates: ids, CreatedAt: time.Now(), Poll: 100 * time.Millisecond}
+	in := migrations.RolloutInput{MigrationID: mid, RolloutID: "r1", Plan: rollout.Plan{MaxConcurrent: limit}, Candidates: ids, CreatedAt: time.Now(), Poll: 100 * time.Millisecond}
 	run, err := r.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "rollout__" + mid + "__r1", TaskQueue: "tq-" + nonQueueChars.ReplaceAllString(t.Name(), "-")}, execution.RolloutWorkflowName, in)
 	require.NoError(t, err)
 	require.NoError(t, run.Get(ctx, nil))

@@ -127,6 +127,11 @@ type ExecutionEngine interface {
 	CancelRun(ctx context.Context, runID string) (RunStatus, error)
 	// Signal delivers a signal to the open run; ErrRunNotFound when no run is open.
 	Signal(ctx context.Context, runID, name string, payload any) error
+	// StartRollout starts a rollout's workflow (RolloutWorkflowID).
+	StartRollout(ctx context.Context, in RolloutInput) error
+	// SignalRollout delivers an operator's command to an open rollout; ErrRolloutNotFound when
+	// the rollout's workflow has ended.
+	SignalRollout(ctx context.Context, migrationID, rolloutID string, cmd RolloutControl) error
 	// Ping reports whether the engine answers.
 	Ping(ctx context.Context) error
 }

@@ -47,6 +47,7 @@ func NewAPI(base string) *API {
 type Response struct {
 	Status int
 	Body   []byte
+	Header http.Header
 }
 
 // JSON decodes the body into v, failing the test when it is not JSON of that shape.
@@ -116,7 +117,7 @@ func (a *API) Do(t testing.TB, method, path string, body any) Response {
 	if err != nil {
 		t.Fatalf("read %s %s: %v", method, path, err)
 	}
-	return Response{Status: resp.StatusCode, Body: out}
+	return Response{Status: resp.StatusCode, Body: out, Header: resp.Header}
 }
 
 // Eventually polls cond every 20 ms until it returns true or timeout passes; it reports the

@@ -303,6 +303,178 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/migrations/{migrationId}/rollouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        /** List a migration's rollouts, oldest first (without their members). */
+        get: operations["listRollouts"];
+        put?: never;
+        /**
+         * Start a rollout, or preview one.
+         * @description Which candidates: `candidateIds` (each must be not_started), or `filter` (the
+         *     not_started candidates that match it), or, with neither, every not_started candidate.
+         *     The set is fixed now. Each candidate must have every required input (from `inputs`, its
+         *     own inputs or its metadata of the same name). With `preview: true` nothing starts: the
+         *     answer (200) says which candidates the rollout would take, its waves, and when its last
+         *     start would be at the given rate and window.
+         */
+        post: operations["createRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/rollouts/{rolloutId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        /** One rollout with its members. */
+        get: operations["getRollout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/rollouts/{rolloutId}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause a rollout; it starts nothing until resumed (its open runs go on). */
+        post: operations["pauseRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/rollouts/{rolloutId}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused rollout; its failure count starts again from zero. */
+        post: operations["resumeRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/rollouts/{rolloutId}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Let a rollout waiting for approval start its next wave. */
+        post: operations["approveRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/rollouts/{rolloutId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a rollout so that it starts nothing more; with cancelRuns, its open runs too. */
+        post: operations["cancelRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/rollouts/{rolloutId}/retry-failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry every failed, silent or overdue step of the rollout's open runs. */
+        post: operations["retryFailedRollout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/cancel-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel the runs of many candidates, server-side.
+         * @description The cancellations are requested at once and carried out by the server, whether or not
+         *     the caller stays; each candidate returns to not_started as its run closes. Candidates
+         *     that are not running are left as they are.
+         */
+        post: operations["cancelRuns"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/me": {
         parameters: {
             query?: never;
@@ -974,16 +1146,90 @@ export interface components {
             waves: components["schemas"]["RolloutWave"][];
             members?: components["schemas"]["RolloutMember"][];
             maxConcurrent?: number;
+            failedHoldsSlot?: boolean;
+            approveWaves?: boolean;
             startsPerMinute?: number;
             startsPerHour?: number;
             window?: components["schemas"]["RolloutWindow"];
             pauseAfterFailures?: number;
             pauseAtFailureRate?: number;
+            minFinished?: number;
+            inputs?: components["schemas"]["Inputs"];
             createdBy?: string;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        /** @description The candidate list's filters; the rollout takes the not_started candidates that match. */
+        RolloutFilter: {
+            status?: components["schemas"]["CandidateStatus"];
+            q?: string;
+            /** @description With true, only candidates that need an operator; with false, only the others. */
+            attention?: boolean;
+        };
+        /** @description Which candidates a rollout starts and how it paces them. Every limit is optional; 0 or absent means no limit. */
+        RolloutRequest: {
+            candidateIds?: components["schemas"]["CandidateID"][];
+            filter?: components["schemas"]["RolloutFilter"];
+            /** @description At most this many of its runs open at once. */
+            maxConcurrent?: number;
+            /** @description A run with a failed step waiting for a retry keeps its slot (by default it frees it). */
+            failedHoldsSlot?: boolean;
+            /** @description Sizes of the first waves, e.g. `[1, 5, 25]`; the rest is the last wave. A wave starts once the one before has completed. */
+            waves?: number[];
+            /** @description Each wave after the first waits for an operator's approval. */
+            approveWaves?: boolean;
+            startsPerMinute?: number;
+            /** @description Instead of startsPerMinute (not both). */
+            startsPerHour?: number;
+            window?: components["schemas"]["RolloutWindow"];
+            /** @description Pause once this many of its runs have failed since it began or was last resumed. */
+            pauseAfterFailures?: number;
+            /** @description Pause once this fraction of its finished runs has failed (judged from `minFinished` finished runs on, default 5). */
+            pauseAtFailureRate?: number;
+            minFinished?: number;
+            inputs?: components["schemas"]["Inputs"];
+            /** @description Answer what the rollout would do, and start nothing. */
+            preview?: boolean;
+        };
+        RolloutPreview: {
+            total: number;
+            /** @description The candidates it would take, in start order. */
+            candidateIds: components["schemas"]["CandidateID"][];
+            /** @description The size of each wave. */
+            waves: number[];
+            /**
+             * Format: date-time
+             * @description With a rate or a window, the earliest its last start can be (runs that take longer than the rate's spacing, waves and maxConcurrent only make it later); absent without either.
+             */
+            lastStartBy?: string;
+        };
+        PauseRolloutRequest: {
+            reason?: string;
+        };
+        CancelRolloutRequest: {
+            /** @description Also cancel the rollout's open runs (by default they go on). */
+            cancelRuns?: boolean;
+        };
+        RetryFailedResult: {
+            /** @description How many steps were retried. */
+            retried: number;
+            /** @description The steps that could not be retried, and why. */
+            errors: components["schemas"]["RetryFailure"][];
+        };
+        RetryFailure: {
+            candidateId: components["schemas"]["CandidateID"];
+            stepName?: string;
+            error: string;
+        };
+        CancelRunsRequest: {
+            candidateIds: components["schemas"]["CandidateID"][];
+        };
+        CancelRunsAccepted: {
+            status: string;
+            /** @description How many of the candidates are running and are being cancelled. */
+            requested: number;
         };
         /** @description What Drover POSTs to `{migratorUrl}/cancel-run` when a run is cancelled, signed like a dispatch. Optional for migrators: a 404 means the migrator does not take part; any 2xx means it has undone (or will undo) what the run's steps did. Drover retries 5xx and unreachable migrators for up to an hour. */
         CancelRunRequest: {
@@ -1048,6 +1294,15 @@ export interface components {
         };
     };
     responses: {
+        /** @description The rollout was told; it acts within seconds (GET the rollout to follow it). */
+        RolloutCommandAccepted: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["StatusResponse"];
+            };
+        };
         /** @description The caller did not prove who it is (no or a bad token, session or signature). */
         Unauthorized: {
             headers: {
@@ -1134,6 +1389,7 @@ export interface components {
         MigrationId: components["schemas"]["MigrationID"];
         MigratorId: string;
         CandidateId: components["schemas"]["CandidateID"];
+        RolloutId: string;
     };
     requestBodies: never;
     headers: never;
@@ -1584,6 +1840,236 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listRollouts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollouts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RolloutRequest"];
+            };
+        };
+        responses: {
+            /** @description The preview (with `preview`: true); nothing was started. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RolloutPreview"];
+                };
+            };
+            /** @description The rollout was created and has begun. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollout. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rollout"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    pauseRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PauseRolloutRequest"];
+            };
+        };
+        responses: {
+            202: components["responses"]["RolloutCommandAccepted"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resumeRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["RolloutCommandAccepted"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    approveRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: components["responses"]["RolloutCommandAccepted"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CancelRolloutRequest"];
+            };
+        };
+        responses: {
+            202: components["responses"]["RolloutCommandAccepted"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retryFailedRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                rolloutId: components["parameters"]["RolloutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The retries were requested. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetryFailedResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelRuns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelRunsRequest"];
+            };
+        };
+        responses: {
+            /** @description The cancellations were requested. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelRunsAccepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -22,60 +22,9 @@ import (
 // RolloutWorkflowName is the registered name of the rollout workflow.
 const RolloutWorkflowName = "drover.Rollout"
 
-// Rollout signals and their payload.
-const (
-	SignalRolloutControl = "rollout-control"
-)
-
-// RolloutControl is an operator's command to a rollout.
-type RolloutControl struct {
-	Action     string `json:"action"` // pause, resume, approve, cancel
-	Reason     string `json:"reason,omitempty"`
-	CancelRuns bool   `json:"cancelRuns,omitempty"` // with cancel: also cancel its open runs
-}
-
-// Rollout controls.
-const (
-	ActionPause   = "pause"
-	ActionResume  = "resume"
-	ActionApprove = "approve"
-	ActionCancel  = "cancel"
-)
-
 // RolloutPoll is how often a rollout looks at its runs while it waits for them (a run's end is
 // not signalled to it).
 const RolloutPoll = 5 * time.Second
-
-// RolloutInput is what a rollout workflow starts with; a continued one carries its state.
-type RolloutInput struct {
-	MigrationID string            `json:"migrationId"`
-	RolloutID   string            `json:"rolloutId"`
-	Plan        rollout.Plan      `json:"plan"`
-	Candidates  []string          `json:"candidates"` // fixed when the rollout is created, in start order
-	Inputs      map[string]string `json:"inputs,omitempty"`
-	CreatedBy   string            `json:"createdBy,omitempty"`
-	// Poll is how often it looks at its runs while it waits for them (0: RolloutPoll).
-	Poll      time.Duration `json:"poll,omitempty"`
-	CreatedAt time.Time     `json:"createdAt"`
-	// ContinueAfter is the history length at which the rollout continues as new (0: the
-	// run workflow's default).
-	ContinueAfter int            `json:"continueAfter,omitempty"`
-	State         *rollout.State `json:"state,omitempty"`
-}
-
-// RolloutSnapshot is what the rollout records after a decision that changed something.
-type RolloutSnapshot struct {
-	Input       *RolloutInput // the rollout's plan and creation
-	MigrationID string
-	RolloutID   string
-	Status      api.RolloutStatus
-	Paused      string       // why, when paused
-	Waiting     rollout.Wait // what it waits for
-	Until       time.Time    // when it looks again, for the window and the rate
-	Wave        int
-	State       rollout.State
-	At          time.Time
-}
 
 // RolloutPorts are what the rollout's activities act through: the service's use cases (so that
 // a rollout's start is exactly an operator's), the candidates and the read model.
@@ -103,17 +52,17 @@ func RegisterRollouts(w worker.Registry, a *RolloutActivities) {
 // Rollout is the workflow of one rollout: it starts the migration's candidates as the plan
 // paces them and follows their runs, until every one has completed, been cancelled or been
 // skipped, or an operator cancels it.
-func Rollout(ctx workflow.Context, in RolloutInput) error {
+func Rollout(ctx workflow.Context, in migrations.RolloutInput) error {
 	state := rollout.State{Members: rollout.Assign(in.Plan, in.Candidates)}
 	if in.State != nil {
 		state = *in.State
 	}
-	ro := &rolloutRun{in: in, state: state, control: workflow.GetSignalChannel(ctx, SignalRolloutControl), log: workflow.GetLogger(ctx)}
+	ro := &rolloutRun{in: in, state: state, control: workflow.GetSignalChannel(ctx, migrations.SignalRolloutControl), log: workflow.GetLogger(ctx)}
 	return ro.run(ctx)
 }
 
 type rolloutRun struct {
-	in      RolloutInput
+	in      migrations.RolloutInput
 	state   rollout.State
 	control workflow.ReceiveChannel
 	log     log.Logger
@@ -121,7 +70,7 @@ type rolloutRun struct {
 	// cancelled: an operator cancelled the rollout; it starts nothing more.
 	cancelled bool
 	wave      int // the wave of the last decision, which an approval lets start
-	last      *RolloutSnapshot
+	last      *migrations.RolloutSnapshot
 }
 
 func (ro *rolloutRun) actx(ctx workflow.Context) workflow.Context {
@@ -203,7 +152,7 @@ func (ro *rolloutRun) status(d rollout.Decision) api.RolloutStatus {
 }
 
 func (ro *rolloutRun) record(ctx workflow.Context, status api.RolloutStatus, d rollout.Decision, now time.Time) error {
-	snap := RolloutSnapshot{Input: &ro.in, MigrationID: ro.in.MigrationID, RolloutID: ro.in.RolloutID, Status: status, Paused: ro.state.Paused,
+	snap := migrations.RolloutSnapshot{Input: &ro.in, MigrationID: ro.in.MigrationID, RolloutID: ro.in.RolloutID, Status: status, Paused: ro.state.Paused,
 		Waiting: d.Wait, Until: d.Until, Wave: d.Wave, State: cloneState(ro.state)}
 	if ro.last != nil && reflect.DeepEqual(*ro.last, snap) {
 		return nil // nothing changed since the last poll: no write, no history event
@@ -244,22 +193,22 @@ func (ro *rolloutRun) wait(ctx workflow.Context, d rollout.Decision, now time.Ti
 	sel := workflow.NewSelector(ctx)
 	sel.AddFuture(timer, func(workflow.Future) {})
 	sel.AddReceive(ro.control, func(c workflow.ReceiveChannel, _ bool) {
-		var cmd RolloutControl
+		var cmd migrations.RolloutControl
 		c.Receive(ctx, &cmd)
 		ro.apply(ctx, cmd)
 	})
 	sel.Select(ctx)
 }
 
-func (ro *rolloutRun) apply(ctx workflow.Context, cmd RolloutControl) {
+func (ro *rolloutRun) apply(ctx workflow.Context, cmd migrations.RolloutControl) {
 	switch cmd.Action {
-	case ActionPause:
+	case migrations.ActionPause:
 		ro.state.Pause(cmp.Or(cmd.Reason, "paused by an operator"))
-	case ActionResume:
+	case migrations.ActionResume:
 		ro.state.Resume()
-	case ActionApprove:
+	case migrations.ActionApprove:
 		ro.state.Approve(ro.wave)
-	case ActionCancel:
+	case migrations.ActionCancel:
 		ro.cancelled = true
 		if cmd.CancelRuns {
 			var open []string
@@ -364,52 +313,4 @@ func (a *RolloutActivities) CancelRuns(ctx context.Context, migrationID string, 
 // PutRollout records the rollout's read model.
 func (a *RolloutActivities) PutRollout(ctx context.Context, r api.Rollout) error {
 	return permanentIfMissing(a.ports.PutRollout(ctx, r))
-}
-
-// View is the snapshot as the API shows the rollout.
-func (s RolloutSnapshot) View() api.Rollout {
-	r := api.Rollout{
-		Id: s.RolloutID, MigrationId: s.MigrationID, Status: s.Status, PausedReason: s.Paused,
-		WaitingFor: api.RolloutWait(s.Waiting), Until: s.Until, Wave: s.Wave, Total: len(s.State.Members),
-		UpdatedAt: s.At, Members: make([]api.RolloutMember, len(s.State.Members)), Waves: []api.RolloutWave{},
-	}
-	if in := s.Input; in != nil {
-		p := in.Plan
-		r.CreatedAt, r.CreatedBy = in.CreatedAt, in.CreatedBy
-		r.MaxConcurrent, r.StartsPerMinute, r.StartsPerHour = p.MaxConcurrent, p.StartsPerMinute, p.StartsPerHour
-		r.PauseAfterFailures, r.PauseAtFailureRate = p.PauseAfterFailures, float32(p.PauseAtFailureRate)
-		if w := p.Window; w != nil {
-			r.Window = api.RolloutWindow{Start: w.Start, End: w.End, TimeZone: w.TimeZone}
-			for _, d := range w.Days {
-				r.Window.Days = append(r.Window.Days, api.RolloutWindowDays(d))
-			}
-		}
-	}
-	for i, m := range s.State.Members {
-		r.Members[i] = api.RolloutMember{Id: m.ID, Wave: m.Wave, Status: api.RolloutMemberStatus(m.Status)}
-		for len(r.Waves) <= m.Wave {
-			r.Waves = append(r.Waves, api.RolloutWave{})
-		}
-		w := &r.Waves[m.Wave]
-		w.Size++
-		if m.Status != rollout.Waiting && m.Status != rollout.Skipped && m.Status != rollout.Cancelled {
-			w.Started++
-			r.Started++
-		}
-		switch m.Status {
-		case rollout.Running:
-			r.Running++
-		case rollout.Failed:
-			w.Failed++
-			r.Failed++
-		case rollout.Completed:
-			w.Completed++
-			r.Completed++
-		case rollout.Skipped:
-			r.Skipped++
-		case rollout.Cancelled:
-			r.Cancelled++
-		}
-	}
-	return r
 }

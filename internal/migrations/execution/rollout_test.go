@@ -135,8 +135,8 @@ func rolloutEnv(t *testing.T, n int, runFor time.Duration, start time.Time) (*te
 	return env, f
 }
 
-func rolloutInput(f *fleet, p rollout.Plan) execution.RolloutInput {
-	return execution.RolloutInput{MigrationID: "m", RolloutID: "r1", Plan: p, Candidates: f.order}
+func rolloutInput(f *fleet, p rollout.Plan) migrations.RolloutInput {
+	return migrations.RolloutInput{MigrationID: "m", RolloutID: "r1", Plan: p, Candidates: f.order}
 }
 
 // TestRolloutKeepsConcurrencyAndCompletes: 20 candidates with maxConcurrent 3 never have more
@@ -201,7 +201,7 @@ func TestRolloutPausesOnFailuresAndResumes(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		f.set("c00", api.CandidateStatusCompleted, false) // retried, and fixed
 		f.set("c01", api.CandidateStatusCompleted, false)
-		env.SignalWorkflow(execution.SignalRolloutControl, execution.RolloutControl{Action: execution.ActionResume})
+		env.SignalWorkflow(migrations.SignalRolloutControl, migrations.RolloutControl{Action: migrations.ActionResume})
 	}, time.Hour)
 	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{MaxConcurrent: 2, PauseAfterFailures: 2}))
 	require.NoError(t, env.GetWorkflowError())
@@ -223,7 +223,7 @@ func TestRolloutSkipsAndCancels(t *testing.T) {
 	f.status["c01"] = api.CandidateStatusRunning // started by hand before the rollout got to it
 	f.started["c01"] = env.Now()
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(execution.SignalRolloutControl, execution.RolloutControl{Action: execution.ActionCancel, CancelRuns: true})
+		env.SignalWorkflow(migrations.SignalRolloutControl, migrations.RolloutControl{Action: migrations.ActionCancel, CancelRuns: true})
 	}, 10*time.Minute)
 	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{MaxConcurrent: 2}))
 	require.NoError(t, env.GetWorkflowError())

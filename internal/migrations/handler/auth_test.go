@@ -75,6 +75,10 @@ func newAuthEnv(t *testing.T, cfg handler.Config) *authEnv {
 	// svc-b has a failed first step (retry), svc-c waits on a pending one (events, mark done).
 	e.beginRun("svc-b", step("open-pr", api.StepStatusFailed))
 	e.beginRun("svc-c", api.StepState{StepName: "open-pr", Status: api.StepStatusPending, Attempts: 1, DispatchId: "d-1"})
+	// A rollout of svc-b and svc-c, running, to steer.
+	e.seedRollout(fixtureRollout, api.RolloutStatusRunning, map[string]api.RolloutMemberStatus{"svc-b": api.RolloutMemberStatusFailed, "svc-c": api.RolloutMemberStatusRunning})
+	e.seedRollout("ro-paused", api.RolloutStatusPaused, map[string]api.RolloutMemberStatus{"svc-b": api.RolloutMemberStatusFailed})
+	e.seedRollout("ro-approval", api.RolloutStatusWaitingForApproval, map[string]api.RolloutMemberStatus{"svc-c": api.RolloutMemberStatusRunning})
 	return e
 }
 
@@ -83,12 +87,13 @@ func (e *authEnv) snapshot(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	for _, p := range []string{"/migrations/" + mig, "/migrations/" + mig + "/candidates", "/migrations/" + mig + "/candidates/svc-b/steps",
-		"/migrations/" + mig + "/candidates/svc-c/steps", "/admin/tokens", "/admin/migrators"} {
+		"/migrations/" + mig + "/candidates/svc-c/steps", "/migrations/" + mig + "/rollouts", "/admin/tokens", "/admin/migrators"} {
 		r := e.admin.Do(t, http.MethodGet, p, nil)
 		fmt.Fprintf(&b, "%s %d %s\n", p, r.Status, r.Body)
 	}
 	e.engine.mu.Lock()
-	fmt.Fprintf(&b, "engine: %d starts, %d signals, %d cancels\n", len(e.engine.starts), len(e.engine.signals), len(e.engine.cancels))
+	fmt.Fprintf(&b, "engine: %d starts, %d signals, %d cancels, %d rollouts, %d rollout commands\n", len(e.engine.starts), len(e.engine.signals),
+		len(e.engine.cancels), len(e.engine.rollouts), len(e.engine.rolloutCmds))
 	e.engine.mu.Unlock()
 	return b.String()
 }
@@ -142,6 +147,15 @@ var matrix = []matrixRoute{
 	{access.NeedOperator, http.MethodPatch, fixed("/migrations/" + mig + "/candidates/svc-c/inputs"), body(map[string]any{"inputs": map[string]string{"ticket": "T-3"}}), 204},
 	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/dry-run"), body(map[string]any{"candidate": map[string]any{"id": "svc-a"}}), 200},
 	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/candidates/svc-c/steps/open-pr/complete"), body(map[string]any{"status": "succeeded", "note": "looks good"}), 202},
+	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/rollouts"), nil, 200},
+	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/rollouts/" + fixtureRollout), nil, 200},
+	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/rollouts"), body(map[string]any{"candidateIds": []string{"svc-a"}, "inputs": map[string]string{"ticket": "T-4"}}), 201},
+	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/rollouts/" + fixtureRollout + "/pause"), nil, 202},
+	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/rollouts/ro-paused/resume"), nil, 202},
+	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/rollouts/ro-approval/approve"), nil, 202},
+	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/rollouts/" + fixtureRollout + "/cancel"), body(map[string]any{"cancelRuns": true}), 202},
+	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/rollouts/" + fixtureRollout + "/retry-failed"), nil, 202},
+	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/cancel-runs"), body(map[string]any{"candidateIds": []string{"svc-a"}}), 202},
 	{access.NeedAdmin, http.MethodGet, fixed("/admin/tokens"), nil, 200},
 	{access.NeedAdmin, http.MethodPost, fixed("/admin/tokens"), body(map[string]any{"name": "ci", "role": "operator"}), 201},
 	{access.NeedAdmin, http.MethodDelete, func(e *authEnv) string { return "/admin/tokens/" + e.viewerID }, nil, 204},

@@ -50,10 +50,12 @@ var migratorRoutes = map[string]bool{
 	"/event/:runId":                       true,
 }
 
-// largeBodyRoutes take bodies up to MaxBodyBytes.
+// largeBodyRoutes take bodies up to MaxBodyBytes (they may list many candidates).
 var largeBodyRoutes = map[string]bool{
-	"/registry/announce":                  true,
-	"/migrations/:migrationId/candidates": true,
+	"/registry/announce":                   true,
+	"/migrations/:migrationId/candidates":  true,
+	"/migrations/:migrationId/rollouts":    true,
+	"/migrations/:migrationId/cancel-runs": true,
 }
 
 // Service is what the handlers need of the use cases.
@@ -74,6 +76,13 @@ type Service interface {
 	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
 	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
 	CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, dispatchID, actor string) error
+	PreviewRollout(ctx context.Context, migrationID string, req api.RolloutRequest) (api.RolloutPreview, error)
+	CreateRollout(ctx context.Context, migrationID string, req api.RolloutRequest, actor string) (api.Rollout, error)
+	ListRollouts(ctx context.Context, migrationID string) ([]api.Rollout, error)
+	GetRollout(ctx context.Context, migrationID, rolloutID string) (api.Rollout, error)
+	SteerRollout(ctx context.Context, migrationID, rolloutID string, cmd migrations.RolloutControl) error
+	RetryFailed(ctx context.Context, migrationID, rolloutID string) (api.RetryFailedResult, error)
+	CancelRuns(ctx context.Context, migrationID string, candidateIDs []string) (int, error)
 	Ready(ctx context.Context) map[string]error
 }
 
@@ -156,6 +165,15 @@ func New(cfg Config) (http.Handler, error) {
 	r.GET("/migrations/:migrationId/candidates/:candidateId", h.getCandidate)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/steps/:stepName/complete", h.completeStep)
+	r.GET("/migrations/:migrationId/rollouts", h.listRollouts)
+	r.POST("/migrations/:migrationId/rollouts", h.createRollout)
+	r.GET("/migrations/:migrationId/rollouts/:rolloutId", h.getRollout)
+	r.POST("/migrations/:migrationId/rollouts/:rolloutId/pause", h.pauseRollout)
+	r.POST("/migrations/:migrationId/rollouts/:rolloutId/resume", h.steerRollout(migrations.ActionResume))
+	r.POST("/migrations/:migrationId/rollouts/:rolloutId/approve", h.steerRollout(migrations.ActionApprove))
+	r.POST("/migrations/:migrationId/rollouts/:rolloutId/cancel", h.cancelRollout)
+	r.POST("/migrations/:migrationId/rollouts/:rolloutId/retry-failed", h.retryFailed)
+	r.POST("/migrations/:migrationId/cancel-runs", h.cancelRuns)
 	r.POST("/event/:runId", h.event)
 	r.GET("/auth/me", h.whoAmI)
 	r.GET("/auth/login", sso.Login)
@@ -439,7 +457,8 @@ func (h *Handler) fail(c *gin.Context, err error) {
 		abort(c, http.StatusRequestEntityTooLarge, lerr.Error(), lerr.Field)
 	case errors.As(err, &serr):
 		abort(c, http.StatusConflict, serr.Message, "")
-	case errors.Is(err, migrations.ErrMigrationNotFound), errors.Is(err, migrations.ErrCandidateNotFound), errors.Is(err, migrations.ErrRunNotFound):
+	case errors.Is(err, migrations.ErrMigrationNotFound), errors.Is(err, migrations.ErrCandidateNotFound), errors.Is(err, migrations.ErrRunNotFound),
+		errors.Is(err, migrations.ErrRolloutNotFound):
 		abort(c, http.StatusNotFound, err.Error(), "")
 	case errors.Is(err, migrations.ErrMigratorTimeout):
 		abort(c, http.StatusGatewayTimeout, err.Error(), "")

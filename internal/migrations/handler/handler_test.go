@@ -61,11 +61,50 @@ type fakeEngine struct {
 	// beforeCancel, when set, runs as a cancel reaches the engine: the worst moment for a run
 	// to end on its own.
 	beforeCancel func(runID string)
+	rollouts     []migrations.RolloutInput
+	rolloutCmds  []migrations.RolloutControl
+	openRollouts map[string]bool // workflow ids of open rollouts
+	rolloutErr   error
 }
 
 var _ migrations.ExecutionEngine = (*fakeEngine)(nil)
 
-func newFakeEngine() *fakeEngine { return &fakeEngine{open: map[string]bool{}} }
+func newFakeEngine() *fakeEngine {
+	return &fakeEngine{open: map[string]bool{}, openRollouts: map[string]bool{}}
+}
+
+func (f *fakeEngine) StartRollout(_ context.Context, in migrations.RolloutInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rollouts = append(f.rollouts, in)
+	if f.rolloutErr != nil {
+		return f.rolloutErr
+	}
+	f.openRollouts[migrations.RolloutWorkflowID(in.MigrationID, in.RolloutID)] = true
+	return nil
+}
+
+func (f *fakeEngine) SignalRollout(_ context.Context, migrationID, rolloutID string, cmd migrations.RolloutControl) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.openRollouts[migrations.RolloutWorkflowID(migrationID, rolloutID)] {
+		return fmt.Errorf("rollout %s: %w", rolloutID, migrations.ErrRolloutNotFound)
+	}
+	f.rolloutCmds = append(f.rolloutCmds, cmd)
+	return nil
+}
+
+func (f *fakeEngine) Rollouts() []migrations.RolloutInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.rollouts)
+}
+
+func (f *fakeEngine) RolloutCmds() []migrations.RolloutControl {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.rolloutCmds)
+}
 
 func (f *fakeEngine) StartRun(_ context.Context, in migrations.RunInput) error {
 	f.mu.Lock()
@@ -1075,6 +1114,7 @@ func TestNoServerErrorForBadInput(t *testing.T) {
 		"{migrationId}": {mig, "no-such", "a__b", "%2e%2e", "x%00"},
 		"{candidateId}": {"svc-b", "no-such", "_x"},
 		"{runId}":       {mig + "__svc-b", "a__", "__b", "no__such", "a__b__c"},
+		"{rolloutId}":   {"ro-1", "no-such", "BAD", "x%00"},
 	}
 	for _, op := range specOperations(t) {
 		paths := []string{op.path}

@@ -337,3 +337,31 @@ func (s *State) Resume() {
 
 // Approve lets wave (and the waves before it) start.
 func (s *State) Approve(wave int) { s.Approved = max(s.Approved, wave) }
+
+// LastStartBy is the earliest time the last of n starts can happen, from now, at the plan's
+// rate and in its window, as if every run took no time (waves and maxConcurrent only make it
+// later). It is zero when the plan has neither a rate nor a window, or n is 0.
+func LastStartBy(p Plan, n int, now time.Time) (time.Time, error) {
+	gap := p.interval()
+	if n <= 0 || (gap == 0 && p.Window == nil) {
+		return time.Time{}, nil
+	}
+	var w *window
+	if p.Window != nil {
+		c, err := p.Window.compile("window")
+		if err != nil {
+			return time.Time{}, err
+		}
+		w = &c
+	}
+	t := now
+	for i := range n {
+		if i > 0 {
+			t = t.Add(gap)
+		}
+		if w != nil {
+			t = w.NextOpen(t)
+		}
+	}
+	return t, nil
+}

@@ -264,3 +264,35 @@ func TestValidate(t *testing.T) {
 	}
 	require.NoError(t, rollout.Plan{MaxConcurrent: 2, Waves: []int{1}, StartsPerHour: 60, PauseAfterFailures: 3}.Validate())
 }
+
+func TestLastStartBy(t *testing.T) {
+	mon9 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC) // a Monday
+	weekdays := &rollout.Window{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Start: "09:00", End: "17:00", TimeZone: "UTC"}
+	cases := []struct {
+		name string
+		plan rollout.Plan
+		n    int
+		now  time.Time
+		want time.Time
+	}{
+		{"no rate, no window", rollout.Plan{MaxConcurrent: 2}, 10, mon9, time.Time{}},
+		{"nothing to start", rollout.Plan{StartsPerMinute: 1}, 0, mon9, time.Time{}},
+		{"one a minute", rollout.Plan{StartsPerMinute: 1}, 10, mon9, mon9.Add(9 * time.Minute)},
+		{"per hour", rollout.Plan{StartsPerHour: 4}, 3, mon9, mon9.Add(30 * time.Minute)},
+		{"window closed now: first start when it opens", rollout.Plan{Window: weekdays}, 5, mon9.Add(-3 * time.Hour), mon9},
+		// 8 hours a day at 1 a minute is 480 starts: the 481st is the next morning.
+		{"rate spills into the next day", rollout.Plan{StartsPerMinute: 1, Window: weekdays}, 481, mon9, mon9.Add(24 * time.Hour)},
+		{"Friday evening waits for Monday", rollout.Plan{StartsPerMinute: 1, Window: weekdays}, 2, mon9.Add(4*24*time.Hour + 7*time.Hour + 59*time.Minute), mon9.Add(7 * 24 * time.Hour)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := rollout.LastStartBy(tc.plan, tc.n, tc.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(tc.want) {
+				t.Fatalf("LastStartBy = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -41,6 +41,10 @@ type EngineConfig struct {
 	CallbackTimeout  time.Duration
 	DispatchRetryFor time.Duration
 	ContinueAfter    int
+	// RolloutWorkflow is the rollout workflow's registered name; RolloutPoll, when set, is how
+	// often rollouts look at their runs (zero: the workflow's default).
+	RolloutWorkflow string
+	RolloutPoll     time.Duration
 }
 
 // NewEngine returns an Engine that starts cfg.Workflow on cfg.TaskQueue.
@@ -155,6 +159,36 @@ func closedError(runID string, info *workflowpb.WorkflowExecutionInfo) *migratio
 func (e *Engine) Signal(ctx context.Context, runID, name string, payload any) error {
 	if err := e.client.SignalWorkflow(ctx, runID, "", name, payload); err != nil {
 		return classify(fmt.Errorf("signal %s to %s: %w", name, runID, err))
+	}
+	return nil
+}
+
+// StartRollout starts the rollout's workflow; its id is taken once, ever.
+func (e *Engine) StartRollout(ctx context.Context, in migrations.RolloutInput) error {
+	id := migrations.RolloutWorkflowID(in.MigrationID, in.RolloutID)
+	in.Poll, in.ContinueAfter = cmp.Or(in.Poll, e.cfg.RolloutPoll), cmp.Or(in.ContinueAfter, e.cfg.ContinueAfter)
+	_, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                e.cfg.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, e.cfg.RolloutWorkflow, in)
+	if err != nil {
+		return classify(fmt.Errorf("start rollout workflow %s: %w", id, err))
+	}
+	return nil
+}
+
+// SignalRollout delivers an operator's command to the open rollout.
+func (e *Engine) SignalRollout(ctx context.Context, migrationID, rolloutID string, cmd migrations.RolloutControl) error {
+	id := migrations.RolloutWorkflowID(migrationID, rolloutID)
+	err := e.client.SignalWorkflow(ctx, id, "", migrations.SignalRolloutControl, cmd)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("signal rollout %s: %w: %w", id, migrations.ErrRolloutNotFound, err)
+	}
+	if err != nil {
+		return classify(fmt.Errorf("signal rollout %s: %w", id, err))
 	}
 	return nil
 }

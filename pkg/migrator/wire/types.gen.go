@@ -434,6 +434,12 @@ type AuditPage struct {
 	Next string `json:"next,omitempty,omitzero"`
 }
 
+// CancelRolloutRequest defines model for CancelRolloutRequest.
+type CancelRolloutRequest struct {
+	// CancelRuns Also cancel the rollout's open runs (by default they go on).
+	CancelRuns bool `json:"cancelRuns,omitempty,omitzero"`
+}
+
 // CancelRunRequest What Drover POSTs to `{migratorUrl}/cancel-run` when a run is cancelled, signed like a dispatch. Optional for migrators: a 404 means the migrator does not take part; any 2xx means it has undone (or will undo) what the run's steps did. Drover retries 5xx and unreachable migrators for up to an hour.
 type CancelRunRequest struct {
 	// CallbackId The run id, as in the run's dispatches.
@@ -443,6 +449,18 @@ type CancelRunRequest struct {
 
 	// Steps The run's steps that were dispatched, in order, with their last status and metadata (e.g. the `prUrl` to close).
 	Steps []CancelledStep `json:"steps"`
+}
+
+// CancelRunsAccepted defines model for CancelRunsAccepted.
+type CancelRunsAccepted struct {
+	// Requested How many of the candidates are running and are being cancelled.
+	Requested int    `json:"requested"`
+	Status    string `json:"status"`
+}
+
+// CancelRunsRequest defines model for CancelRunsRequest.
+type CancelRunsRequest struct {
+	CandidateIds []CandidateID `json:"candidateIds"`
 }
 
 // CancelledStep defines model for CancelledStep.
@@ -782,6 +800,11 @@ type OverviewPhase struct {
 	Steps       []string `json:"steps,omitempty,omitzero"`
 }
 
+// PauseRolloutRequest defines model for PauseRolloutRequest.
+type PauseRolloutRequest struct {
+	Reason string `json:"reason,omitempty,omitzero"`
+}
+
 // Phases Optional richer overview (a Drover extra): each phase with its description and the steps it groups. The console shows these when present, else `overview`.
 type Phases = []OverviewPhase
 
@@ -822,6 +845,25 @@ type RequiredInput struct {
 	Name        string `json:"name"`
 }
 
+// RetryFailedResult defines model for RetryFailedResult.
+type RetryFailedResult struct {
+	// Errors The steps that could not be retried, and why.
+	Errors []RetryFailure `json:"errors"`
+
+	// Retried How many steps were retried.
+	Retried int `json:"retried"`
+}
+
+// RetryFailure defines model for RetryFailure.
+type RetryFailure struct {
+	// CandidateId letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 128 characters
+	//
+	// Example: payments-service
+	CandidateId CandidateID `json:"candidateId"`
+	Error       string      `json:"error"`
+	StepName    string      `json:"stepName,omitempty,omitzero"`
+}
+
 // RetryStepRequest defines model for RetryStepRequest.
 type RetryStepRequest struct {
 	StepName string `json:"stepName"`
@@ -832,12 +874,17 @@ type Role string
 
 // Rollout A durable, server-side plan that starts a migration's candidates at a pace and keeps them moving.
 type Rollout struct {
-	Cancelled     int             `json:"cancelled,omitempty,omitzero"`
-	Completed     int             `json:"completed"`
-	CreatedAt     time.Time       `json:"createdAt"`
-	CreatedBy     string          `json:"createdBy,omitempty,omitzero"`
-	Failed        int             `json:"failed"`
-	Id            string          `json:"id"`
+	ApproveWaves    bool      `json:"approveWaves,omitempty,omitzero"`
+	Cancelled       int       `json:"cancelled,omitempty,omitzero"`
+	Completed       int       `json:"completed"`
+	CreatedAt       time.Time `json:"createdAt"`
+	CreatedBy       string    `json:"createdBy,omitempty,omitzero"`
+	Failed          int       `json:"failed"`
+	FailedHoldsSlot bool      `json:"failedHoldsSlot,omitempty,omitzero"`
+	Id              string    `json:"id"`
+
+	// Inputs Operator inputs by required-input name.
+	Inputs        Inputs          `json:"inputs,omitempty,omitzero"`
 	MaxConcurrent int             `json:"maxConcurrent,omitempty,omitzero"`
 	Members       []RolloutMember `json:"members,omitempty,omitzero"`
 
@@ -845,6 +892,7 @@ type Rollout struct {
 	//
 	// Example: kafka-topic-rename
 	MigrationId        MigrationID   `json:"migrationId"`
+	MinFinished        int           `json:"minFinished,omitempty,omitzero"`
 	PauseAfterFailures int           `json:"pauseAfterFailures,omitempty,omitzero"`
 	PauseAtFailureRate float32       `json:"pauseAtFailureRate,omitempty,omitzero"`
 	PausedReason       string        `json:"pausedReason,omitempty,omitzero"`
@@ -874,6 +922,14 @@ type Rollout struct {
 // RolloutStatus defines model for Rollout.Status.
 type RolloutStatus string
 
+// RolloutFilter The candidate list's filters; the rollout takes the not_started candidates that match.
+type RolloutFilter struct {
+	// Attention With true, only candidates that need an operator; with false, only the others.
+	Attention *bool           `json:"attention,omitempty"`
+	Q         string          `json:"q,omitempty,omitzero"`
+	Status    CandidateStatus `json:"status,omitempty,omitzero"`
+}
+
 // RolloutMember defines model for RolloutMember.
 type RolloutMember struct {
 	// Id letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 128 characters
@@ -888,6 +944,58 @@ type RolloutMember struct {
 
 // RolloutMemberStatus `waiting` (not started by the rollout yet), `running`, `failed` (a step failed and waits for a retry), `completed`, `cancelled` (its run was cancelled, or the rollout will not start it), `skipped` (someone started it meanwhile; the rollout leaves it).
 type RolloutMemberStatus string
+
+// RolloutPreview defines model for RolloutPreview.
+type RolloutPreview struct {
+	// CandidateIds The candidates it would take, in start order.
+	CandidateIds []CandidateID `json:"candidateIds"`
+
+	// LastStartBy With a rate or a window, the earliest its last start can be (runs that take longer than the rate's spacing, waves and maxConcurrent only make it later); absent without either.
+	LastStartBy time.Time `json:"lastStartBy,omitempty,omitzero"`
+	Total       int       `json:"total"`
+
+	// Waves The size of each wave.
+	Waves []int `json:"waves"`
+}
+
+// RolloutRequest Which candidates a rollout starts and how it paces them. Every limit is optional; 0 or absent means no limit.
+type RolloutRequest struct {
+	// ApproveWaves Each wave after the first waits for an operator's approval.
+	ApproveWaves bool          `json:"approveWaves,omitempty,omitzero"`
+	CandidateIds []CandidateID `json:"candidateIds,omitempty,omitzero"`
+
+	// FailedHoldsSlot A run with a failed step waiting for a retry keeps its slot (by default it frees it).
+	FailedHoldsSlot bool `json:"failedHoldsSlot,omitempty,omitzero"`
+
+	// Filter The candidate list's filters; the rollout takes the not_started candidates that match.
+	Filter RolloutFilter `json:"filter,omitempty,omitzero"`
+
+	// Inputs Operator inputs by required-input name.
+	Inputs Inputs `json:"inputs,omitempty,omitzero"`
+
+	// MaxConcurrent At most this many of its runs open at once.
+	MaxConcurrent int `json:"maxConcurrent,omitempty,omitzero"`
+	MinFinished   int `json:"minFinished,omitempty,omitzero"`
+
+	// PauseAfterFailures Pause once this many of its runs have failed since it began or was last resumed.
+	PauseAfterFailures int `json:"pauseAfterFailures,omitempty,omitzero"`
+
+	// PauseAtFailureRate Pause once this fraction of its finished runs has failed (judged from `minFinished` finished runs on, default 5).
+	PauseAtFailureRate float32 `json:"pauseAtFailureRate,omitempty,omitzero"`
+
+	// Preview Answer what the rollout would do, and start nothing.
+	Preview bool `json:"preview,omitempty,omitzero"`
+
+	// StartsPerHour Instead of startsPerMinute (not both).
+	StartsPerHour   int `json:"startsPerHour,omitempty,omitzero"`
+	StartsPerMinute int `json:"startsPerMinute,omitempty,omitzero"`
+
+	// Waves Sizes of the first waves, e.g. `[1, 5, 25]`; the rest is the last wave. A wave starts once the one before has completed.
+	Waves []int `json:"waves,omitempty,omitzero"`
+
+	// Window When a rollout may start runs; an end at or before the start runs past midnight.
+	Window RolloutWindow `json:"window,omitempty,omitzero"`
+}
 
 // RolloutWait What a rollout that starts nothing now waits for: a free `slot` (maxConcurrent runs are open), the previous `wave` to complete, an operator's `approval` of the next wave, the time `window`, the start `rate`, a `resume` (it is paused), or its open `runs` to finish.
 type RolloutWait string
@@ -1114,6 +1222,9 @@ type MigrationId = MigrationID
 // MigratorId defines model for MigratorId.
 type MigratorId = string
 
+// RolloutId defines model for RolloutId.
+type RolloutId = string
+
 // BadGateway defines model for BadGateway.
 type BadGateway = Error
 
@@ -1131,6 +1242,9 @@ type GatewayTimeout = Error
 
 // NotFound defines model for NotFound.
 type NotFound = Error
+
+// RolloutCommandAccepted defines model for RolloutCommandAccepted.
+type RolloutCommandAccepted = StatusResponse
 
 // TooLarge defines model for TooLarge.
 type TooLarge = Error
@@ -1205,6 +1319,9 @@ type CreateTokenJSONRequestBody = CreateTokenRequest
 // PostStepEventJSONRequestBody defines body for PostStepEvent for application/json ContentType.
 type PostStepEventJSONRequestBody = StepStatusEvent
 
+// CancelRunsJSONRequestBody defines body for CancelRuns for application/json ContentType.
+type CancelRunsJSONRequestBody = CancelRunsRequest
+
 // SubmitCandidatesJSONRequestBody defines body for SubmitCandidates for application/json ContentType.
 type SubmitCandidatesJSONRequestBody = CandidateSubmission
 
@@ -1222,6 +1339,15 @@ type CompleteStepJSONRequestBody = CompleteStepRequest
 
 // DryRunJSONRequestBody defines body for DryRun for application/json ContentType.
 type DryRunJSONRequestBody = DryRunRequestBody
+
+// CreateRolloutJSONRequestBody defines body for CreateRollout for application/json ContentType.
+type CreateRolloutJSONRequestBody = RolloutRequest
+
+// CancelRolloutJSONRequestBody defines body for CancelRollout for application/json ContentType.
+type CancelRolloutJSONRequestBody = CancelRolloutRequest
+
+// PauseRolloutJSONRequestBody defines body for PauseRollout for application/json ContentType.
+type PauseRolloutJSONRequestBody = PauseRolloutRequest
 
 // AnnounceMigrationJSONRequestBody defines body for AnnounceMigration for application/json ContentType.
 type AnnounceMigrationJSONRequestBody = MigrationAnnouncement
