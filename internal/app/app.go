@@ -295,7 +295,7 @@ func (p rolloutPorts) Cancel(ctx context.Context, migrationID, candidateID strin
 }
 
 func (p rolloutPorts) ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error) {
-	return p.store.ListCandidates(ctx, migrationID)
+	return p.svc.ListCandidates(ctx, migrationID) // cached: a rollout polls it every few seconds
 }
 
 func (p rolloutPorts) PutRollout(ctx context.Context, r api.Rollout) error {

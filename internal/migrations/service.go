@@ -115,16 +115,10 @@ func (s *Service) GetMigration(ctx context.Context, id string) (api.Migration, e
 	return m, nil
 }
 
-// ListCandidates returns a migration's candidates ordered by id.
+// ListCandidates returns a migration's candidates ordered by id, from the read cache (one
+// version read while nothing changed): the list is shared, callers must not modify it.
 func (s *Service) ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error) {
-	if _, err := s.migration(ctx, migrationID); err != nil {
-		return nil, err
-	}
-	cs, err := s.store.ListCandidates(ctx, migrationID)
-	if err != nil {
-		return nil, storeErr(fmt.Errorf("list candidates of %s: %w", migrationID, err))
-	}
-	return cs, nil
+	return s.candidateList(ctx, migrationID)
 }
 
 // Start validates the operator's inputs, stores them and starts a run of the candidate. It

@@ -31,6 +31,9 @@ import (
 //   - v4-*.json: the cancel paths again, with the cancel-notice marker and the notice's start.
 //   - v5-*.json: step-timeouts version 2 (callbacks heard before timers that fire with them):
 //     completed after a failure, silent then retried, both cancel paths, continued as new.
+//   - v5-rollout-*.json: the rollout workflow's first version: completed (continued as new on
+//     the way: its first, second and last execution), paused by failures then resumed, and
+//     cancelled with its runs.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/replay/*.json")
 	require.NoError(t, err)
@@ -39,15 +42,28 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			hist, err := client.HistoryFromJSON(mustOpen(t, f), client.HistoryJSONOptions{})
 			require.NoError(t, err)
-			// A run's workflow id is its run id, which the workflow uses (e.g. in its cancel
-			// notice's id): replay under the id the input names, not the replayer's stand-in.
-			var in migrations.RunInput
+			// A workflow's id is its run's (or rollout's) id, which the workflow uses (e.g. in
+			// its cancel notice's id): replay under the id the input names, not a stand-in.
 			start := hist.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
-			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(start.GetInput(), &in))
+			dc := converter.GetDefaultDataConverter()
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(execution.Run, workflow.RegisterOptions{Name: execution.WorkflowName})
+			var id string
+			switch name := start.GetWorkflowType().GetName(); name {
+			case execution.WorkflowName:
+				var in migrations.RunInput
+				require.NoError(t, dc.FromPayloads(start.GetInput(), &in))
+				id = migrations.RunID(in.MigrationID, in.CandidateID)
+				r.RegisterWorkflowWithOptions(execution.Run, workflow.RegisterOptions{Name: execution.WorkflowName})
+			case execution.RolloutWorkflowName:
+				var in migrations.RolloutInput
+				require.NoError(t, dc.FromPayloads(start.GetInput(), &in))
+				id = migrations.RolloutWorkflowID(in.MigrationID, in.RolloutID)
+				r.RegisterWorkflowWithOptions(execution.Rollout, workflow.RegisterOptions{Name: execution.RolloutWorkflowName})
+			default:
+				t.Fatalf("a history of workflow %q, which the replay test does not know", name)
+			}
 			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, hist, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: migrations.RunID(in.MigrationID, in.CandidateID)},
+				OriginalExecution: workflow.Execution{ID: id},
 			}))
 		})
 	}

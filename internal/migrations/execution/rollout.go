@@ -180,12 +180,11 @@ func (ro *rolloutRun) full(ctx workflow.Context) bool {
 // wait sleeps until the decision's time (the window, the rate), the next poll of the runs, or an
 // operator's command, whichever comes first, and applies the command.
 func (ro *rolloutRun) wait(ctx workflow.Context, d rollout.Decision, now time.Time) {
+	// Paused or waiting for an approval, it still follows its runs at the poll's pace: the
+	// operator retrying failures meanwhile watches them complete.
 	sleep := cmp.Or(ro.in.Poll, RolloutPoll)
-	switch {
-	case d.Wait == rollout.ForResume || d.Wait == rollout.ForApproval:
-		sleep = time.Minute // nothing starts until the operator acts; runs are still followed
-	case !d.Until.IsZero():
-		sleep = d.Until.Sub(now)
+	if !d.Until.IsZero() {
+		sleep = min(sleep, d.Until.Sub(now))
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
