@@ -44,6 +44,12 @@ export const statusLabel: Record<string, string> = {
   merged: "Merged",
   failed: "Failed",
   upcoming: "Upcoming",
+  // rollouts and their members
+  paused: "Paused",
+  waiting_for_window: "Waiting for its window",
+  waiting_for_approval: "Waiting for approval",
+  waiting: "Waiting",
+  skipped: "Skipped",
 };
 
 /** attentionLabel says why a candidate needs an operator. */

@@ -20,6 +20,15 @@ export type Role = Schemas["Role"];
 export type Me = Schemas["Me"];
 export type AuditEntry = Schemas["AuditEntry"];
 export type AuditPage = Schemas["AuditPage"];
+export type Rollout = Schemas["Rollout"];
+export type RolloutStatus = Rollout["status"];
+export type RolloutMember = Schemas["RolloutMember"];
+export type RolloutWave = Schemas["RolloutWave"];
+export type RolloutWait = Schemas["RolloutWait"];
+export type RolloutWindow = Schemas["RolloutWindow"];
+export type RolloutRequest = Schemas["RolloutRequest"];
+export type RolloutPreview = Schemas["RolloutPreview"];
+export type RetryFailedResult = Schemas["RetryFailedResult"];
 
 /** ApiError is an answer of the API that is not a success, with the server's message for a person. */
 export class ApiError extends Error {
@@ -92,6 +101,7 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
   });
   const path = (migrationId: string) => ({ params: { path: { migrationId } } });
   const cpath = (migrationId: string, candidateId: string) => ({ params: { path: { migrationId, candidateId } } });
+  const rpath = (migrationId: string, rolloutId: string) => ({ params: { path: { migrationId, rolloutId } } });
   return {
     listMigrations: () => unwrap(c.GET("/migrations")).then((r) => r.migrations),
     getMigration: (id: string) => unwrap(c.GET("/migrations/{migrationId}", path(id))),
@@ -132,6 +142,25 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
           body: { status, note, dispatchId: step.dispatchId },
         }),
       ),
+    /** listRollouts is a migration's rollouts, oldest first, without their members. */
+    listRollouts: (id: string) => unwrap(c.GET("/migrations/{migrationId}/rollouts", path(id))),
+    getRollout: (id: string, rolloutId: string) =>
+      unwrap(c.GET("/migrations/{migrationId}/rollouts/{rolloutId}", rpath(id, rolloutId))),
+    /** previewRollout says which candidates a rollout would take, its waves and its last start; it starts nothing. */
+    previewRollout: (id: string, req: RolloutRequest) =>
+      unwrap(c.POST("/migrations/{migrationId}/rollouts", { ...path(id), body: { ...req, preview: true } })) as Promise<RolloutPreview>,
+    /** createRollout starts a rollout on the server: it goes on whether or not the console stays open. */
+    createRollout: (id: string, req: RolloutRequest) =>
+      unwrap(c.POST("/migrations/{migrationId}/rollouts", { ...path(id), body: { ...req, preview: false } })) as Promise<Rollout>,
+    pauseRollout: (id: string, rolloutId: string, reason?: string) =>
+      unwrap(c.POST("/migrations/{migrationId}/rollouts/{rolloutId}/pause", { ...rpath(id, rolloutId), body: reason ? { reason } : {} })),
+    resumeRollout: (id: string, rolloutId: string) => unwrap(c.POST("/migrations/{migrationId}/rollouts/{rolloutId}/resume", rpath(id, rolloutId))),
+    approveRollout: (id: string, rolloutId: string) => unwrap(c.POST("/migrations/{migrationId}/rollouts/{rolloutId}/approve", rpath(id, rolloutId))),
+    cancelRollout: (id: string, rolloutId: string, cancelRuns: boolean) =>
+      unwrap(c.POST("/migrations/{migrationId}/rollouts/{rolloutId}/cancel", { ...rpath(id, rolloutId), body: { cancelRuns } })),
+    retryFailed: (id: string, rolloutId: string) => unwrap(c.POST("/migrations/{migrationId}/rollouts/{rolloutId}/retry-failed", rpath(id, rolloutId))),
+    /** cancelRuns asks the server to cancel the runs of many candidates; it carries them out whether or not the console stays. */
+    cancelRuns: (id: string, candidateIds: string[]) => unwrap(c.POST("/migrations/{migrationId}/cancel-runs", { ...path(id), body: { candidateIds } })),
     /** logout ends the console's session. */
     logout: () => unwrap(c.POST("/auth/logout")),
     /** whoAmI says who the console acts as; a session's CSRF token is kept for state changes. */
