@@ -5,6 +5,7 @@ import { MigrationsPage } from "./pages/MigrationsPage";
 import { MigrationPage } from "./pages/MigrationPage";
 import { CandidatePage } from "./pages/CandidatePage";
 import { NotFound } from "./pages/NotFound";
+import { RolloutPage } from "./pages/RolloutPage";
 
 // A page keyed by its route's ids starts afresh for another migration or candidate, so a
 // selection, a filter or a form never carries over to the next one.
@@ -18,6 +19,11 @@ function CandidateRoute() {
   return <CandidatePage key={`${migrationId}/${candidateId}`} />;
 }
 
+function RolloutRoute() {
+  const { migrationId, rolloutId } = useParams();
+  return <RolloutPage key={`${migrationId}/${rolloutId}`} />;
+}
+
 export const routes: RouteObject[] = [
   {
     element: <Layout />,
@@ -25,6 +31,7 @@ export const routes: RouteObject[] = [
       { index: true, element: <MigrationsPage /> },
       { path: "migrations/:migrationId", element: <MigrationRoute /> },
       { path: "migrations/:migrationId/candidates/:candidateId", element: <CandidateRoute /> },
+      { path: "migrations/:migrationId/rollouts/:rolloutId", element: <RolloutRoute /> },
       { path: "*", element: <NotFound /> },
     ],
   },

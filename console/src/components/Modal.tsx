@@ -6,7 +6,7 @@ const focusable = "input, textarea, select, button, a[href], [tabindex]:not([tab
  * Modal is a dialog over the page: focus starts on its first field (or its first button, the
  * harmless one) and stays inside while it is open; Escape or a click outside closes it.
  */
-export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ReactNode }) {
+export function Modal({ title, onClose, children, wide = false }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const box = useRef<HTMLDivElement>(null);
   // Callers pass a new onClose on every render; the focus must move only when the dialog opens.
   const close = useRef(onClose);
@@ -42,7 +42,7 @@ export function Modal({ title, onClose, children }: { title: string; onClose: ()
   }, []);
   return (
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && close.current()}>
-      <div ref={box} className="modal" role="dialog" aria-modal="true" aria-label={title}>
+      <div ref={box} className={wide ? "modal wide" : "modal"} role="dialog" aria-modal="true" aria-label={title}>
         <h2>{title}</h2>
         {children}
       </div>
