@@ -1,18 +1,6 @@
 import type { Api, Candidate, CandidateQuery, CandidateStatus } from "./api/client";
-import { ApiError, describe } from "./api/client";
 
 export type BulkKind = "start" | "cancel";
-export type BulkOutcome = {
-  done: number;
-  /** cancels whose clean-up was still running when Drover answered */
-  pending: number;
-  failed: { id: string; reason: string }[];
-  /** candidates the action did not apply to, as listed */
-  skipped: number;
-  /** candidates whose status had changed since they were listed (the server answered 409) */
-  changed: number;
-  stopped: boolean;
-};
 
 /** needs is the status a candidate must have for a bulk action to apply to it. */
 export function needs(kind: BulkKind): CandidateStatus {
@@ -31,16 +19,6 @@ export function eligibleQuery(kind: BulkKind, q: CandidateQuery): CandidateQuery
   return { ...q, status: needs(kind), offset: undefined, limit: undefined };
 }
 
-/** inputsFor fills each required input from the form, or else from the candidate's metadata of the same name. */
-export function inputsFor(names: string[], form: Record<string, string>, c: Candidate): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const n of names) {
-    const v = form[n]?.trim() || c.inputs?.[n] || c.metadata?.[n];
-    if (v) out[n] = v;
-  }
-  return out;
-}
-
 /** collect pages through every candidate matching a filter, 1,000 at a time. */
 export async function collect(api: Api, migrationId: string, q: CandidateQuery): Promise<Candidate[]> {
   const all: Candidate[] = [];
@@ -52,42 +30,18 @@ export async function collect(api: Api, migrationId: string, q: CandidateQuery):
 }
 
 /**
- * runBulk applies one action to many candidates, a few at a time, and reports every failure with
- * its reason. A candidate whose status has changed since it was listed (the server answers 409)
- * is counted apart from the failures; signal stops it between candidates.
+ * cancelRuns asks Drover to cancel the runs of the running candidates among those picked, or of
+ * every running candidate matching a filter (candidates is null), in one request: the server
+ * carries the cancellations out, so closing the page stops nothing. It answers how many runs are
+ * being cancelled, or 0 without asking when none of them runs.
  */
-export async function runBulk(
-  api: Api,
-  migrationId: string,
-  kind: BulkKind,
-  candidates: Candidate[],
-  inputNames: string[],
-  form: Record<string, string>,
-  onProgress: (o: BulkOutcome) => void,
-  signal?: AbortSignal,
-  concurrency = 8,
-): Promise<BulkOutcome> {
-  const todo = candidates.filter((c) => eligible(kind, c));
-  const outcome: BulkOutcome = { done: 0, pending: 0, failed: [], skipped: candidates.length - todo.length, changed: 0, stopped: false };
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      if (signal?.aborted) {
-        outcome.stopped = true;
-        return;
-      }
-      const c = todo[next++];
-      try {
-        if (kind === "start") await api.start(migrationId, c.id, inputsFor(inputNames, form, c));
-        else if ((await api.cancel(migrationId, c.id)) === "pending") outcome.pending++;
-        outcome.done++;
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 409) outcome.changed++;
-        else outcome.failed.push({ id: c.id, reason: describe(err) });
-      }
-      onProgress({ ...outcome });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
-  return outcome;
+export async function cancelRuns(api: Api, migrationId: string, candidates: Candidate[] | null, filter: CandidateQuery): Promise<number> {
+  let ids: string[];
+  if (candidates) ids = candidates.filter((c) => eligible("cancel", c)).map((c) => c.id);
+  else {
+    const q = eligibleQuery("cancel", filter);
+    ids = q ? (await collect(api, migrationId, q)).map((c) => c.id) : [];
+  }
+  if (ids.length === 0) return 0;
+  return (await api.cancelRuns(migrationId, ids)).requested;
 }

@@ -7,13 +7,16 @@ import { ErrorNote } from "../components/ErrorNote";
 import { ProgressBar } from "../components/ProgressBar";
 import { ProgressChart } from "../components/ProgressChart";
 import { useCurrentTheme } from "../components/Layout";
-import { BulkDialog } from "./BulkDialog";
+import { CancelRunsDialog } from "./CancelRunsDialog";
+import { RolloutDialog } from "./RolloutDialog";
+import { Rollouts } from "./Rollouts";
 import { useDebounced } from "../hooks";
 import { plural, when } from "../format";
 import { CandidateTable, Pager } from "./CandidateTable";
 import { isManual } from "../steps";
 import { useCan } from "../me";
 import { Activity } from "./Activity";
+import { sourceFor, type RolloutSource } from "../rollout";
 
 const PAGE = 50;
 type Tab = "all" | "attention" | CandidateStatus;
@@ -38,7 +41,8 @@ export function MigrationPage() {
   const q = useDebounced(text.trim(), 250);
   const [selected, setSelected] = useState<Map<string, Candidate>>(new Map());
   const [allMatching, setAllMatching] = useState(false);
-  const [bulk, setBulk] = useState<"start" | "cancel" | null>(null);
+  const [cancelling, setCancelling] = useState(false);
+  const [rollout, setRollout] = useState<{ source: RolloutSource | null; leftOut: number } | null>(null);
   const can = useCan("operator");
 
   const setParam = (k: string, v: string | null) =>
@@ -130,12 +134,20 @@ export function MigrationPage() {
       setAllMatching(false);
       return n;
     });
+  // Starting many candidates is a rollout on the server: of the rows picked, or of every one matching the filter.
+  const startSelection = () => {
+    const rows = allMatching ? null : [...selected.values()];
+    const source = sourceFor(rows, filter);
+    const picked = source?.kind === "ids" ? source.ids.length : 0;
+    setRollout({ source, leftOut: rows ? rows.length - picked : 0 });
+  };
   const refresh = () => {
     void qc.invalidateQueries({ queryKey: ["migration", migrationId] });
     void qc.invalidateQueries({ queryKey: ["candidates", migrationId] });
     void qc.invalidateQueries({ queryKey: ["progress", migrationId] });
     void qc.invalidateQueries({ queryKey: ["migrations"] });
     void qc.invalidateQueries({ queryKey: ["audit", migrationId] });
+    void qc.invalidateQueries({ queryKey: ["rollouts", migrationId] });
   };
 
   return (
@@ -162,6 +174,8 @@ export function MigrationPage() {
           {progress.data && <ProgressChart progress={progress.data} theme={theme} />}
         </div>
       </div>
+
+      <Rollouts migrationId={m.id} canStart={(m.counts?.not_started ?? 0) > 0} onNew={() => setRollout({ source: { kind: "every" }, leftOut: 0 })} />
 
       <div className="panel">
         <div className="table-head">
@@ -190,10 +204,10 @@ export function MigrationPage() {
             )}
             <span className="spacer" />
             {!can.ok && <span className="role-note">{can.why}</span>}
-            <button type="button" className="primary" disabled={!can.ok} title={can.why} onClick={() => setBulk("start")}>
+            <button type="button" className="primary" disabled={!can.ok} title={can.why} onClick={startSelection}>
               Start…
             </button>
-            <button type="button" className="danger" disabled={!can.ok} title={can.why} onClick={() => setBulk("cancel")}>
+            <button type="button" className="danger" disabled={!can.ok} title={can.why} onClick={() => setCancelling(true)}>
               Cancel runs…
             </button>
             <button type="button" onClick={() => (setSelected(new Map()), setAllMatching(false))}>
@@ -218,20 +232,30 @@ export function MigrationPage() {
 
       <Activity key={m.id} migrationId={m.id} />
 
-      {bulk && (
-        <BulkDialog
-          kind={bulk}
+      {cancelling && (
+        <CancelRunsDialog
           migration={m}
           selected={allMatching ? null : [...selected.values()]}
           filter={filter}
           selectedCount={selectionCount}
           onClose={(didSomething) => {
-            setBulk(null);
+            setCancelling(false);
             if (didSomething) {
               setSelected(new Map());
               setAllMatching(false);
               refresh();
             }
+          }}
+        />
+      )}
+      {rollout && (
+        <RolloutDialog
+          migration={m}
+          source={rollout.source}
+          leftOut={rollout.leftOut}
+          onClose={(created) => {
+            setRollout(null);
+            if (created) refresh();
           }}
         />
       )}

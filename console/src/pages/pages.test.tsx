@@ -29,6 +29,7 @@ function drover(run: RunSteps | null, extra?: (c: Call) => { status?: number; bo
     if (call.path === "/migrations") return { body: { migrations: [migration] } };
     if (call.path === "/migrations/bump") return { body: migration };
     if (call.path === "/migrations/bump/progress") return { body: { total: 10, points: [] } };
+    if (call.path === "/migrations/bump/rollouts" && call.method === "GET") return { body: [] };
     if (call.path === "/migrations/bump/candidates") {
       const q = call.query.get("q") ?? "";
       const attention = call.query.get("attention") === "true";
@@ -107,20 +108,21 @@ describe("migration page", () => {
     expect(calls.some((c) => c.query.get("q") === "sea")).toBe(true);
   });
 
-  it("confirms a bulk start with the count and starts each selected candidate", async () => {
-    const { api, calls } = drover(null, (c) => (c.method === "POST" ? { status: 202, body: { status: "STARTED", runId: "x" } } : undefined));
+  it("cancels the selected runs on the server, in one request", async () => {
+    const { api, calls } = drover(null, (c) => (c.method === "POST" ? { status: 202, body: { status: "CANCEL_REQUESTED", requested: 1 } } : undefined));
     renderAt("/migrations/bump", api);
     await screen.findByRole("link", { name: "billing" });
     await userEvent.click(screen.getByLabelText("Select this page"));
-    await userEvent.click(screen.getByRole("button", { name: "Start…" }));
+    await userEvent.click(screen.getByRole("button", { name: "Cancel runs…" }));
     const dialog = screen.getByRole("dialog");
-    expect(await within(dialog).findByRole("heading", { name: "Start 1 candidate?" })).toBeInTheDocument();
-    expect(within(dialog).getByText("1 other selected candidate is already running or completed and is skipped.")).toBeInTheDocument();
-    await userEvent.type(within(dialog).getByLabelText(/Reviewer/), "lee");
-    await userEvent.click(within(dialog).getByRole("button", { name: "Start 1 candidate" }));
-    expect(await within(dialog).findByText("Started 1 of 1.")).toBeInTheDocument();
-    const starts = calls.filter((c) => c.method === "POST");
-    expect(starts.map((c) => [c.path, c.body])).toEqual([["/migrations/bump/candidates/search/start", { inputs: { reviewer: "lee" } }]]);
+    expect(await within(dialog).findByRole("heading", { name: "Cancel 1 run?" })).toBeInTheDocument();
+    expect(within(dialog).getByText("1 other selected candidate is not running and is left as it is.")).toBeInTheDocument();
+    await userEvent.click(within(dialog).getByRole("button", { name: "Cancel 1 run" }));
+    expect(await within(dialog).findByText(/Drover is cancelling 1 run on the server/)).toHaveTextContent("You can leave this page: nothing stops.");
+    const posts = calls.filter((c) => c.method === "POST");
+    expect(posts.map((c) => [c.path, c.body])).toEqual([["/migrations/bump/cancel-runs", { candidateIds: ["billing"] }]]);
+    await userEvent.click(within(dialog).getByRole("button", { name: "Close" }));
+    await waitFor(() => expect(screen.queryByText(/selected/)).not.toBeInTheDocument());
   });
 });
 
