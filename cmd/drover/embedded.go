@@ -38,23 +38,26 @@ type devCmd struct {
 }
 
 type benchCmd struct {
-	Candidates       int           `help:"Runs started at once in the throughput phase." default:"1000"`
-	Steps            int           `help:"Steps per run." default:"3"`
-	StartConcurrency int           `help:"Start requests in flight at once." default:"64"`
-	Redis            string        `help:"Redis host:port; when set the Redis store is measured too, and drover serve's memory." env:"DROVER_BENCH_REDIS"`
-	ReadCandidates   int           `help:"Candidates of the big migration in the read phase." default:"10000"`
-	ReadRunning      int           `help:"Of those, candidates with a run and step history." default:"1000"`
-	ReadMigrations   int           `help:"Migrations in all in the read phase." default:"100"`
-	ReadClients      int           `help:"Concurrent clients per read endpoint." default:"8"`
-	ReadDuration     time.Duration `help:"Load time per read endpoint." default:"10s"`
-	SkipThroughput   bool          `help:"Skip the throughput phases."`
-	SkipReads        bool          `help:"Skip the read and memory phases."`
-	SkipLimits       bool          `help:"Skip the request-limits phase (large and hostile requests, each to a fresh drover dev)."`
-	SkipBaseline     bool          `help:"Run Drover's throughput phase without the raw-Temporal baseline (e.g. to profile Drover alone)."`
-	ServeBinary      string        `help:"The drover binary whose serve command the memory phase measures (default: this one; a -tags serveonly build is the production binary)." type:"path"`
-	JSON             bool          `help:"Print machine-readable results." name:"json"`
-	CPUProfile       string        `name:"cpuprofile" help:"Write a CPU profile of the whole run (Drover, Temporal and the load) to this file, for go tool pprof." type:"path"`
-	Verbose          bool          `help:"Log progress to stderr." short:"v"`
+	Candidates           int           `help:"Runs started at once in the throughput phase." default:"1000"`
+	Steps                int           `help:"Steps per run." default:"3"`
+	StartConcurrency     int           `help:"Start requests in flight at once." default:"64"`
+	Redis                string        `help:"Redis host:port; when set the Redis store is measured too, and drover serve's memory." env:"DROVER_BENCH_REDIS"`
+	ReadCandidates       int           `help:"Candidates of the big migration in the read phase." default:"10000"`
+	ReadRunning          int           `help:"Of those, candidates with a run and step history." default:"1000"`
+	ReadMigrations       int           `help:"Migrations in all in the read phase." default:"100"`
+	ReadClients          int           `help:"Concurrent clients per read endpoint." default:"8"`
+	ReadDuration         time.Duration `help:"Load time per read endpoint." default:"10s"`
+	RolloutMaxConcurrent int           `help:"The rollout phase's maxConcurrent (the throughput phase's runs, started by one rollout)." default:"100"`
+	RolloutPoll          time.Duration `help:"How often the rollout phase's rollout looks at its runs (0: the default, 5s)."`
+	SkipRollout          bool          `help:"Skip the rollout phase."`
+	SkipThroughput       bool          `help:"Skip the throughput phases (and the rollout phase)."`
+	SkipReads            bool          `help:"Skip the read and memory phases."`
+	SkipLimits           bool          `help:"Skip the request-limits phase (large and hostile requests, each to a fresh drover dev)."`
+	SkipBaseline         bool          `help:"Run Drover's throughput phase without the raw-Temporal baseline (e.g. to profile Drover alone)."`
+	ServeBinary          string        `help:"The drover binary whose serve command the memory phase measures (default: this one; a -tags serveonly build is the production binary)." type:"path"`
+	JSON                 bool          `help:"Print machine-readable results." name:"json"`
+	CPUProfile           string        `name:"cpuprofile" help:"Write a CPU profile of the whole run (Drover, Temporal and the load) to this file, for go tool pprof." type:"path"`
+	Verbose              bool          `help:"Log progress to stderr." short:"v"`
 }
 
 func (cmd *devCmd) Run() error {
@@ -108,6 +111,7 @@ func (cmd *benchCmd) Run() error {
 		ReadCandidates: cmd.ReadCandidates, ReadRunning: cmd.ReadRunning, ReadMigrations: cmd.ReadMigrations,
 		ReadClients: cmd.ReadClients, ReadDuration: cmd.ReadDuration, SkipThroughput: cmd.SkipThroughput, SkipBaseline: cmd.SkipBaseline,
 		SkipReads: cmd.SkipReads, SkipLimits: cmd.SkipLimits, ServeBinary: self, Logger: log,
+		RolloutConcurrent: cmd.RolloutMaxConcurrent, RolloutPoll: cmd.RolloutPoll, SkipRollout: cmd.SkipRollout,
 	})
 	if err != nil {
 		return err

@@ -35,12 +35,17 @@ type Config struct {
 	ReadMigrations   int           // migrations in all in the read phase
 	ReadClients      int           // concurrent clients per read endpoint
 	ReadDuration     time.Duration // load time per read endpoint
-	SkipThroughput   bool
-	SkipBaseline     bool // measure Drover alone, e.g. to profile it
-	SkipReads        bool
-	SkipLimits       bool
-	ServeBinary      string // the drover binary, for the memory and limits phases; empty skips them
-	Logger           *slog.Logger
+	// RolloutConcurrent is the rollout phase's maxConcurrent and RolloutPoll its rollouts' poll
+	// (zero: the workflow's default).
+	RolloutConcurrent int
+	RolloutPoll       time.Duration
+	SkipThroughput    bool
+	SkipBaseline      bool // measure Drover alone, e.g. to profile it
+	SkipRollout       bool
+	SkipReads         bool
+	SkipLimits        bool
+	ServeBinary       string // the drover binary, for the memory and limits phases; empty skips them
+	Logger            *slog.Logger
 }
 
 // Results is everything a bench run measured; it is also the --json output.
@@ -49,6 +54,7 @@ type Results struct {
 	Throughput *Throughput      `json:"throughput,omitempty"`
 	Baseline   *Throughput      `json:"baseline,omitempty"`
 	Ratio      float64          `json:"ratio,omitempty"` // Drover steps/s ÷ baseline pairs/s
+	Rollout    *RolloutResult   `json:"rollout,omitempty"`
 	Reads      []ReadResult     `json:"reads,omitempty"`
 	Memory     *MemoryResult    `json:"memory,omitempty"`
 	Limits     []LimitResult    `json:"limits,omitempty"`
@@ -69,6 +75,7 @@ type Throughput struct {
 	StepP99     time.Duration `json:"stepP99Ns"`
 	Errors      int64         `json:"errors"`
 	PeakRSSMB   float64       `json:"peakRssMb"`
+	MostOpen    int           `json:"mostOpen"` // Drover runs open at once at the migrator
 	// Events is the history of one run by event type: what each step costs Temporal.
 	Events map[string]int `json:"historyEvents,omitempty"`
 }
@@ -99,7 +106,8 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	res := &Results{Machine: machine(), Errors: map[string]int64{}, Config: map[string]any{
 		"candidates": cfg.Candidates, "steps": cfg.Steps, "readCandidates": cfg.ReadCandidates,
 		"readRunning": cfg.ReadRunning, "readMigrations": cfg.ReadMigrations, "readClients": cfg.ReadClients,
-		"readDuration": cfg.ReadDuration.String(), "redis": cfg.RedisAddr != "",
+		"readDuration": cfg.ReadDuration.String(), "redis": cfg.RedisAddr != "", "rolloutMaxConcurrent": cfg.RolloutConcurrent,
+		"rolloutPoll": cfg.RolloutPoll.String(),
 	}}
 	dir, err := os.MkdirTemp("", "drover-bench-")
 	if err != nil {
@@ -128,6 +136,13 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Errors["throughput"] = res.Throughput.Errors
 		if res.Baseline != nil && res.Baseline.StepsPerSec > 0 {
 			res.Ratio = res.Throughput.StepsPerSec / res.Baseline.StepsPerSec
+		}
+		if !cfg.SkipRollout {
+			cfg.Logger.Info("rollout: the same runs through one rollout", "runs", cfg.Candidates, "maxConcurrent", cfg.RolloutConcurrent)
+			if res.Rollout, err = env.rollout(ctx); err != nil {
+				return nil, fmt.Errorf("rollout: %w", err)
+			}
+			res.Errors["rollout"] = res.Rollout.Errors
 		}
 	}
 	if !cfg.SkipReads {
@@ -195,6 +210,17 @@ func (r *Results) Print(w io.Writer) {
 			fmt.Fprintf(w, "\nDrover / raw Temporal: %.2f\n", r.Ratio)
 		}
 		fmt.Fprintln(w)
+	}
+	if ro, t := r.Rollout, r.Throughput; ro != nil && t != nil {
+		fmt.Fprintln(tw, "starting the runs\truns\tseconds\truns/s\tmost open at once\terrors\t")
+		fmt.Fprintf(tw, "one start request each\t%d\t%.1f\t%.1f\t%d\t%d\t\n", t.Runs, t.Seconds, t.RunsPerSec, t.MostOpen, t.Errors)
+		poll := "default poll"
+		if ro.Poll > 0 {
+			poll = "poll " + ro.Poll.String()
+		}
+		fmt.Fprintf(tw, "one rollout, maxConcurrent %d, %s\t%d\t%.1f\t%.1f\t%d\t%d\t\n", ro.MaxConcurrent, poll, ro.Runs, ro.Seconds, ro.RunsPerSec, ro.MostOpen, ro.Errors)
+		_ = tw.Flush()
+		fmt.Fprintf(w, "\nrollout / direct starts: %.2f; the rollout's history: %d events in %d executions\n\n", ro.RunsPerSec/t.RunsPerSec, ro.Events, ro.Executions)
 	}
 	if len(r.Reads) > 0 {
 		fmt.Fprintln(tw, "reads\tstore\trequests\trequests/s\tp50\tp99\tbytes\terrors\t")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
 
 	"github.com/drover-dev/drover/internal/app"
 	"github.com/drover-dev/drover/internal/migrations"
@@ -53,13 +54,17 @@ func (e *env) openStore(kind, name string) (migrations.MigrationStore, string, f
 	return st, "", st.Close, nil
 }
 
-// migratorStub acknowledges every dispatch and calls back `succeeded` at once over HTTP.
+// migratorStub acknowledges every dispatch and calls back `succeeded` at once over HTTP. It
+// counts the runs open on its side (from the first step's dispatch to the last step's callback).
 type migratorStub struct {
 	drover  string
 	client  *http.Client
 	timings *timings
+	steps   int
 	errors  atomic.Int64
 	pending sync.WaitGroup
+	open    atomic.Int64
+	most    atomic.Int64
 }
 
 func (m *migratorStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -69,11 +74,19 @@ func (m *migratorStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	step, _ := strconv.Atoi(strings.TrimPrefix(req.StepName, "s"))
-	m.timings.mark(req.CallbackId, step)
+	first := m.timings.mark(req.CallbackId, step)
+	if first && step == 0 {
+		n := m.open.Add(1)
+		for most := m.most.Load(); n > most && !m.most.CompareAndSwap(most, n); most = m.most.Load() {
+		}
+	}
 	w.WriteHeader(http.StatusAccepted)
 	m.pending.Add(1)
 	go func() {
 		defer m.pending.Done()
+		if first && step == m.steps-1 {
+			m.open.Add(-1) // as it calls back for its last step, the run is no longer open here
+		}
 		ev := api.StepStatusEvent{StepName: req.EventName, CandidateId: req.Candidate.Id, Status: api.StepEventStatusSucceeded}
 		if code, err := post(m.client, m.drover+"/event/"+req.CallbackId, ev); err != nil || code != http.StatusAccepted {
 			m.errors.Add(1)
@@ -81,12 +94,24 @@ func (m *migratorStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-func (e *env) throughput(ctx context.Context) (*Throughput, error) {
+// benchDrover is Drover in process with a migrator stub, and a migration of e.cfg.Candidates
+// candidates of e.cfg.Steps steps announced to it.
+type benchDrover struct {
+	r     *app.Running
+	st    migrations.MigrationStore
+	c     client.Client
+	stub  *migratorStub
+	hc    *http.Client
+	mid   string
+	close func()
+}
+
+func (e *env) startDrover(ctx context.Context, name, mid string, mutate func(*app.Config)) (*benchDrover, error) {
 	kind := "sqlite"
 	if e.cfg.RedisAddr != "" {
 		kind = "redis"
 	}
-	st, _, closeStore, err := e.openStore(kind, "throughput")
+	st, _, closeStore, err := e.openStore(kind, name)
 	if err != nil {
 		return nil, err
 	}
@@ -95,68 +120,89 @@ func (e *env) throughput(ctx context.Context) (*Throughput, error) {
 		_ = closeStore()
 		return nil, err
 	}
-	r, err := app.Start(app.Config{Addr: "127.0.0.1:0", TaskQueue: "bench-drover", Logger: e.log, Trust: app.LoopbackTrust()}, st, c,
-		closeStore, func() error { c.Close(); return nil })
+	cfg := app.Config{Addr: "127.0.0.1:0", TaskQueue: "bench-" + name, Logger: e.log, Trust: app.LoopbackTrust()}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	r, err := app.Start(cfg, st, c, closeStore, func() error { c.Close(); return nil })
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Stop(sctx)
-	}()
-
 	hc := httpClient()
-	stub := &migratorStub{drover: r.URL, client: hc, timings: newTimings()}
+	stub := &migratorStub{drover: r.URL, client: hc, timings: newTimings(), steps: e.cfg.Steps}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	srv := &http.Server{Handler: http.StripPrefix("/dispatch-step", stub), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	d := &benchDrover{r: r, st: st, c: c, stub: stub, hc: hc, mid: mid, close: func() {
+		_ = srv.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Stop(sctx)
+	}}
 
-	n, steps := e.cfg.Candidates, e.cfg.Steps
-	ann := api.MigrationAnnouncement{Id: throughputMigration, Name: "bench", Description: "throughput", MigratorUrl: "http://" + ln.Addr().String()}
-	for i := range steps {
+	ann := api.MigrationAnnouncement{Id: mid, Name: "bench", Description: name, MigratorUrl: "http://" + ln.Addr().String()}
+	for i := range e.cfg.Steps {
 		ann.Steps = append(ann.Steps, api.StepDefinition{Name: fmt.Sprintf("s%d", i), MigratorApp: "bench"})
 	}
-	for i := range n {
+	for i := range e.cfg.Candidates {
 		ann.Candidates = append(ann.Candidates, api.CandidateInput{Id: fmt.Sprintf("c%05d", i), Kind: "service", Metadata: map[string]string{"team": "bench"}})
 	}
 	if code, err := post(hc, r.URL+"/registry/announce", ann); err != nil || code != http.StatusOK {
+		d.close()
 		return nil, fmt.Errorf("announce answered %d: %v", code, err)
 	}
+	return d, nil
+}
 
-	peak := watchRSS()
-	start := time.Now()
-	var startErrors atomic.Int64
-	startAll(n, e.cfg.StartConcurrency, func(i int, _ func()) {
-		url := fmt.Sprintf("%s/migrations/%s/candidates/c%05d/start", r.URL, throughputMigration, i)
-		if code, err := post(hc, url, struct{}{}); err != nil || code != http.StatusAccepted {
-			startErrors.Add(1)
-		}
-	})
-
+// waitCompleted waits until want candidates have completed (at most 15 minutes) and returns
+// how many have.
+func (d *benchDrover) waitCompleted(ctx context.Context, want int) (int, error) {
 	deadline := time.Now().Add(15 * time.Minute)
 	var done int
 	for time.Now().Before(deadline) {
-		m, err := st.GetMigration(ctx, throughputMigration)
+		m, err := d.st.GetMigration(ctx, d.mid)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		done = m.Counts.Completed
-		if done >= n-int(startErrors.Load()) {
+		if done >= want {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return done, nil
+}
+
+func (e *env) throughput(ctx context.Context) (*Throughput, error) {
+	d, err := e.startDrover(ctx, "throughput", throughputMigration, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	n, steps := e.cfg.Candidates, e.cfg.Steps
+	peak := watchRSS()
+	start := time.Now()
+	var startErrors atomic.Int64
+	startAll(n, e.cfg.StartConcurrency, func(i int, _ func()) {
+		url := fmt.Sprintf("%s/migrations/%s/candidates/c%05d/start", d.r.URL, throughputMigration, i)
+		if code, err := post(d.hc, url, struct{}{}); err != nil || code != http.StatusAccepted {
+			startErrors.Add(1)
+		}
+	})
+	done, err := d.waitCompleted(ctx, n-int(startErrors.Load()))
+	if err != nil {
+		return nil, err
+	}
 	elapsed := time.Since(start)
-	stub.pending.Wait()
-	t := summarize(n, steps, elapsed, stub.timings)
-	t.Errors = startErrors.Load() + stub.errors.Load() + int64(n-done)
+	d.stub.pending.Wait()
+	t := summarize(n, steps, elapsed, d.stub.timings)
+	t.Errors = startErrors.Load() + d.stub.errors.Load() + int64(n-done)
 	t.PeakRSSMB = peak()
-	t.Events = historyEvents(ctx, c, migrations.RunID(throughputMigration, "c00000"))
+	t.MostOpen = int(d.stub.most.Load())
+	t.Events = historyEvents(ctx, d.c, migrations.RunID(throughputMigration, "c00000"))
 	return t, nil
 }
 

@@ -13,8 +13,9 @@ type timings struct {
 
 func newTimings() *timings { return &timings{runs: map[string][]time.Time{}} }
 
-// mark records the dispatch of step (0-based) of run; a repeated dispatch keeps the first time.
-func (t *timings) mark(run string, step int) {
+// mark records the dispatch of step (0-based) of run and reports whether it is the first; a
+// repeated dispatch keeps the first time.
+func (t *timings) mark(run string, step int) (first bool) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -22,10 +23,12 @@ func (t *timings) mark(run string, step int) {
 	for len(ts) <= step {
 		ts = append(ts, time.Time{})
 	}
-	if ts[step].IsZero() {
+	first = ts[step].IsZero()
+	if first {
 		ts[step] = now
 	}
 	t.runs[run] = ts
+	return first
 }
 
 // intervals returns every step's dispatch-to-next-dispatch time.
