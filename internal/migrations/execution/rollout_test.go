@@ -278,3 +278,44 @@ func TestMemberStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestRolloutWaitsForApproval: with approveWaves, the wave after the canary waits for an
+// operator's approval however long it takes, and starts once it comes.
+func TestRolloutWaitsForApproval(t *testing.T) {
+	env, f := rolloutEnv(t, 4, 10*time.Minute, time.Time{})
+	var waiting api.Rollout
+	env.RegisterDelayedCallback(func() { waiting = f.last() }, 3*time.Hour)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(migrations.SignalRolloutControl, migrations.RolloutControl{Action: migrations.ActionApprove})
+	}, 4*time.Hour)
+	start := env.Now()
+	env.ExecuteWorkflow(execution.RolloutWorkflowName, rolloutInput(f, rollout.Plan{Waves: []int{1}, ApproveWaves: true}))
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, api.RolloutStatusWaitingForApproval, waiting.Status)
+	require.Equal(t, api.RolloutWaitApproval, waiting.WaitingFor)
+	require.Equal(t, 1, waiting.Completed, "the canary completed")
+	require.Equal(t, 1, waiting.Wave, "it waits to start the second wave")
+	at := f.startTimes()
+	for _, id := range []string{"c01", "c02", "c03"} {
+		require.GreaterOrEqual(t, at[id].Sub(start), 4*time.Hour, "%s started before the approval", id)
+	}
+	require.Equal(t, api.RolloutStatusCompleted, f.last().Status)
+	require.Equal(t, 4, f.last().Completed)
+}
+
+// TestStartRunsSkipsACandidateStartedMeanwhile: a candidate an operator starts between the
+// rollout's look at its candidates and its start of them is skipped, not started twice (the
+// engine refuses the second start, and the activity takes that for "skipped").
+func TestStartRunsSkipsACandidateStartedMeanwhile(t *testing.T) {
+	f := &fleet{now: time.Now, runFor: time.Hour, order: []string{"c00", "c01"}, started: map[string]time.Time{},
+		status: map[string]api.CandidateStatus{"c00": api.CandidateStatusNotStarted, "c01": api.CandidateStatusNotStarted}, failing: map[string]bool{}}
+	acts := execution.NewRolloutActivities(f)
+	members := rollout.Assign(rollout.Plan{}, f.order)
+	seen, err := acts.RolloutStatuses(context.Background(), "m", members)
+	require.NoError(t, err)
+	require.Equal(t, map[string]rollout.Status{"c00": rollout.Waiting, "c01": rollout.Waiting}, seen)
+	f.set("c00", api.CandidateStatusRunning, false) // the operator's start, at the worst moment
+	got, err := acts.StartRuns(context.Background(), "m", f.order, nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]rollout.Status{"c00": rollout.Skipped, "c01": rollout.Running}, got)
+}
