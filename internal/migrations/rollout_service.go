@@ -13,6 +13,10 @@ import (
 	"github.com/drover-dev/drover/pkg/api"
 )
 
+// MaxRolloutCandidates bounds one rollout: its members travel in its workflow's history (when it
+// continues as new) and in its read model, which Temporal limits to 2 MB a payload.
+const MaxRolloutCandidates = 10_000
+
 // rolloutPlan is a validated rollout request: its plan and its candidates, in start order.
 type rolloutPlan struct {
 	migration api.Migration
@@ -55,6 +59,13 @@ func (s *Service) planRollout(ctx context.Context, migrationID string, req api.R
 	chosen, err := chooseCandidates(migrationID, all, req)
 	if err != nil {
 		return rolloutPlan{}, err
+	}
+	if len(chosen) > MaxRolloutCandidates {
+		field := "candidateIds"
+		if len(req.CandidateIds) == 0 {
+			field = "filter"
+		}
+		return rolloutPlan{}, Invalid(field, "selects %d candidates; a rollout takes at most %d: split them into several rollouts (by candidateIds or a narrower filter)", len(chosen), MaxRolloutCandidates)
 	}
 	ids := make([]string, len(chosen))
 	for i, c := range chosen {

@@ -1170,6 +1170,7 @@ export interface components {
         };
         /** @description Which candidates a rollout starts and how it paces them. Every limit is optional; 0 or absent means no limit. */
         RolloutRequest: {
+            /** @description At most 10,000 (as many as a rollout takes; a filter or every not_started candidate is bound the same way). */
             candidateIds?: components["schemas"]["CandidateID"][];
             filter?: components["schemas"]["RolloutFilter"];
             /** @description At most this many of its runs open at once. */

@@ -127,7 +127,7 @@ func (ro *rolloutRun) run(ctx workflow.Context) error {
 		if ro.full(ctx) {
 			next := ro.in
 			st := ro.state
-			next.State = &st
+			next.State, next.Candidates = &st, nil // the members name them
 			return workflow.NewContinueAsNewError(ctx, RolloutWorkflowName, next)
 		}
 		ro.wait(ctx, d, now)

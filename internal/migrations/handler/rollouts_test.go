@@ -2,6 +2,7 @@ package handler_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -84,6 +85,22 @@ func TestCreateRolloutBadInput(t *testing.T) {
 		{name: "window on a day that is not one", method: "POST", path: p, body: with("window", map[string]any{"days": []string{"mon", "funday"}, "start": "09:00", "end": "17:00", "timeZone": "UTC"}), status: 400, field: "window.days[1]"},
 		{name: "unknown input", method: "POST", path: p, body: map[string]any{"inputs": map[string]any{"ticket": "T", "colour": "red"}}, status: 400, field: "inputs.colour", words: []string{`"colour"`, "ticket"}},
 		{name: "candidate without its required input", method: "POST", path: p, body: map[string]any{"candidateIds": []string{"svc-meta", "svc-a"}}, status: 400, field: "inputs", words: []string{"svc-a", "ticket"}},
+	})
+
+	t.Run("more candidates than a rollout takes", func(t *testing.T) {
+		n := migrations.MaxRolloutCandidates + 1
+		ids := make([]string, n)
+		cands := make([]any, n)
+		for i := range n {
+			ids[i] = fmt.Sprintf("bulk-%05d", i)
+			cands[i] = map[string]any{"id": ids[i], "kind": "service", "metadata": map[string]any{"ticket": "T"}}
+		}
+		r := e.api.Do(t, http.MethodPost, "/migrations/"+mig+"/candidates", map[string]any{"candidates": cands})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		r = e.api.Do(t, http.MethodPost, p, map[string]any{"candidateIds": ids})
+		requireError(t, r, http.StatusBadRequest, "candidateIds", "10000")
+		r = e.api.Do(t, http.MethodPost, p, map[string]any{"filter": map[string]any{"q": "bulk-"}})
+		requireError(t, r, http.StatusBadRequest, "filter", "10001 candidates", "at most 10000", "split")
 	})
 	require.Empty(t, e.engine.Rollouts(), "no refused rollout may reach the engine")
 	rs, err := e.store.ListRollouts(context.Background(), mig)

@@ -961,7 +961,9 @@ type RolloutPreview struct {
 // RolloutRequest Which candidates a rollout starts and how it paces them. Every limit is optional; 0 or absent means no limit.
 type RolloutRequest struct {
 	// ApproveWaves Each wave after the first waits for an operator's approval.
-	ApproveWaves bool          `json:"approveWaves,omitempty,omitzero"`
+	ApproveWaves bool `json:"approveWaves,omitempty,omitzero"`
+
+	// CandidateIds At most 10,000 (as many as a rollout takes; a filter or every not_started candidate is bound the same way).
 	CandidateIds []CandidateID `json:"candidateIds,omitempty,omitzero"`
 
 	// FailedHoldsSlot A run with a failed step waiting for a retry keeps its slot (by default it frees it).
@@ -1222,7 +1224,7 @@ type MigrationId = MigrationID
 // MigratorId defines model for MigratorId.
 type MigratorId = string
 
-// RolloutId defines model for RolloutId.
+// RolloutId a rollout id such as `ro-1a2b3c4d5e6f` (lowercase letters, digits and '-')
 type RolloutId = string
 
 // BadGateway defines model for BadGateway.
