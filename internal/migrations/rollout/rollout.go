@@ -211,10 +211,10 @@ func Next(p Plan, s State, now time.Time) (Decision, error) {
 	}
 	if s.Paused == "" {
 		if n := s.Failures - s.FailuresAtResume; p.PauseAfterFailures > 0 && n >= p.PauseAfterFailures {
-			d.Pause = fmt.Sprintf("%d runs failed (pauseAfterFailures %d)", n, p.PauseAfterFailures)
+			d.Pause = fmt.Sprintf("%d %s failed (pauseAfterFailures %d)", n, runs(n), p.PauseAfterFailures)
 		} else if p.PauseAtFailureRate > 0 && failed > s.RatePausedAt && finished >= max(p.MinFinished, 1) &&
 			float64(failed) >= p.PauseAtFailureRate*float64(finished) {
-			d.Pause = fmt.Sprintf("%d of %d finished runs failed (pauseAtFailureRate %g)", failed, finished, p.PauseAtFailureRate)
+			d.Pause = fmt.Sprintf("%d of %d finished %s failed (pauseAtFailureRate %g)", failed, finished, runs(finished), p.PauseAtFailureRate)
 		}
 		if d.Pause != "" {
 			d.Wait = ForResume
@@ -364,4 +364,11 @@ func LastStartBy(p Plan, n int, now time.Time) (time.Time, error) {
 		}
 	}
 	return t, nil
+}
+
+func runs(n int) string {
+	if n == 1 {
+		return "run"
+	}
+	return "runs"
 }

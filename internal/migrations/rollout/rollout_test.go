@@ -296,3 +296,17 @@ func TestLastStartBy(t *testing.T) {
 		})
 	}
 }
+
+func TestPauseReasonSaysOneRun(t *testing.T) {
+	p := rollout.Plan{PauseAfterFailures: 1}
+	s := rollout.State{Members: rollout.Assign(p, []string{"a", "b"})}
+	s.Started([]string{"a"}, time.Unix(0, 0))
+	s.Set("a", rollout.Failed)
+	d, err := rollout.Next(p, s, time.Unix(60, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Pause != "1 run failed (pauseAfterFailures 1)" {
+		t.Fatalf("pause reason %q", d.Pause)
+	}
+}
