@@ -19,7 +19,7 @@ const RecordEnv = "DROVER_RECORD_HISTORIES"
 
 // recordPrefix starts the names of the fixtures this build records; a change to the workflow's
 // commands gets a new one, so that the histories of earlier builds stay as they were.
-const recordPrefix = "v5-"
+const recordPrefix = "v6-"
 
 // executions returns the histories of a run's executions, oldest first, following its
 // continue-as-new chain from the first execution.

@@ -34,6 +34,8 @@ import (
 //   - v5-rollout-*.json: the rollout workflow's first version: completed (continued as new on
 //     the way: its first, second and last execution), paused by failures then resumed, and
 //     cancelled with its runs.
+//   - v6-rollout-*.json: the same paths with the rollout-follow-open marker (it asks only about
+//     its open runs).
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/replay/*.json")
 	require.NoError(t, err)

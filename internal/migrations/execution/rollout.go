@@ -58,15 +58,21 @@ func Rollout(ctx workflow.Context, in migrations.RolloutInput) error {
 		state = *in.State
 	}
 	ro := &rolloutRun{in: in, state: state, control: workflow.GetSignalChannel(ctx, migrations.SignalRolloutControl), log: workflow.GetLogger(ctx)}
+	ro.followOpen = workflow.GetVersion(ctx, versionRolloutFollowOpen, workflow.DefaultVersion, 1) >= 1
 	return ro.run(ctx)
 }
 
+// versionRolloutFollowOpen (a rollout's version guard): it asks only about its open runs, and
+// not at all while none is open; before, it asked about every member at every poll.
+const versionRolloutFollowOpen = "rollout-follow-open"
+
 type rolloutRun struct {
-	in      migrations.RolloutInput
-	state   rollout.State
-	control workflow.ReceiveChannel
-	log     log.Logger
-	acts    *RolloutActivities // nil: only names the activity methods
+	followOpen bool // versionRolloutFollowOpen
+	in         migrations.RolloutInput
+	state      rollout.State
+	control    workflow.ReceiveChannel
+	log        log.Logger
+	acts       *RolloutActivities // nil: only names the activity methods
 	// cancelled: an operator cancelled the rollout; it starts nothing more.
 	cancelled bool
 	wave      int // the wave of the last decision, which an approval lets start
@@ -83,12 +89,8 @@ func (ro *rolloutRun) actx(ctx workflow.Context) workflow.Context {
 
 func (ro *rolloutRun) run(ctx workflow.Context) error {
 	for {
-		var statuses map[string]rollout.Status
-		if err := workflow.ExecuteActivity(ro.actx(ctx), ro.acts.RolloutStatuses, ro.in.MigrationID, ro.state.Members).Get(ctx, &statuses); err != nil {
-			return fmt.Errorf("rollout %s: read its candidates: %w", ro.in.RolloutID, err)
-		}
-		for id, st := range statuses {
-			ro.state.Set(id, st)
+		if err := ro.follow(ctx); err != nil {
+			return err
 		}
 		now := workflow.Now(ctx).UTC()
 		d, err := rollout.Next(ro.in.Plan, ro.state, now)
@@ -132,6 +134,33 @@ func (ro *rolloutRun) run(ctx workflow.Context) error {
 		}
 		ro.wait(ctx, d, now)
 	}
+}
+
+// follow reads where the rollout's open runs are. Only started members whose runs have not
+// ended are asked about, so that the activity's input (kept in the history at every poll) is
+// bounded by the runs open, not by the rollout's size; a waiting member someone started by hand
+// is found skipped when the rollout comes to start it.
+func (ro *rolloutRun) follow(ctx workflow.Context) error {
+	open := ro.state.Members
+	if ro.followOpen {
+		open = nil
+		for _, m := range ro.state.Members {
+			if m.Status == rollout.Running || m.Status == rollout.Failed {
+				open = append(open, m)
+			}
+		}
+		if len(open) == 0 {
+			return nil
+		}
+	}
+	var statuses map[string]rollout.Status
+	if err := workflow.ExecuteActivity(ro.actx(ctx), ro.acts.RolloutStatuses, ro.in.MigrationID, open).Get(ctx, &statuses); err != nil {
+		return fmt.Errorf("rollout %s: read its candidates: %w", ro.in.RolloutID, err)
+	}
+	for id, st := range statuses {
+		ro.state.Set(id, st)
+	}
+	return nil
 }
 
 // status is the rollout's status after decision d.
@@ -230,8 +259,8 @@ func (ro *rolloutRun) apply(ctx workflow.Context, cmd migrations.RolloutControl)
 	}
 }
 
-// RolloutStatuses reads where each member's candidate is: a member still waiting whose
-// candidate someone else started is skipped; a started member follows its run.
+// RolloutStatuses reads where each member's candidate is: a started member follows its run; a
+// member still waiting whose candidate someone else started is skipped.
 func (a *RolloutActivities) RolloutStatuses(ctx context.Context, migrationID string, members []rollout.Member) (map[string]rollout.Status, error) {
 	cs, err := a.ports.ListCandidates(ctx, migrationID)
 	if err != nil {
