@@ -8,6 +8,7 @@ import {
   estimateText,
   fieldKey,
   parseWaves,
+  pausedText,
   planLines,
   roughly,
   sourceFor,
@@ -154,7 +155,9 @@ describe("the estimate", () => {
     expect(estimateText(preview(1, "2026-12-01T12:00:00Z"), { window: { start: "00:00", end: "23:59", timeZone: "UTC" } }, now)).toMatch(
       /^Within its window, the start can happen right away\. Waves/,
     );
-    expect(estimateText(preview(4), { maxConcurrent: 2 }, now)).toMatch(/^No start rate and no window: the 4 starts go as fast as the waves and the max concurrent runs allow\. Waves and the max concurrent runs can only make it longer/);
+    expect(estimateText(preview(4), { maxConcurrent: 2 }, now)).toBe(
+      "No start rate and no window: nothing holds the 4 starts back but the waves and the max concurrent runs, so how long it takes depends on how long its runs take.",
+    );
   });
 
   it.each([
@@ -208,6 +211,11 @@ describe("the plan and what a rollout waits for", () => {
     expect(Object.fromEntries(planLines({}, [4]))).toMatchObject({ Waves: "one wave of 4", "At once": "no limit", "Pauses itself": "never (only when an operator pauses it)" });
   });
 
+  it("says why it paused, whether a threshold or an operator paused it", () => {
+    expect(pausedText("1 run failed (pauseAfterFailures 1)")).toBe("Paused: 1 run failed (pauseAfterFailures 1)");
+    expect(pausedText("paused by operator:token:tok_otto: CI is red")).toBe("Paused by operator:token:tok_otto: CI is red");
+  });
+
   it("says what it waits for: a slot, a wave, an approval, the window, the rate, a resume, its runs", () => {
     expect(waitText({ ...base, waitingFor: "slot" }, now)).toBe("Waiting for a free slot: 2 of at most 2 runs are open.");
     expect(waitText({ ...base, waitingFor: "wave" }, now)).toBe("Waiting for the runs of wave 1 to complete before it starts wave 2.");
@@ -216,7 +224,10 @@ describe("the plan and what a rollout waits for", () => {
       waitText({ ...base, status: "waiting_for_window", waitingFor: "window", until: "2026-12-01T14:00:00Z", window: { start: "15:00", end: "17:00", timeZone: "Europe/Berlin" } }, now),
     ).toBe(`Outside its window (every day 15:00–17:00 (Europe/Berlin)): it opens ${when("2026-12-01T14:00:00Z")} (in about 2 h).`);
     expect(waitText({ ...base, waitingFor: "rate", startsPerMinute: 2, until: "2026-12-01T12:00:20Z" }, now)).toBe("Pacing its starts at 2 starts a minute: the next start is in 20 s.");
-    expect(waitText({ ...base, status: "paused", waitingFor: "resume" }, now)).toBe("Paused: it starts nothing until it is resumed; its open runs go on.");
+    expect(waitText({ ...base, status: "paused", waitingFor: "resume" }, now)).toBe("It starts nothing until it is resumed; its open runs go on.");
+    expect(waitText({ ...base, status: "paused", waitingFor: "resume", failed: 1 }, now)).toBe(
+      "It starts nothing until it is resumed; its open runs go on. 1 run has a failed step: retry it (Retry failed) or cancel it, then resume.",
+    );
     expect(waitText({ ...base, waitingFor: "runs", failed: 1 }, now)).toBe("Every candidate is started; waiting for its 3 open runs to finish (1 with a failed step: retry or cancel them).");
     expect(waitText({ ...base, status: "completed", completed: 9, skipped: 1 }, now)).toBe("Done: 9 candidates completed, 1 skipped (started by someone else).");
   });

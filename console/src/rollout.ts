@@ -301,7 +301,7 @@ export function estimateText(preview: RolloutPreview, plan: Plan, now: number = 
   const later = "Waves and the max concurrent runs can only make it longer: they wait for runs to finish.";
   if (!preview.lastStartBy) {
     if (limits) return `${lead} ${plural(n, "start")} have no estimate from Drover. ${later}`;
-    return `No start rate and no window: the ${plural(n, "start")} go as fast as the waves and the max concurrent runs allow. ${later}`;
+    return `No start rate and no window: nothing holds the ${plural(n, "start")} back but the waves and the max concurrent runs, so how long it takes depends on how long its runs take.`;
   }
   const ms = Date.parse(preview.lastStartBy) - now;
   const what = n === 1 ? "start" : `last of the ${plural(n, "start")}`;
@@ -312,6 +312,15 @@ export function estimateText(preview: RolloutPreview, plan: Plan, now: number = 
 /** rolloutEnded says whether a rollout has stopped for good (it takes no more commands). */
 export function rolloutEnded(status: RolloutStatus): boolean {
   return status === "completed" || status === "cancelled";
+}
+
+/**
+ * pausedText says why a rollout paused: a threshold's reason ("1 run failed (pauseAfterFailures
+ * 1)") or an operator's, which already begins "paused by …".
+ */
+export function pausedText(reason: string): string {
+  if (/^paused\b/i.test(reason)) return reason[0].toUpperCase() + reason.slice(1);
+  return `Paused: ${reason}`;
 }
 
 /** waitText says what a rollout is doing or waiting for, in a sentence. */
@@ -335,7 +344,9 @@ export function waitText(r: Rollout, now: number = Date.now()): string {
     case "rate":
       return `Pacing its starts at ${rateText(r.startsPerMinute, r.startsPerHour)}: the next start is ${soon(r.until, now) || "soon"}.`;
     case "resume":
-      return "Paused: it starts nothing until it is resumed; its open runs go on.";
+      return `It starts nothing until it is resumed; its open runs go on.${
+        r.failed ? ` ${plural(r.failed, "run has", "runs have")} a failed step: retry ${r.failed === 1 ? "it" : "them"} (Retry failed) or cancel ${r.failed === 1 ? "it" : "them"}, then resume.` : ""
+      }`;
     case "runs": {
       const left = r.running + r.failed;
       if (left === 0) return "Every candidate is started; finishing.";

@@ -1,4 +1,4 @@
-import { useId, useState, type ReactNode } from "react";
+import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { useMutation } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
 import { ApiError, type Migration, type RolloutPreview, type RolloutRequest } from "../api/client";
@@ -307,10 +307,15 @@ function FieldNote({ id, errors }: { id: string; errors: FieldErrors }) {
 
 /** PreviewResult is what the server answered: the candidates, their waves, the plan, and how long the starts take at least. */
 function PreviewResult({ preview, request, at }: { preview: RolloutPreview; request: RolloutRequest; at: number }) {
+  const box = useRef<HTMLElement>(null);
+  // The answer is below the form: bring it into view (jsdom has no scrolling; Chromium's answers a promise, not a clean-up).
+  useEffect(() => {
+    void box.current?.scrollIntoView?.({ block: "nearest" });
+  }, [at]);
   const ids = preview.candidateIds;
   const lines = planLines(request, preview.waves);
   return (
-    <section className="rollout-preview" aria-label="Preview" data-testid="rollout-preview">
+    <section ref={box} className="rollout-preview" aria-label="Preview" data-testid="rollout-preview">
       <h3>
         {plural(preview.total, "candidate")} in {plural(preview.waves.length, "wave")}
       </h3>

@@ -10,7 +10,7 @@ import { useToast } from "../components/Toasts";
 import { ago, plural, when } from "../format";
 import { useNow } from "../hooks";
 import { useCan } from "../me";
-import { planLines, rolloutEnded, waitText } from "../rollout";
+import { pausedText, planLines, rolloutEnded, waitText } from "../rollout";
 import { Pager } from "./CandidateTable";
 
 const MEMBERS_PAGE = 100;
@@ -107,7 +107,7 @@ export function RolloutPage() {
 
       {r.pausedReason && (r.status === "paused" || r.status === "cancelled") && (
         <p className="warn-note" data-testid="paused-reason">
-          {r.status === "paused" ? "Paused" : "Cancelled"}: {r.pausedReason}
+          {r.status === "paused" ? pausedText(r.pausedReason) : `Cancelled: ${r.pausedReason}`}
         </p>
       )}
       <p className="rollout-wait" role="status" data-testid="waiting-for" data-waiting={r.waitingFor ?? ""}>
@@ -275,15 +275,18 @@ function Bar({ total, completed, failed, running, label }: { total: number; comp
 
 /** Waves is one bar per wave: its size, and how many of it started, completed and failed. */
 function Waves({ r }: { r: Rollout }) {
-  const current = r.wave ?? 0;
+  const waiting = new Map<number, number>();
+  for (const x of r.members ?? []) if (x.status === "waiting") waiting.set(x.wave, (waiting.get(x.wave) ?? 0) + 1);
+  const ended = rolloutEnded(r.status);
   return (
     <ol className="waves">
       {r.waves.map((w, i) => {
         const open = Math.max(0, w.started - w.completed - w.failed);
         const label = `Wave ${i + 1}: ${w.completed} of ${w.size} completed, ${w.failed} failed, ${w.started} started`;
-        const state = w.size > 0 && w.completed === w.size ? "done" : i === current && !rolloutEnded(r.status) ? "current" : i < current ? "done" : "later";
+        // A wave is under way while it has open runs; the rollout's wave is next while it waits to start it.
+        const state = open > 0 || w.failed > 0 ? "active" : !ended && i === (r.wave ?? 0) && (waiting.get(i) ?? 0) > 0 ? "next" : (waiting.get(i) ?? 0) > 0 ? "later" : "done";
         return (
-          <li key={i} className={`wave wave-${state}`} data-wave={i + 1}>
+          <li key={i} className={`wave wave-${state}`} data-wave={i + 1} data-state={state}>
             <div className="wave-head">
               <strong>Wave {i + 1}</strong>
               <span className="muted small">
@@ -291,7 +294,8 @@ function Waves({ r }: { r: Rollout }) {
                 {i === 0 && r.waves.length > 1 ? " (canary)" : ""}
                 {i === r.waves.length - 1 && r.waves.length > 1 ? " (the rest)" : ""}
               </span>
-              {state === "current" && <span className="badge status-running">now</span>}
+              {state === "active" && !ended && (open > 0 ? <span className="badge status-running">under way</span> : <span className="badge status-failed">failed, waits for a retry</span>)}
+              {state === "next" && <span className="badge status-waiting">{r.waitingFor === "approval" ? "waits for approval" : "next"}</span>}
               <span className="spacer" />
               <span className="small">
                 {w.started} started · {w.completed} completed{w.failed ? ` · ${w.failed} failed` : ""}

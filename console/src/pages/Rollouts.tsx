@@ -6,7 +6,7 @@ import { StatusBadge } from "../components/Badges";
 import { ErrorNote } from "../components/ErrorNote";
 import { ago, plural, when } from "../format";
 import { useCan } from "../me";
-import { rolloutEnded, waitText } from "../rollout";
+import { pausedText, rolloutEnded, waitText } from "../rollout";
 
 /**
  * Rollouts is a migration's rollouts: the active ones first, each with its progress and what it
@@ -90,7 +90,7 @@ function RolloutRow({ r, migrationId }: { r: Rollout; migrationId: string }) {
       </div>
       {!rolloutEnded(r.status) && (
         <p className="small rollout-wait">
-          {r.status === "paused" && r.pausedReason ? `Paused: ${r.pausedReason}.` : waitText(r)}
+          {r.status === "paused" && r.pausedReason ? pausedText(r.pausedReason) : waitText(r)}
         </p>
       )}
     </li>

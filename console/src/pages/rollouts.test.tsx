@@ -26,7 +26,7 @@ const paused: Rollout = {
   id: "ro-1a2b",
   migrationId: "bump",
   status: "paused",
-  pausedReason: "1 runs failed (pauseAfterFailures 1)",
+  pausedReason: "1 run failed (pauseAfterFailures 1)",
   waitingFor: "resume",
   wave: 0,
   total: 3,
@@ -214,7 +214,7 @@ describe("the migration page's rollouts", () => {
     expect(within(panel).getByText("1 active")).toBeInTheDocument();
     const row = active.closest("li")!;
     expect(row).toHaveTextContent("Paused");
-    expect(row).toHaveTextContent("Paused: 1 runs failed (pauseAfterFailures 1).");
+    expect(row).toHaveTextContent("Paused: 1 run failed (pauseAfterFailures 1)");
     expect(within(row as HTMLElement).getByRole("progressbar")).toHaveAccessibleName("ro-1a2b: 0 of 3 completed, 0 running, 1 failed");
     expect(within(panel).getByText("1 ended rollout")).toBeInTheDocument();
   });
@@ -234,8 +234,8 @@ describe("the rollout page", () => {
     );
     renderAt("/migrations/bump/rollouts/ro-1a2b", api);
     expect(await screen.findByRole("heading", { level: 1, name: /Rollout ro-1a2b/ })).toHaveTextContent("Paused");
-    expect(screen.getByTestId("paused-reason")).toHaveTextContent("Paused: 1 runs failed (pauseAfterFailures 1)");
-    expect(screen.getByTestId("waiting-for")).toHaveTextContent("Paused: it starts nothing until it is resumed; its open runs go on.");
+    expect(screen.getByTestId("paused-reason")).toHaveTextContent("Paused: 1 run failed (pauseAfterFailures 1)");
+    expect(screen.getByTestId("waiting-for")).toHaveTextContent("It starts nothing until it is resumed; its open runs go on. 1 run has a failed step: retry it (Retry failed)");
     const waves = [...document.querySelectorAll("li.wave")];
     expect(waves.map((w) => w.querySelector("[role=progressbar]")?.getAttribute("aria-label"))).toEqual([
       "Wave 1: 0 of 1 completed, 1 failed, 1 started",
