@@ -11,6 +11,7 @@ let drover: Drover;
 let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
+let bulkRollout = "";
 
 async function api<T>(path: string): Promise<T> {
   const res = await fetch(drover.url + path);
@@ -167,25 +168,28 @@ describe("the console against drover dev", () => {
     await shoot(page, "09-cancelled");
   });
 
-  it("bulk-starts the candidates that have not started", async () => {
+  it("bulk-starts the candidates that have not started, as a rollout on the server", async () => {
     await page.goto(`${drover.url}/ui/migrations/${M}?show=not_started`);
     await page.getByRole("link", { name: "inventory", exact: true }).waitFor();
     await page.getByLabel("Select this page").check();
     await page.getByRole("button", { name: "Start…" }).click();
-    const dialog = page.getByRole("dialog");
-    await dialog.getByRole("heading", { name: "Start 2 candidates?" }).waitFor();
+    const dialog = page.getByRole("dialog", { name: "New rollout" });
+    await dialog.getByText("Rolls out the 2 selected candidates").waitFor();
     await dialog.getByLabel("Reviewer").fill("dee");
+    await dialog.getByRole("button", { name: "Preview" }).click();
+    await dialog.getByRole("heading", { name: "2 candidates in 1 wave" }).waitFor();
     await shoot(page, "10-bulk-confirm");
-    await dialog.getByRole("button", { name: "Start 2 candidates" }).click();
-    await dialog.getByText("Started 2 of 2.").waitFor({ timeout: 30_000 });
-    await dialog.getByRole("button", { name: "Close" }).click();
+    await dialog.getByRole("button", { name: "Start rollout of 2 candidates" }).click();
+    await page.waitForURL(`**/ui/migrations/${M}/rollouts/ro-*`);
+    bulkRollout = new URL(page.url()).pathname.split("/").pop()!;
     const m = await waitFor("two more running candidates", async () => {
       const m = await api<{ counts: { running: number } }>(`/migrations/${M}`);
       return m.counts.running === 3 ? m : undefined;
     });
     expect(m.counts.running).toBe(3);
-    await page.getByRole("tab", { name: /^All/ }).click();
+    await page.goto(`${drover.url}/ui/migrations/${M}`);
     await page.getByText("1 completed").first().waitFor();
+    await page.locator(`[data-testid="rollouts"] li[data-rollout="${bulkRollout}"]`).waitFor();
     await shoot(page, "11-bulk-started");
   });
 
@@ -255,6 +259,7 @@ describe("the console against drover dev", () => {
         ["/ui/", "16-laptop-migrations"],
         [`/ui/migrations/${M}`, "17-laptop-migration"],
         [`/ui/migrations/${M}/candidates/checkout`, "18-laptop-run"],
+        [`/ui/migrations/${M}/rollouts/${bulkRollout}`, "19-laptop-rollout"],
       ]) {
         await page.goto(drover.url + path);
         await page.getByRole("heading", { level: 1 }).waitFor();
