@@ -9,14 +9,14 @@ import { ProgressChart } from "../components/ProgressChart";
 import { useCurrentTheme } from "../components/Layout";
 import { CancelRunsDialog } from "./CancelRunsDialog";
 import { RolloutDialog } from "./RolloutDialog";
-import { Rollouts } from "./Rollouts";
+import { Rollouts, useRollouts } from "./Rollouts";
 import { useDebounced } from "../hooks";
 import { plural, when } from "../format";
 import { CandidateTable, Pager } from "./CandidateTable";
 import { isManual } from "../steps";
 import { useCan } from "../me";
 import { Activity } from "./Activity";
-import { sourceFor, type RolloutSource } from "../rollout";
+import { rolloutEnded, sourceFor, type RolloutSource } from "../rollout";
 
 const PAGE = 50;
 type Tab = "all" | "attention" | CandidateStatus;
@@ -61,12 +61,14 @@ export function MigrationPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [q]);
 
+  // An active rollout starts runs at any moment: the page follows it as it follows running candidates.
+  const rollingOut = useRollouts(migrationId).data?.some((r) => !rolloutEnded(r.status)) ?? false;
   const migration = useQuery({
     queryKey: ["migration", migrationId],
     queryFn: () => api.getMigration(migrationId),
-    refetchInterval: (query) => ((query.state.data?.counts?.running ?? 0) > 0 ? 2500 : false),
+    refetchInterval: (query) => ((query.state.data?.counts?.running ?? 0) > 0 || rollingOut ? 2500 : false),
   });
-  const running = (migration.data?.counts?.running ?? 0) > 0;
+  const running = (migration.data?.counts?.running ?? 0) > 0 || rollingOut;
   const filter: CandidateQuery = {
     status: tab === "all" || tab === "attention" ? undefined : tab,
     attention: tab === "attention" ? true : undefined,

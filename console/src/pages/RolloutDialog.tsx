@@ -308,9 +308,10 @@ function FieldNote({ id, errors }: { id: string; errors: FieldErrors }) {
 /** PreviewResult is what the server answered: the candidates, their waves, the plan, and how long the starts take at least. */
 function PreviewResult({ preview, request, at }: { preview: RolloutPreview; request: RolloutRequest; at: number }) {
   const box = useRef<HTMLElement>(null);
-  // The answer is below the form: bring it into view (jsdom has no scrolling; Chromium's answers a promise, not a clean-up).
+  // The answer is at the foot of the form: scroll the dialog's body (only it, not the page) down to it.
   useEffect(() => {
-    void box.current?.scrollIntoView?.({ block: "nearest" });
+    const body = box.current?.closest(".modal-body");
+    if (body) body.scrollTop = body.scrollHeight;
   }, [at]);
   const ids = preview.candidateIds;
   const lines = planLines(request, preview.waves);

@@ -8,19 +8,24 @@ import { ago, plural, when } from "../format";
 import { useCan } from "../me";
 import { pausedText, rolloutEnded, waitText } from "../rollout";
 
+/** useRollouts is a migration's rollouts, followed every few seconds while one of them is active. */
+export function useRollouts(migrationId: string) {
+  const api = useApi();
+  return useQuery({
+    queryKey: ["rollouts", migrationId],
+    queryFn: () => api.listRollouts(migrationId),
+    refetchInterval: (q) => (q.state.data?.some((r) => !rolloutEnded(r.status)) ? 3000 : false),
+  });
+}
+
 /**
  * Rollouts is a migration's rollouts: the active ones first, each with its progress and what it
  * waits for, the ended ones folded beneath; and the button that rolls out every not-started
  * candidate.
  */
 export function Rollouts({ migrationId, canStart, onNew }: { migrationId: string; canStart: boolean; onNew: () => void }) {
-  const api = useApi();
   const can = useCan("operator");
-  const list = useQuery({
-    queryKey: ["rollouts", migrationId],
-    queryFn: () => api.listRollouts(migrationId),
-    refetchInterval: (q) => (q.state.data?.some((r) => !rolloutEnded(r.status)) ? 3000 : false),
-  });
+  const list = useRollouts(migrationId);
   const all = list.data ?? [];
   // Newest first: the list comes oldest first.
   const active = all.filter((r) => !rolloutEnded(r.status)).reverse();

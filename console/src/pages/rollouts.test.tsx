@@ -218,6 +218,21 @@ describe("the migration page's rollouts", () => {
     expect(within(row as HTMLElement).getByRole("progressbar")).toHaveAccessibleName("ro-1a2b: 0 of 3 completed, 0 running, 1 failed");
     expect(within(panel).getByText("1 ended rollout")).toBeInTheDocument();
   });
+
+  it("follows the candidates while a rollout is active, though none runs yet", async () => {
+    const waiting: Rollout = { ...paused, status: "waiting_for_window", waitingFor: "window", failed: 0, started: 0 };
+    const idle = { ...migration, counts: { not_started: 3, running: 0, completed: 0, attention: 0 } };
+    const { api, calls } = drover(
+      () => waiting,
+      (c) => (c.path === "/migrations/bump" ? { body: idle } : undefined),
+    );
+    renderAt("/migrations/bump", api);
+    await screen.findByRole("link", { name: "ro-1a2b" });
+    const lists = () => calls.filter((c) => c.path === "/migrations/bump/candidates").length;
+    const before = lists();
+    await new Promise((r) => setTimeout(r, 2700));
+    expect(lists()).toBeGreaterThan(before);
+  });
 });
 
 describe("the rollout page", () => {
