@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 
@@ -25,4 +25,13 @@ export async function launch(): Promise<Browser> {
 export async function shoot(page: Page, name: string): Promise<void> {
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: resolve(artifacts, `${name}.png`), fullPage: true });
+}
+
+/**
+ * clearArtifacts removes one test file's screenshots from an earlier run (the names it matches),
+ * leaving the other files' alone: the files run in any order.
+ */
+export function clearArtifacts(names: RegExp): void {
+  mkdirSync(artifacts, { recursive: true });
+  for (const f of readdirSync(artifacts)) if (names.test(f)) rmSync(resolve(artifacts, f), { force: true });
 }

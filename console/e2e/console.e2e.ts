@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { rmSync } from "node:fs";
-import { artifacts, launch, shoot } from "./browser";
+import { clearArtifacts, launch, shoot } from "./browser";
 import { git, startDrover, waitFor, type Drover } from "./drover";
 
 // One real `drover dev` with its demo migration (bump-go-version over five git repositories;
@@ -42,7 +41,7 @@ async function markStep(name: string, verb: "Mark done" | "Mark failed", reason?
 }
 
 beforeAll(async () => {
-  rmSync(artifacts, { recursive: true, force: true });
+  clearArtifacts(/^(\d\d-|failed-console-)/);
   drover = await startDrover();
   await waitFor("the demo migration's candidates", async () => {
     const cs = await api<{ id: string }[]>(`/migrations/${M}/candidates`);
@@ -54,7 +53,7 @@ beforeAll(async () => {
 });
 
 afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && page) await shoot(page, `failed-${ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}`);
+  if (ctx.task.result?.state === "fail" && page) await shoot(page, `failed-console-${ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}`);
 });
 
 afterAll(async () => {

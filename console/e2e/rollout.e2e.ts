@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { execFileSync } from "node:child_process";
-import { launch, shoot } from "./browser";
+import { clearArtifacts, launch, shoot } from "./browser";
 import { startDrover, waitFor, type Drover } from "./drover";
 
 // The issue's "done when", in headless Chromium against a real `drover dev`: roll the demo
@@ -116,6 +116,7 @@ function sample() {
 }
 
 beforeAll(async () => {
+  clearArtifacts(/^(rollout-|failed-rollout-)/);
   drover = await startDrover();
   await waitFor("the demo migration's candidates", async () => {
     const cs = await api<{ id: string }[]>(`/migrations/${M}/candidates`);
