@@ -1127,6 +1127,7 @@ export interface components {
             migrationId: components["schemas"]["MigrationID"];
             /** @enum {string} */
             status: "running" | "paused" | "waiting_for_window" | "waiting_for_approval" | "completed" | "cancelled";
+            /** @description Why it is paused: the threshold it reached (`2 runs failed (pauseAfterFailures 2)`), or `paused by <actor>` and the operator's reason; for a rollout that could not start, why. */
             pausedReason?: string;
             waitingFor?: components["schemas"]["RolloutWait"];
             /**
@@ -1134,7 +1135,7 @@ export interface components {
              * @description For `window` and `rate`, when it looks again.
              */
             until?: string;
-            /** @description The wave it is at (0 is the first). */
+            /** @description The first wave with candidates still to start (0 is the first): the one that waits, with waitingFor `wave` or `approval`; the last wave once every candidate has started. */
             wave?: number;
             total: number;
             started: number;
@@ -1170,7 +1171,7 @@ export interface components {
         };
         /** @description Which candidates a rollout starts and how it paces them. Every limit is optional; 0 or absent means no limit. */
         RolloutRequest: {
-            /** @description At most 10,000 (as many as a rollout takes; a filter or every not_started candidate is bound the same way). */
+            /** @description At least one (leave it out to take every not_started candidate) and at most 10,000 (as many as a rollout takes; a filter or every not_started candidate is bound the same way). */
             candidateIds?: components["schemas"]["CandidateID"][];
             filter?: components["schemas"]["RolloutFilter"];
             /** @description At most this many of its runs open at once. */

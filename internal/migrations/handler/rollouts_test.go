@@ -65,6 +65,7 @@ func TestCreateRolloutBadInput(t *testing.T) {
 	runCases(t, e, []errCase{
 		{name: "unknown migration", method: "POST", path: "/migrations/no-such/rollouts", body: with(), status: 404, words: []string{"no-such", "not found"}},
 		{name: "no body", method: "POST", path: p, status: 400, words: []string{"body"}},
+		{name: "an empty list of ids", method: "POST", path: p, body: with("candidateIds", []string{}), status: 400, field: "candidateIds"},
 		{name: "ids and a filter", method: "POST", path: p, body: with("candidateIds", []string{"svc-a"}, "filter", map[string]any{"q": "svc"}), status: 400, field: "filter", words: []string{"not both"}},
 		{name: "unknown candidate", method: "POST", path: p, body: with("candidateIds", []string{"svc-a", "svc-zzz"}), status: 400, field: "candidateIds[1]", words: []string{`"svc-zzz"`, "not a candidate"}},
 		{name: "candidate listed twice", method: "POST", path: p, body: with("candidateIds", []string{"svc-a", "svc-c", "svc-a"}), status: 400, field: "candidateIds[2]", words: []string{`"svc-a"`, "twice"}},

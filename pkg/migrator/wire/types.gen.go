@@ -891,18 +891,20 @@ type Rollout struct {
 	// MigrationId letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 64 characters (so that the run id `migrationId__candidateId` is unambiguous)
 	//
 	// Example: kafka-topic-rename
-	MigrationId        MigrationID   `json:"migrationId"`
-	MinFinished        int           `json:"minFinished,omitempty,omitzero"`
-	PauseAfterFailures int           `json:"pauseAfterFailures,omitempty,omitzero"`
-	PauseAtFailureRate float32       `json:"pauseAtFailureRate,omitempty,omitzero"`
-	PausedReason       string        `json:"pausedReason,omitempty,omitzero"`
-	Running            int           `json:"running"`
-	Skipped            int           `json:"skipped,omitempty,omitzero"`
-	Started            int           `json:"started"`
-	StartsPerHour      int           `json:"startsPerHour,omitempty,omitzero"`
-	StartsPerMinute    int           `json:"startsPerMinute,omitempty,omitzero"`
-	Status             RolloutStatus `json:"status"`
-	Total              int           `json:"total"`
+	MigrationId        MigrationID `json:"migrationId"`
+	MinFinished        int         `json:"minFinished,omitempty,omitzero"`
+	PauseAfterFailures int         `json:"pauseAfterFailures,omitempty,omitzero"`
+	PauseAtFailureRate float32     `json:"pauseAtFailureRate,omitempty,omitzero"`
+
+	// PausedReason Why it is paused: the threshold it reached (`2 runs failed (pauseAfterFailures 2)`), or `paused by <actor>` and the operator's reason; for a rollout that could not start, why.
+	PausedReason    string        `json:"pausedReason,omitempty,omitzero"`
+	Running         int           `json:"running"`
+	Skipped         int           `json:"skipped,omitempty,omitzero"`
+	Started         int           `json:"started"`
+	StartsPerHour   int           `json:"startsPerHour,omitempty,omitzero"`
+	StartsPerMinute int           `json:"startsPerMinute,omitempty,omitzero"`
+	Status          RolloutStatus `json:"status"`
+	Total           int           `json:"total"`
 
 	// Until For `window` and `rate`, when it looks again.
 	Until     time.Time `json:"until,omitempty,omitzero"`
@@ -911,7 +913,7 @@ type Rollout struct {
 	// WaitingFor What a rollout that starts nothing now waits for: a free `slot` (maxConcurrent runs are open), the previous `wave` to complete, an operator's `approval` of the next wave, the time `window`, the start `rate`, a `resume` (it is paused), or its open `runs` to finish.
 	WaitingFor RolloutWait `json:"waitingFor,omitempty,omitzero"`
 
-	// Wave The wave it is at (0 is the first).
+	// Wave The first wave with candidates still to start (0 is the first): the one that waits, with waitingFor `wave` or `approval`; the last wave once every candidate has started.
 	Wave  int           `json:"wave,omitempty,omitzero"`
 	Waves []RolloutWave `json:"waves"`
 
@@ -963,7 +965,7 @@ type RolloutRequest struct {
 	// ApproveWaves Each wave after the first waits for an operator's approval.
 	ApproveWaves bool `json:"approveWaves,omitempty,omitzero"`
 
-	// CandidateIds At most 10,000 (as many as a rollout takes; a filter or every not_started candidate is bound the same way).
+	// CandidateIds At least one (leave it out to take every not_started candidate) and at most 10,000 (as many as a rollout takes; a filter or every not_started candidate is bound the same way).
 	CandidateIds []CandidateID `json:"candidateIds,omitempty,omitzero"`
 
 	// FailedHoldsSlot A run with a failed step waiting for a retry keeps its slot (by default it frees it).
