@@ -23,6 +23,7 @@ import (
 	"github.com/drover-dev/drover/internal/migrations/handler"
 	"github.com/drover-dev/drover/internal/migrations/migrator"
 	"github.com/drover-dev/drover/internal/platform/oidc"
+	"github.com/drover-dev/drover/internal/platform/telemetry"
 	ptemporal "github.com/drover-dev/drover/internal/platform/temporal"
 	"github.com/drover-dev/drover/pkg/api"
 )
@@ -158,16 +159,29 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 		sso = login
 	}
+	metrics := telemetry.New()
+	store = metrics.Store(store)
+	// The worker and the engine use a client of their own on c's connection, which reports the
+	// SDK's metrics.
+	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: cfg.Namespace, Logger: sdkLogger(log), MetricsHandler: metrics.Temporal()})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("temporal client with metrics: %w", err), closeAll(closers))
+	}
+	closers = append(closers, func() error { tc.Close(); return nil }) // closed before c
+	c = tc
 	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
 	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
 		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, DispatchRetryFor: cfg.DispatchRetryFor, ContinueAfter: cfg.ContinueAfter,
 		RolloutWorkflow: execution.RolloutWorkflowName, RolloutPoll: cfg.RolloutPoll})
-	svc := migrations.NewService(store, engine, mc, nil, log)
+	svc := migrations.NewService(store, metrics.Engine(engine), mc, nil, log)
+	if err := metrics.Register(telemetry.State(svc.Gauges)); err != nil {
+		return nil, errors.Join(err, closeAll(closers))
+	}
 
 	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers}
 	if !cfg.NoWorker {
 		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
-		execution.Register(r.worker, execution.NewActivities(store, mc))
+		execution.Register(r.worker, execution.NewActivities(store, metrics.Notifier(mc)))
 		execution.RegisterRollouts(r.worker, execution.NewRolloutActivities(rolloutPorts{svc: svc, store: store}))
 		if err := r.worker.Start(); err != nil {
 			r.closeAll()
@@ -175,7 +189,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 	}
 	h, err := handler.New(handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
-		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso})
+		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP})
 	if err != nil {
 		r.stopWorker()
 		r.closeAll()
@@ -249,16 +263,16 @@ func closeAll(closers []func() error) error {
 
 // DialTemporal connects to a Temporal frontend; the SDK's own logs go to log at warn level.
 func DialTemporal(ctx context.Context, hostPort, namespace string, log *slog.Logger) (client.Client, error) {
-	sdkLog := slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn})
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  hostPort,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(sdkLog.With("component", "temporal-sdk")),
-	})
+	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: sdkLogger(log)})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", hostPort, namespace, err)
 	}
 	return c, nil
+}
+
+// sdkLogger is the Temporal SDK's logger: log, from warn up.
+func sdkLogger(log *slog.Logger) sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "temporal-sdk"))
 }
 
 // levelFilter drops records below min.

@@ -1,6 +1,8 @@
 package migrations
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -108,4 +110,43 @@ func StepTimeout(def api.StepDefinition) (time.Duration, error) {
 		return 0, fmt.Errorf("%s is outside %s to %s", def.Timeout, MinStepTimeout, MaxStepTimeout)
 	}
 	return d, nil
+}
+
+// MigrationGauge is what a migration has open now: its running candidates, and those that need
+// an operator by kind of attention.
+type MigrationGauge struct {
+	ID        string
+	Running   int
+	Attention map[api.Attention]int
+}
+
+// Gauges returns every migration's open runs and attention, from the read cache (one version
+// read per migration while nothing changed), for metrics scraped every few seconds.
+func (s *Service) Gauges(ctx context.Context) ([]MigrationGauge, error) {
+	vs, err := s.store.MigrationVersions(ctx)
+	if err != nil {
+		return nil, storeErr(fmt.Errorf("gauges: %w", err))
+	}
+	out := make([]MigrationGauge, 0, len(vs))
+	for _, v := range vs {
+		cs, err := s.candidateList(ctx, v.ID)
+		if errors.Is(err, ErrMigrationNotFound) {
+			continue // deleted between the two reads
+		}
+		if err != nil {
+			return nil, err
+		}
+		g := MigrationGauge{ID: v.ID, Attention: map[api.Attention]int{}}
+		for _, c := range cs {
+			if c.Status != api.CandidateStatusRunning {
+				continue
+			}
+			g.Running++
+			if c.Run.Attention != "" {
+				g.Attention[c.Run.Attention]++
+			}
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }

@@ -95,6 +95,7 @@ type Handler struct {
 	routes       map[string]route
 	allowedHosts map[string]bool
 	loginURL     string
+	observe      func(route, method string, status int, d time.Duration)
 }
 
 // Config is what the API is built from.
@@ -112,6 +113,10 @@ type Config struct {
 	TrustedProxies []string
 	// SSO, when not nil, is the console's single sign-on.
 	SSO SSO
+	// Metrics, when not nil, serves GET /metrics; Observe, when not nil, is told of every
+	// request: its route template (empty when none matched), method, status and duration.
+	Metrics http.Handler
+	Observe func(route, method string, status int, d time.Duration)
 }
 
 // SSO is a single sign-on flow: its login redirect, the provider's callback and the logout.
@@ -134,7 +139,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	h := &Handler{svc: cfg.Service, access: cfg.Access, log: cfg.Log, large: make(chan struct{}, MaxLargeBodies),
-		routes: v.routes, allowedHosts: map[string]bool{}}
+		routes: v.routes, allowedHosts: map[string]bool{}, observe: cfg.Observe}
 	sso := cfg.SSO
 	if sso != nil {
 		h.loginURL = "/auth/login"
@@ -187,6 +192,13 @@ func New(cfg Config) (http.Handler, error) {
 	r.DELETE("/admin/migrators/:migratorId", h.revokeMigrator)
 	r.POST("/admin/migrators/:migratorId/rotate", h.rotateMigrator)
 	r.GET("/audit", h.listAudit)
+	r.GET("/metrics", func(c *gin.Context) {
+		if cfg.Metrics == nil {
+			abort(c, http.StatusNotFound, "metrics are not enabled in this server", "")
+			return
+		}
+		cfg.Metrics.ServeHTTP(c.Writer, c.Request)
+	})
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.StatusResponse{Status: "ok"}) })
 	r.GET("/readyz", h.readyz)
 	if cfg.Routes != nil {
@@ -516,6 +528,9 @@ func (h *Handler) recoverer(c *gin.Context) {
 func (h *Handler) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	if h.observe != nil {
+		h.observe(c.FullPath(), c.Request.Method, c.Writer.Status(), time.Since(start))
+	}
 	level := slog.LevelDebug
 	if c.Writer.Status() >= 500 {
 		level = slog.LevelWarn

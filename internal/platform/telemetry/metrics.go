@@ -1,0 +1,103 @@
+// Package telemetry exports Drover's Prometheus metrics: what runs and steps do (by migration,
+// step and outcome), how dispatches to migrators go, how long HTTP requests, store and Temporal
+// calls take, what is open and needs attention now, and the Temporal SDK's own worker metrics.
+// Labels are bounded: migration ids and step names (which migrators announce), never a
+// candidate id.
+package telemetry
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is Drover's metric registry and its instruments.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	runsStarted   *prometheus.CounterVec
+	runsFinished  *prometheus.CounterVec
+	stepsFinished *prometheus.CounterVec
+	stepDuration  *prometheus.HistogramVec
+	stepWait      *prometheus.HistogramVec
+	dispatches    *prometheus.CounterVec
+	dispatchTime  *prometheus.HistogramVec
+	httpRequests  *prometheus.CounterVec
+	httpDuration  *prometheus.HistogramVec
+	storeDuration *prometheus.HistogramVec
+	storeErrors   *prometheus.CounterVec
+	engineCalls   *prometheus.HistogramVec
+}
+
+// Buckets for durations that range from milliseconds (a store read) to a minute.
+var fastBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// Buckets for step durations: seconds (an automated step) to days (a review).
+var stepBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400}
+
+// New returns the metrics, registered with a registry of their own (with the Go runtime's and
+// the process's collectors).
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		runsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_runs_started_total",
+			Help: "Runs started, by migration."}, []string{"migration"}),
+		runsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_runs_finished_total",
+			Help: "Runs that ended, by migration and status (completed, cancelled, failed)."}, []string{"migration", "status"}),
+		stepsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_steps_finished_total",
+			Help: "Steps that reached an outcome (succeeded, merged, failed), by migration and step."}, []string{"migration", "step", "outcome"}),
+		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_step_duration_seconds",
+			Help: "A step's time from its dispatch to its outcome, by migration, step and outcome.", Buckets: stepBuckets},
+			[]string{"migration", "step", "outcome"}),
+		stepWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_step_wait_seconds",
+			Help:    "Of a finished step's time, how long it waited on the migrator (dispatch to its first answer) and on a person or a pull request (pending until the outcome).",
+			Buckets: stepBuckets}, []string{"migration", "step", "on"}),
+		dispatches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_dispatch_attempts_total",
+			Help: "Dispatches and cancel notices sent to migrators, by migration, kind and result (ok, rejected, failed, timeout, unreachable, refused)."},
+			[]string{"migration", "kind", "result"}),
+		dispatchTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_dispatch_duration_seconds",
+			Help: "How long a migrator took to answer a dispatch, by migration.", Buckets: fastBuckets}, []string{"migration"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_http_requests_total",
+			Help: "API requests, by route, method and status code."}, []string{"route", "method", "code"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_http_request_duration_seconds",
+			Help: "API request latency by route and method (POST /event/:runId is the migrators' callback latency).", Buckets: fastBuckets},
+			[]string{"route", "method"}),
+		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_store_operation_duration_seconds",
+			Help: "Store (Redis or SQLite) operation latency, by operation.", Buckets: fastBuckets}, []string{"operation"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_store_operation_errors_total",
+			Help: "Store operations that failed, by operation."}, []string{"operation"}),
+		engineCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_temporal_call_duration_seconds",
+			Help: "Latency of Drover's calls to Temporal (start, cancel, signal), by operation and result.", Buckets: fastBuckets},
+			[]string{"operation", "result"}),
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.runsStarted, m.runsFinished, m.stepsFinished, m.stepDuration, m.stepWait, m.dispatches, m.dispatchTime,
+		m.httpRequests, m.httpDuration, m.storeDuration, m.storeErrors, m.engineCalls)
+	return m
+}
+
+// Register adds a collector (one that reads the current state at scrape time, say).
+func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// ObserveHTTP records one API request; route is the matched route template ("" for none).
+func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
+	if route == "" {
+		route = "unmatched" // never the raw path: its values are unbounded
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "other" // any token is a method to net/http
+	}
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
