@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,7 +68,29 @@ func TestMetricsAfterRuns(t *testing.T) {
 		require.True(t, hasLine(text, want), "no line starting %q in /metrics", want)
 	}
 	require.NotContains(t, text, `"svc-00"`, "a candidate id is never a label")
+
+	// Every metric the Grafana dashboard in docs/ queries is one Drover exports.
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "grafana", "drover.json"))
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &dash))
+	require.NotEmpty(t, dash.Panels)
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range metricNames.FindAllString(tg.Expr, -1) {
+				require.True(t, hasLine(text, name+"{") || hasLine(text, name+" "), "panel %q queries %s, which /metrics does not have", p.Title, name)
+			}
+		}
+	}
 }
+
+// metricNames finds the metric names in a PromQL expression (Drover's and the Temporal SDK's).
+var metricNames = regexp.MustCompile(`\b(drover|temporal)_[a-z_]+\b`)
 
 func hasLine(text, prefix string) bool {
 	for _, l := range strings.Split(text, "\n") {
