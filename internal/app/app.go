@@ -13,8 +13,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/drover-dev/drover/internal/access"
 	accessstore "github.com/drover-dev/drover/internal/access/store"
@@ -51,6 +53,9 @@ type Config struct {
 	ContinueAfter int
 	// RolloutPoll is how often rollouts look at their runs (zero: the workflow's default, 5s).
 	RolloutPoll time.Duration
+	// Tracing is where spans go; nil: as the OTEL_* environment variables say (off without an
+	// OTLP endpoint).
+	Tracing *telemetry.Tracing
 	// NoWorker disables the Temporal worker in this process (API only).
 	NoWorker bool
 	// Routes, when not nil, adds routes to the API (e.g. the console).
@@ -159,17 +164,32 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 		sso = login
 	}
+	tracing := cfg.Tracing
+	if tracing == nil {
+		tr, err := telemetry.TracingFromEnv(context.Background())
+		if err != nil {
+			return nil, errors.Join(err, closeAll(closers))
+		}
+		tracing = tr
+		closers = append(closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return tracing.Shutdown(ctx)
+		})
+	}
 	metrics := telemetry.New()
 	store = metrics.Store(store)
 	// The worker and the engine use a client of their own on c's connection, which reports the
 	// SDK's metrics.
-	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: cfg.Namespace, Logger: sdkLogger(log), MetricsHandler: metrics.Temporal()})
+	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: cfg.Namespace, Logger: sdkLogger(log), MetricsHandler: metrics.Temporal(),
+		ContextPropagators: []workflow.ContextPropagator{tracing.Propagator()}})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("temporal client with metrics: %w", err), closeAll(closers))
 	}
 	closers = append(closers, func() error { tc.Close(); return nil }) // closed before c
 	c = tc
-	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc})
+	mc := migrator.NewClientWith(migrator.Options{DispatchTimeout: cfg.DispatchTimeout, DryRunTimeout: cfg.DryRunTimeout, Guard: t.Guard, Signer: acc,
+		WrapTransport: tracing.Transport})
 	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
 		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, DispatchRetryFor: cfg.DispatchRetryFor, ContinueAfter: cfg.ContinueAfter,
 		RolloutWorkflow: execution.RolloutWorkflowName, RolloutPoll: cfg.RolloutPoll})
@@ -180,7 +200,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 
 	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers}
 	if !cfg.NoWorker {
-		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{})
+		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{Interceptors: []interceptor.WorkerInterceptor{tracing.WorkerInterceptor()}})
 		execution.Register(r.worker, execution.NewActivities(store, metrics.Notifier(mc)))
 		execution.RegisterRollouts(r.worker, execution.NewRolloutActivities(rolloutPorts{svc: svc, store: store}))
 		if err := r.worker.Start(); err != nil {
@@ -189,7 +209,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 	}
 	h, err := handler.New(handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
-		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP})
+		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP, Tracing: tracing.Middleware})
 	if err != nil {
 		r.stopWorker()
 		r.closeAll()

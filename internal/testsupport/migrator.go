@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,14 @@ type Migrator struct {
 	dryRunDelay time.Duration
 	keys        [][]byte // when set, dispatches must be signed with one of them
 	refused     int
+	traces      []string // each recorded dispatch's traceparent header ("" when none)
+}
+
+// TraceParents returns the traceparent header of each dispatch recorded, in order.
+func (m *Migrator) TraceParents() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.traces)
 }
 
 // RequireSignature makes the migrator refuse (401) dispatches not signed with secret, as a
@@ -99,6 +108,7 @@ func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.dispatches = append(m.dispatches, req)
+	m.traces = append(m.traces, r.Header.Get("traceparent"))
 	m.mu.Unlock()
 	m.dispatchCh <- req
 	w.WriteHeader(http.StatusAccepted)

@@ -101,6 +101,7 @@ func (m *Migrator) forget(run string, steps []wire.CancelledStep) {
 		}
 		delete(m.steps, key)
 		delete(m.results, key)
+		delete(m.traces, key)
 		latest := [2]string{run, s.StepName}
 		if d, ok := m.latest[latest]; ok && d == s.DispatchId {
 			delete(m.latest, latest)

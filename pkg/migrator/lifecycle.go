@@ -170,6 +170,9 @@ func (m *Migrator) post(ctx context.Context, path string, raw []byte) (int, stri
 		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if tp, _ := ctx.Value(traceKey{}).(string); tp != "" {
+		req.Header.Set("traceparent", tp)
+	}
 	m.sign(req, raw)
 	resp, err := m.http.Do(req)
 	if err != nil {

@@ -58,6 +58,9 @@ type StepRequest struct {
 	// Report sends a progress update (status pending) with metadata, e.g. a PR URL; it returns
 	// once Drover has accepted it.
 	Report func(ctx context.Context, metadata map[string]string) error
+	// TraceParent is the W3C trace context Drover sent with the dispatch ("" when tracing is
+	// off), for a handler that traces its own work; the SDK sends it back with the step's events.
+	TraceParent string
 }
 
 // Result is how a step ended, or Pending when it will be completed later.
@@ -161,6 +164,7 @@ type Migrator struct {
 	mu       sync.Mutex
 	steps    map[stepKey]stepState // dispatches seen, for de-duplication
 	results  map[stepKey]Result    // the last result reported for a dispatch, sent again on a redelivery
+	traces   map[stepKey]string    // the dispatch's traceparent, sent back with its events
 	finished []stepKey             // steps that ended, oldest first, to forget beyond Remember
 	latest   map[[2]string]string  // run and step -> the dispatch id last seen, for Complete
 	closing  bool
@@ -228,7 +232,7 @@ func New(cfg Config) (*Migrator, error) {
 		cfg: cfg, log: cfg.Logger.With("migration", cfg.Definition.ID), http: cfg.HTTPClient,
 		keys: keys, seen: newSeenIDs(replayWindow, maxSeen),
 		slots: make(chan struct{}, cfg.Concurrency), queue: make(chan struct{}, cfg.Concurrency+cfg.Queue),
-		steps: map[stepKey]stepState{}, results: map[stepKey]Result{}, latest: map[[2]string]string{}, stopCtx: ctx, stop: stop,
+		steps: map[stepKey]stepState{}, results: map[stepKey]Result{}, traces: map[stepKey]string{}, latest: map[[2]string]string{}, stopCtx: ctx, stop: stop,
 	}
 	if len(keys) == 0 {
 		m.log.Warn("no Config.Secret: dispatches and dry runs are not verified (anyone who reaches this migrator can dispatch steps) and requests to Drover are not signed")
@@ -311,6 +315,9 @@ func (m *Migrator) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.latest[[2]string{key.run, key.step}] = key.dispatch
+	if tp := r.Header.Get("traceparent"); tp != "" && len(tp) <= 128 {
+		m.traces[key] = tp
+	}
 	select {
 	case m.queue <- struct{}{}:
 	default:
@@ -339,7 +346,7 @@ func (m *Migrator) run(key stepKey, handler StepFunc, req wire.DispatchStepReque
 	ctx := m.stopCtx
 	sreq := StepRequest{
 		RunID: req.CallbackId, MigrationID: req.MigrationId, StepName: req.StepName, Type: req.Type,
-		Config: req.Config, MigratorApp: req.MigratorApp, Candidate: req.Candidate,
+		Config: req.Config, MigratorApp: req.MigratorApp, Candidate: req.Candidate, TraceParent: m.traceOf(key),
 		Report: func(ctx context.Context, md map[string]string) error {
 			return m.deliver(ctx, key, Result{Status: wire.StepEventStatusPending, Metadata: md})
 		},
@@ -392,7 +399,7 @@ func (m *Migrator) resend(key stepKey, res Result) {
 	defer m.inFlight.Done()
 	_, candidateID, _ := cutRunID(key.run)
 	ev := wire.StepStatusEvent{StepName: key.step, CandidateId: candidateID, Status: res.Status, Metadata: res.Metadata, DispatchId: key.dispatch}
-	if err := m.postWithRetry(m.stopCtx, "/event/"+key.run, ev); err != nil {
+	if err := m.postWithRetry(withTrace(m.stopCtx, m.traceOf(key)), "/event/"+key.run, ev); err != nil {
 		m.log.Error("could not report a step's result again", "run", key.run, "step", key.step, "status", res.Status, "error", err)
 	}
 }
@@ -417,7 +424,25 @@ func (m *Migrator) deliver(ctx context.Context, key stepKey, res Result) error {
 		m.setState(key, stepDone)
 	}
 	ev := wire.StepStatusEvent{StepName: key.step, CandidateId: candidateID, Status: res.Status, Metadata: res.Metadata, DispatchId: key.dispatch}
-	return m.postWithRetry(ctx, "/event/"+key.run, ev)
+	return m.postWithRetry(withTrace(ctx, m.traceOf(key)), "/event/"+key.run, ev)
+}
+
+// traceOf is the traceparent the step's dispatch came with ("" when none).
+func (m *Migrator) traceOf(key stepKey) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.traces[key]
+}
+
+type traceKey struct{}
+
+// withTrace has the requests made with ctx carry traceparent (when not empty), so that Drover
+// sees a step's events in the trace of its dispatch.
+func withTrace(ctx context.Context, traceparent string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, traceKey{}, traceparent)
 }
 
 func (m *Migrator) setState(key stepKey, s stepState) {
@@ -426,6 +451,7 @@ func (m *Migrator) setState(key stepKey, s stepState) {
 	if s == 0 {
 		delete(m.steps, key)
 		delete(m.results, key)
+		delete(m.traces, key)
 		return
 	}
 	m.steps[key] = s
@@ -439,6 +465,7 @@ func (m *Migrator) setState(key stepKey, s stepState) {
 		if st := m.steps[old]; st == stepDone || st == stepFailed {
 			delete(m.steps, old)
 			delete(m.results, old)
+			delete(m.traces, old)
 			if m.latest[[2]string{old.run, old.step}] == old.dispatch {
 				delete(m.latest, [2]string{old.run, old.step})
 			}

@@ -484,3 +484,44 @@ func TestStepsAnnounceTheirMigratorApp(t *testing.T) {
 	}
 
 }
+
+// The trace context of a dispatch goes back to Drover with the step's events, and the handler
+// sees it; without one, events carry none.
+func TestTraceContextGoesBackWithTheEvents(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	seen := make(chan string, 2)
+	f := newFixture(t, func(ctx context.Context, req migrator.StepRequest) (migrator.Result, error) {
+		seen <- req.TraceParent
+		if err := req.Report(ctx, map[string]string{"prUrl": "https://git.example/pr/1"}); err != nil {
+			return migrator.Result{}, err
+		}
+		return migrator.Pending(nil), nil
+	})
+	if code := f.drover.DispatchTraced(t, f.url, "m", "change", wire.Candidate{Id: "a", Kind: "service", Status: wire.CandidateStatusRunning}, tp); code != http.StatusAccepted {
+		t.Fatalf("dispatch answered %d", code)
+	}
+	if got := <-seen; got != tp {
+		t.Fatalf("the handler saw traceparent %q", got)
+	}
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusPending, wait)
+	if err := f.m.Complete(context.Background(), "m__a", "change", migrator.Merged(nil)); err != nil {
+		t.Fatal(err)
+	}
+	f.drover.WaitEvent(t, "m__a", "change", wire.StepEventStatusMerged, wait)
+	for _, ev := range f.drover.Events() {
+		if ev.TraceParent != tp {
+			t.Fatalf("event %s carried traceparent %q, want the dispatch's", ev.Status, ev.TraceParent)
+		}
+	}
+
+	f.dispatch(t, "b")
+	if got := <-seen; got != "" {
+		t.Fatalf("an untraced dispatch gave the handler traceparent %q", got)
+	}
+	f.drover.WaitEvent(t, "m__b", "change", wire.StepEventStatusPending, wait)
+	for _, ev := range f.drover.Events() {
+		if ev.RunID == "m__b" && ev.TraceParent != "" {
+			t.Fatalf("an untraced step's event carried %q", ev.TraceParent)
+		}
+	}
+}

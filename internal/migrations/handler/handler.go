@@ -117,6 +117,8 @@ type Config struct {
 	// request: its route template (empty when none matched), method, status and duration.
 	Metrics http.Handler
 	Observe func(route, method string, status int, d time.Duration)
+	// Tracing, when not nil, runs around every request (a span per request).
+	Tracing gin.HandlerFunc
 }
 
 // SSO is a single sign-on flow: its login redirect, the provider's callback and the logout.
@@ -154,6 +156,9 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("trusted proxies: %w", err)
 	}
 	r.HandleMethodNotAllowed = true
+	if cfg.Tracing != nil {
+		r.Use(cfg.Tracing)
+	}
 	r.Use(h.recoverer, h.accessLog, h.hostCheck, h.limitBody, h.guard, v.middleware)
 
 	r.POST("/registry/announce", h.announce)

@@ -96,6 +96,8 @@ type Options struct {
 	// redirects are never followed.
 	HTTPClient *http.Client
 	Now        func() time.Time // nil: time.Now; the signatures' timestamp
+	// WrapTransport, when set, wraps the transport (tracing: a span and a traceparent per call).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Client calls migrators over HTTP.
@@ -137,6 +139,13 @@ func NewClientWith(opts Options) *Client {
 		}
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if opts.WrapTransport != nil {
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = opts.WrapTransport(base)
+	}
 	c := &Client{
 		http:            &hc,
 		dispatchTimeout: opts.DispatchTimeout,

@@ -24,6 +24,8 @@ import (
 // Event is a callback the fake Drover accepted.
 type Event struct {
 	RunID string
+	// TraceParent is the W3C trace context the migrator sent with the event ("" when none).
+	TraceParent string
 	wire.StepStatusEvent
 }
 
@@ -90,7 +92,9 @@ func newServer(t testing.TB, keys [][]byte) *Server {
 	mux.HandleFunc("POST /event/{runId}", func(w http.ResponseWriter, r *http.Request) {
 		var ev wire.StepStatusEvent
 		if s.accept(w, r, &ev) {
-			s.record(func() { s.events = append(s.events, Event{RunID: r.PathValue("runId"), StepStatusEvent: ev}) })
+			s.record(func() {
+				s.events = append(s.events, Event{RunID: r.PathValue("runId"), TraceParent: r.Header.Get("traceparent"), StepStatusEvent: ev})
+			})
 		}
 	})
 	srv := httptest.NewServer(mux)
@@ -246,6 +250,15 @@ func (s *Server) DispatchRequest(t testing.TB, migratorURL string, req wire.Disp
 	return code
 }
 
+// DispatchTraced is Dispatch with a W3C traceparent header, as Drover sends when tracing is on.
+func (s *Server) DispatchTraced(t testing.TB, migratorURL, migrationID, step string, candidate wire.Candidate, traceparent string) int {
+	t.Helper()
+	req := wire.DispatchStepRequest{MigrationId: migrationID, StepName: step, Candidate: candidate, CallbackId: migrationID + "__" + candidate.Id,
+		EventName: step, MigratorApp: migrationID, MigratorUrl: migratorURL}
+	code, _ := s.postWith(t, strings.TrimRight(migratorURL, "/")+"/dispatch-step", req, http.Header{"Traceparent": {traceparent}})
+	return code
+}
+
 // CancelRun tells the migrator at migratorURL that a run was cancelled, as Drover does (POST
 // /cancel-run, signed when the server has a secret), and returns the HTTP status it answered.
 func (s *Server) CancelRun(t testing.TB, migratorURL string, req wire.CancelRunRequest) int {
@@ -275,6 +288,11 @@ func (s *Server) DryRun(t testing.TB, migratorURL string, req wire.DryRunRequest
 // post sends body as JSON, signed with every key as Drover signs while a secret rotates.
 func (s *Server) post(t testing.TB, url string, body any) (int, []byte) {
 	t.Helper()
+	return s.postWith(t, url, body, nil)
+}
+
+func (s *Server) postWith(t testing.TB, url string, body any, header http.Header) (int, []byte) {
+	t.Helper()
 	raw, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +302,9 @@ func (s *Server) post(t testing.TB, url string, body any) (int, []byte) {
 		t.Fatalf("POST %s: %v", url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	if len(s.keys) > 0 {
 		signature.SignHeaders(req.Header, s.keys, signature.NewID(), time.Now(), raw)
 	}
