@@ -96,6 +96,8 @@ func endpoints(running []string, candidates int) []endpoint {
 		{"list candidates " + big, func() string { return "/migrations/" + bigMigration + "/candidates" }},
 		{"get migration " + big, func() string { return "/migrations/" + bigMigration }},
 		{"list migrations", func() string { return "/migrations" }},
+		{"list migrations, counts only", func() string { return "/migrations?candidates=false" }},
+		{"get migration " + big + ", counts only", func() string { return "/migrations/" + bigMigration + "?candidates=false" }},
 		{"get run steps", func() string {
 			return "/migrations/" + bigMigration + "/candidates/" + running[rand.IntN(len(running))] + "/steps"
 		}},

@@ -83,26 +83,40 @@ func (s *Service) ListCandidatesJSON(ctx context.Context, migrationID string) ([
 
 // GetMigrationJSON is GetMigration encoded as the API answers it, served from the read cache
 // while the migration has not changed.
-func (s *Service) GetMigrationJSON(ctx context.Context, id string) ([]byte, error) {
+func (s *Service) GetMigrationJSON(ctx context.Context, id string, withCandidates bool) ([]byte, error) {
 	v, err := s.version(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.cache.get(ctx, "migration/"+id, strconv.FormatInt(v, 10), func(ctx context.Context) ([]byte, error) {
-		m, err := s.GetMigration(ctx, id)
+	return s.cache.get(ctx, "migration/"+id+lean(withCandidates), strconv.FormatInt(v, 10), func(ctx context.Context) ([]byte, error) {
+		m, err := s.migration(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if m.Candidates == nil {
-			m.Candidates = []api.Candidate{}
+		cs, err := s.candidateList(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		m.Counts.Attention = countAttention(cs)
+		m.Candidates = []api.Candidate{} // without candidates: an empty list, counts say how many
+		if withCandidates && cs != nil {
+			m.Candidates = cs
 		}
 		return json.Marshal(m)
 	})
 }
 
-// ListMigrationsJSON is ListMigrations encoded as the API answers it, served from the read
-// cache while no migration has changed.
-func (s *Service) ListMigrationsJSON(ctx context.Context) ([]byte, error) {
+// lean names the cache entry of an answer without candidates.
+func lean(withCandidates bool) string {
+	if withCandidates {
+		return ""
+	}
+	return "/lean"
+}
+
+// ListMigrationsJSON is ListMigrations encoded as the API answers it (without each migration's
+// candidates unless withCandidates), served from the read cache while no migration has changed.
+func (s *Service) ListMigrationsJSON(ctx context.Context, withCandidates bool) ([]byte, error) {
 	vs, err := s.store.MigrationVersions(ctx)
 	if err != nil {
 		return nil, storeErr(fmt.Errorf("list migrations: %w", err))
@@ -111,10 +125,21 @@ func (s *Service) ListMigrationsJSON(ctx context.Context) ([]byte, error) {
 	for _, v := range vs {
 		fmt.Fprintf(&key, "%s:%d,", v.ID, v.Version)
 	}
-	return s.cache.get(ctx, "migrations", key.String(), func(ctx context.Context) ([]byte, error) {
-		ms, err := s.ListMigrations(ctx)
+	return s.cache.get(ctx, "migrations"+lean(withCandidates), key.String(), func(ctx context.Context) ([]byte, error) {
+		ms, err := s.store.ListMigrations(ctx, false)
 		if err != nil {
-			return nil, err
+			return nil, storeErr(fmt.Errorf("list migrations: %w", err))
+		}
+		for i := range ms {
+			cs, err := s.candidateList(ctx, ms[i].Id)
+			if err != nil {
+				return nil, err
+			}
+			ms[i].Counts.Attention = countAttention(cs)
+			ms[i].Candidates = []api.Candidate{}
+			if withCandidates && cs != nil {
+				ms[i].Candidates = cs
+			}
 		}
 		if ms == nil {
 			ms = []api.Migration{}

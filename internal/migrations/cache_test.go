@@ -40,14 +40,14 @@ func TestCachedReadsFollowEveryChange(t *testing.T) {
 		return out
 	}
 	migration := func() api.Migration {
-		raw, err := svc.GetMigrationJSON(ctx, "m")
+		raw, err := svc.GetMigrationJSON(ctx, "m", true)
 		require.NoError(t, err)
 		var m api.Migration
 		require.NoError(t, json.Unmarshal(raw, &m))
 		return m
 	}
 	list := func() api.MigrationList {
-		raw, err := svc.ListMigrationsJSON(ctx)
+		raw, err := svc.ListMigrationsJSON(ctx, true)
 		require.NoError(t, err)
 		var l api.MigrationList
 		require.NoError(t, json.Unmarshal(raw, &l))

@@ -104,6 +104,8 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
   const rpath = (migrationId: string, rolloutId: string) => ({ params: { path: { migrationId, rolloutId } } });
   return {
     listMigrations: () => unwrap(c.GET("/migrations")).then((r) => r.migrations),
+    /** listMigrationSummaries is every migration with its counts, without its candidates (a cheap read for pages that show counts). */
+    listMigrationSummaries: () => unwrap(c.GET("/migrations", { params: { query: { candidates: false } } })).then((r) => r.migrations),
     getMigration: (id: string) => unwrap(c.GET("/migrations/{migrationId}", path(id))),
     getProgress: (id: string, points = 60) =>
       unwrap(c.GET("/migrations/{migrationId}/progress", { params: { path: { migrationId: id }, query: { points } } })),

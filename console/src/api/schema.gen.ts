@@ -1411,6 +1411,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description With false, each migration's `candidates` is an empty list (its `counts`, attention included, stay): what a page that shows counts needs, without encoding every candidate. */
+        Candidates: boolean;
         MigrationId: components["schemas"]["MigrationID"];
         MigratorId: string;
         CandidateId: components["schemas"]["CandidateID"];
@@ -1451,7 +1453,10 @@ export interface operations {
     };
     listMigrations: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description With false, each migration's `candidates` is an empty list (its `counts`, attention included, stay): what a page that shows counts needs, without encoding every candidate. */
+                candidates?: components["parameters"]["Candidates"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1467,12 +1472,16 @@ export interface operations {
                     "application/json": components["schemas"]["MigrationList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             503: components["responses"]["Unavailable"];
         };
     };
     getMigration: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description With false, each migration's `candidates` is an empty list (its `counts`, attention included, stay): what a page that shows counts needs, without encoding every candidate. */
+                candidates?: components["parameters"]["Candidates"];
+            };
             header?: never;
             path: {
                 migrationId: components["parameters"]["MigrationId"];

@@ -11,8 +11,8 @@ export function MigrationsPage() {
   const api = useApi();
   const [q, setQ] = useState("");
   const list = useQuery({
-    queryKey: ["migrations"],
-    queryFn: api.listMigrations,
+    queryKey: ["migrations", "summaries"],
+    queryFn: api.listMigrationSummaries,
     refetchInterval: (query) => ((query.state.data ?? []).some((m) => (m.counts?.running ?? 0) > 0) ? 3000 : 15000),
   });
   const needle = q.trim().toLowerCase();

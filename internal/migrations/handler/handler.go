@@ -62,8 +62,8 @@ var largeBodyRoutes = map[string]bool{
 type Service interface {
 	Announce(ctx context.Context, a api.MigrationAnnouncement) error
 	SubmitCandidates(ctx context.Context, migrationID string, candidates []api.CandidateInput) error
-	ListMigrationsJSON(ctx context.Context) ([]byte, error)
-	GetMigrationJSON(ctx context.Context, id string) ([]byte, error)
+	ListMigrationsJSON(ctx context.Context, withCandidates bool) ([]byte, error)
+	GetMigrationJSON(ctx context.Context, id string, withCandidates bool) ([]byte, error)
 	ListCandidatesJSON(ctx context.Context, migrationID string) ([]byte, error)
 	FindCandidates(ctx context.Context, migrationID string, f migrations.CandidateFilter) ([]api.Candidate, int, error)
 	Progress(ctx context.Context, migrationID string, points int) (api.Progress, error)
@@ -236,11 +236,34 @@ func (h *Handler) announce(c *gin.Context) {
 }
 
 func (h *Handler) listMigrations(c *gin.Context) {
-	h.rawJSON(c, func(ctx context.Context) ([]byte, error) { return h.svc.ListMigrationsJSON(ctx) })
+	with, ok := withCandidates(c)
+	if !ok {
+		return
+	}
+	h.rawJSON(c, func(ctx context.Context) ([]byte, error) { return h.svc.ListMigrationsJSON(ctx, with) })
 }
 
 func (h *Handler) getMigration(c *gin.Context) {
-	h.rawJSON(c, func(ctx context.Context) ([]byte, error) { return h.svc.GetMigrationJSON(ctx, c.Param("migrationId")) })
+	with, ok := withCandidates(c)
+	if !ok {
+		return
+	}
+	h.rawJSON(c, func(ctx context.Context) ([]byte, error) { return h.svc.GetMigrationJSON(ctx, c.Param("migrationId"), with) })
+}
+
+// withCandidates reads the optional ?candidates= (default true); parsed here because the
+// generated parameter, a plain bool, cannot say "absent".
+func withCandidates(c *gin.Context) (bool, bool) {
+	raw, ok := c.GetQuery("candidates")
+	if !ok {
+		return true, true
+	}
+	with, err := strconv.ParseBool(raw)
+	if err != nil {
+		abort(c, http.StatusBadRequest, fmt.Sprintf("query parameter \"candidates\": %q is not a boolean; expected true or false", raw), "candidates")
+		return false, false
+	}
+	return with, true
 }
 
 func (h *Handler) listCandidates(c *gin.Context) {

@@ -1660,3 +1660,33 @@ func TestNullMeansAbsent(t *testing.T) {
 	r = e.api.Do(t, http.MethodPost, "/registry/announce", strings.Replace(body, `"name":"N"`, `"name":null`, 1))
 	requireError(t, r, http.StatusBadRequest, "name", "must not be null")
 }
+
+func TestMigrationsWithoutCandidates(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusFailed))
+	for _, path := range []string{"/migrations?candidates=false", "/migrations/" + mig + "?candidates=false"} {
+		r := e.api.Do(t, http.MethodGet, path, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		var m api.Migration
+		if strings.HasPrefix(path, "/migrations?") {
+			var list api.MigrationList
+			r.JSON(t, &list)
+			require.Len(t, list.Migrations, 1)
+			m = list.Migrations[0]
+		} else {
+			r.JSON(t, &m)
+		}
+		require.NotNil(t, m.Candidates, "%s: candidates is an empty list, not null", path)
+		require.Empty(t, m.Candidates, path)
+		require.Equal(t, 1, m.Counts.Running, path)
+		require.Equal(t, 1, m.Counts.Attention, "%s: the failed run needs an operator", path)
+		require.Equal(t, 4, m.Counts.NotStarted, path)
+	}
+	var full api.Migration
+	e.api.Do(t, http.MethodGet, "/migrations/"+mig+"?candidates=true", nil).JSON(t, &full)
+	require.Len(t, full.Candidates, 5)
+	runCases(t, e, []errCase{
+		{name: "not a boolean", method: "GET", path: "/migrations?candidates=maybe", status: 400, field: "candidates", words: []string{"candidates", "maybe"}},
+		{name: "not a boolean, one migration", method: "GET", path: "/migrations/" + mig + "?candidates=2", status: 400, field: "candidates"},
+	})
+}

@@ -1218,6 +1218,9 @@ type UpdateInputsRequest struct {
 // Example: payments-service
 type CandidateId = CandidateID
 
+// Candidates defines model for Candidates.
+type Candidates = bool
+
 // MigrationId letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 64 characters (so that the run id `migrationId__candidateId` is unambiguous)
 //
 // Example: kafka-topic-rename
@@ -1285,6 +1288,18 @@ type LoginCallbackParams struct {
 type LoginParams struct {
 	// Return The console path to come back to (a path on this site).
 	Return string `form:"return,omitempty" json:"return,omitempty,omitzero"`
+}
+
+// ListMigrationsParams defines parameters for ListMigrations.
+type ListMigrationsParams struct {
+	// Candidates With false, each migration's `candidates` is an empty list (its `counts`, attention included, stay): what a page that shows counts needs, without encoding every candidate.
+	Candidates Candidates `form:"candidates,omitempty" json:"candidates,omitempty,omitzero"`
+}
+
+// GetMigrationParams defines parameters for GetMigration.
+type GetMigrationParams struct {
+	// Candidates With false, each migration's `candidates` is an empty list (its `counts`, attention included, stay): what a page that shows counts needs, without encoding every candidate.
+	Candidates Candidates `form:"candidates,omitempty" json:"candidates,omitempty,omitzero"`
 }
 
 // ListCandidatesParams defines parameters for ListCandidates.
