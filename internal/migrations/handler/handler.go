@@ -248,7 +248,9 @@ func (h *Handler) getMigration(c *gin.Context) {
 	if !ok {
 		return
 	}
-	h.rawJSON(c, func(ctx context.Context) ([]byte, error) { return h.svc.GetMigrationJSON(ctx, c.Param("migrationId"), with) })
+	h.rawJSON(c, func(ctx context.Context) ([]byte, error) {
+		return h.svc.GetMigrationJSON(ctx, c.Param("migrationId"), with)
+	})
 }
 
 // withCandidates reads the optional ?candidates= (default true); parsed here because the
