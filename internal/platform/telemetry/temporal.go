@@ -55,49 +55,39 @@ func (h sdkHandler) labels() prometheus.Labels {
 }
 
 func (h sdkHandler) Counter(name string) client.MetricsCounter {
-	v := h.vecs
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	vec, ok := v.counters[name]
-	if !ok {
-		vec = prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricName(name) + "_total", Help: "Temporal SDK counter " + name + "."}, sdkLabels)
-		vec = register(v.reg, vec)
-		v.counters[name] = vec
-	}
+	vec := lookup(h.vecs, h.vecs.counters, name, func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricName(name) + "_total", Help: "Temporal SDK counter " + name + "."}, sdkLabels)
+	})
 	return counter{vec.With(h.labels())}
 }
 
 func (h sdkHandler) Gauge(name string) client.MetricsGauge {
-	v := h.vecs
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	vec, ok := v.gauges[name]
-	if !ok {
-		vec = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricName(name), Help: "Temporal SDK gauge " + name + "."}, sdkLabels)
-		vec = register(v.reg, vec)
-		v.gauges[name] = vec
-	}
+	vec := lookup(h.vecs, h.vecs.gauges, name, func() *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricName(name), Help: "Temporal SDK gauge " + name + "."}, sdkLabels)
+	})
 	return gauge{vec.With(h.labels())}
 }
 
 func (h sdkHandler) Timer(name string) client.MetricsTimer {
-	v := h.vecs
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	vec, ok := v.timers[name]
-	if !ok {
-		vec = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metricName(name) + "_seconds", Help: "Temporal SDK timer " + name + ".",
+	vec := lookup(h.vecs, h.vecs.timers, name, func() *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metricName(name) + "_seconds", Help: "Temporal SDK timer " + name + ".",
 			Buckets: fastBuckets}, sdkLabels)
-		vec = register(v.reg, vec)
-		v.timers[name] = vec
-	}
+	})
 	return timer{vec.With(h.labels())}
 }
 
-// register registers c; one that cannot be (a name clash) still counts, unexported.
-func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
-	_ = reg.Register(c)
-	return c
+// lookup returns the metric vector of name, made and registered on first use. One that cannot
+// be registered (a name clash) still counts, unexported.
+func lookup[V prometheus.Collector](v *sdkVecs, byName map[string]V, name string, newVec func() V) V {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	vec, ok := byName[name]
+	if !ok {
+		vec = newVec()
+		_ = v.reg.Register(vec)
+		byName[name] = vec
+	}
+	return vec
 }
 
 // metricName makes an SDK metric name a valid Prometheus one.
