@@ -74,6 +74,7 @@ func (cmd *devCmd) Run() error {
 	if err := cfg.Validate(); err != nil {
 		return err // before the embedded Temporal starts
 	}
+	cmd.sizeWorkflowCache() // before the embedded Temporal's own workers create the cache
 	cfg.Trust = trust
 	return run(log, cmd.ShutdownTimeout, func(ctx context.Context) (*app.Running, error) { return dev.Start(ctx, cfg) })
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/gin-gonic/gin"
 
+	"go.temporal.io/sdk/worker"
+
 	"github.com/drover-dev/drover/console"
 	"github.com/drover-dev/drover/internal/app"
 	"github.com/drover-dev/drover/internal/migrations/migrator"
@@ -33,6 +35,7 @@ type common struct {
 	ShutdownTimeout  time.Duration `help:"How long to wait for requests in flight on SIGTERM." default:"20s" env:"DROVER_SHUTDOWN_TIMEOUT"`
 	CallbackTimeout  time.Duration `help:"How long a step whose dispatch the migrator accepted may go without any callback before it needs an operator (attention silent); a step's own timeout takes precedence." default:"10m" env:"DROVER_CALLBACK_TIMEOUT"`
 	DispatchRetryFor time.Duration `help:"How long one try of a step keeps dispatching to a migrator that is down before the step fails with the last error and waits for a retry." default:"1h" env:"DROVER_DISPATCH_RETRY_FOR"`
+	WorkflowCache    int           `help:"How many open workflows the worker keeps in memory (0: the Temporal SDK's 10,000). Fewer use less memory; a workflow not cached replays its history when it next wakes." env:"DROVER_WORKFLOW_CACHE"`
 	trustFlags
 }
 
@@ -120,6 +123,7 @@ func (cmd *serveCmd) Run() error {
 	if err := cmd.config(cmd.Addr, log).Validate(); err != nil {
 		return err
 	}
+	cmd.sizeWorkflowCache()
 	trust, err := cmd.trust()
 	if err != nil {
 		return err
@@ -178,8 +182,17 @@ func (c common) config(addr string, log *slog.Logger) app.Config {
 		CancelWait:       c.CancelWait,
 		CallbackTimeout:  c.CallbackTimeout,
 		DispatchRetryFor: c.DispatchRetryFor,
+		WorkflowCache:    c.WorkflowCache,
 		Routes:           console.Mount,
 		Logger:           log,
+	}
+}
+
+// sizeWorkflowCache applies --workflow-cache: the Temporal SDK keeps one cache of open workflows
+// per process, sized before the first worker exists.
+func (c common) sizeWorkflowCache() {
+	if c.WorkflowCache > 0 {
+		worker.SetStickyWorkflowCacheSize(c.WorkflowCache)
 	}
 }
 

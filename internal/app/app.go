@@ -58,6 +58,10 @@ type Config struct {
 	Tracing *telemetry.Tracing
 	// NoWorker disables the Temporal worker in this process (API only).
 	NoWorker bool
+	// WorkflowCache is --workflow-cache, validated here; the command applies it (the Temporal
+	// SDK has one such cache per process, which must be sized before anything creates a worker,
+	// the embedded Temporal server's own included).
+	WorkflowCache int
 	// Routes, when not nil, adds routes to the API (e.g. the console).
 	Routes func(*gin.Engine)
 	Logger *slog.Logger
@@ -131,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.DispatchRetryFor; d != 0 && (d < time.Second || d > 7*24*time.Hour) {
 		return fmt.Errorf("--dispatch-retry-for %s is outside 1s to 168h", d)
+	}
+	if n := c.WorkflowCache; n < 0 || n > 1_000_000 {
+		return fmt.Errorf("--workflow-cache %d is outside 0 to 1000000 (0: the SDK's default)", n)
 	}
 	return nil
 }
