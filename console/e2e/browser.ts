@@ -35,3 +35,17 @@ export function clearArtifacts(names: RegExp): void {
   mkdirSync(artifacts, { recursive: true });
   for (const f of readdirSync(artifacts)) if (names.test(f)) rmSync(resolve(artifacts, f), { force: true });
 }
+
+/** stepItem is a step of the candidate page's timeline, optionally only while it has status. */
+export function stepItem(page: Page, name: string, status?: string) {
+  return page.locator(`li[data-step="${name}"]${status ? `[data-status="${status}"]` : ""}`);
+}
+
+/** markStep marks a pending step done or failed from the candidate page, with an optional reason. */
+export async function markStep(page: Page, name: string, verb: "Mark done" | "Mark failed", reason?: string): Promise<void> {
+  await stepItem(page, name, "pending").getByRole("button", { name: verb }).click();
+  const dialog = page.getByRole("dialog");
+  if (reason) await dialog.getByRole("textbox").fill(reason);
+  await dialog.getByRole("button", { name: verb }).click();
+  await dialog.waitFor({ state: "detached" });
+}

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
-import { clearArtifacts, launch, shoot } from "./browser";
+import { clearArtifacts, launch, markStep, shoot, stepItem } from "./browser";
 import { git, startDrover, waitFor, type Drover } from "./drover";
 
 // One real `drover dev` with its demo migration (bump-go-version over five git repositories;
@@ -18,7 +18,7 @@ async function api<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-const step = (name: string, status?: string) => page.locator(`li[data-step="${name}"]${status ? `[data-status="${status}"]` : ""}`);
+const step = (name: string, status?: string) => stepItem(page, name, status);
 
 async function openCandidate(id: string) {
   await page.goto(`${drover.url}/ui/migrations/${M}/candidates/${id}`);
@@ -32,13 +32,6 @@ async function startFromPreview(id: string, reviewer: string) {
   await step("branch", "succeeded").waitFor({ timeout: 30_000 });
 }
 
-async function markStep(name: string, verb: "Mark done" | "Mark failed", reason?: string) {
-  await step(name, "pending").getByRole("button", { name: verb }).click();
-  const dialog = page.getByRole("dialog");
-  if (reason) await dialog.getByRole("textbox").fill(reason);
-  await dialog.getByRole("button", { name: verb }).click();
-  await dialog.waitFor({ state: "detached" });
-}
 
 beforeAll(async () => {
   clearArtifacts(/^(\d\d-|failed-console-)/);
@@ -127,7 +120,7 @@ describe("the console against drover dev", () => {
     await step("review", "pending").waitFor({ timeout: 30_000 });
     expect(await step("review").locator(".badge.manual").textContent()).toBe("a person");
     expect(await step("review").getByRole("button", { name: "Mark done" }).getAttribute("class")).toContain("primary");
-    await markStep("review", "Mark done");
+    await markStep(page, "review", "Mark done");
     await step("cleanup", "succeeded").waitFor({ timeout: 30_000 });
     await page.locator("h1 .badge", { hasText: "Completed" }).waitFor({ timeout: 30_000 });
     expect(git(drover.dataDir, "billing", "show", "main:go.mod")).toContain("go 1.26");
@@ -139,7 +132,7 @@ describe("the console against drover dev", () => {
     await step("pull-request", "pending").waitFor({ timeout: 30_000 });
     git(drover.dataDir, "checkout", "merge", "--no-edit", "drover/bump-go");
     await step("review", "pending").waitFor({ timeout: 30_000 });
-    await markStep("review", "Mark failed", "the build is red on main");
+    await markStep(page, "review", "Mark failed", "the build is red on main");
     await step("review", "failed").waitFor({ timeout: 30_000 });
     expect(await step("review").locator(".error-note").textContent()).toContain("the build is red on main");
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { execFileSync } from "node:child_process";
-import { clearArtifacts, launch, shoot } from "./browser";
+import { clearArtifacts, launch, markStep, shoot } from "./browser";
 import { startDrover, waitFor, type Drover } from "./drover";
 
 // The issue's "done when", in headless Chromium against a real `drover dev`: roll the demo
@@ -72,15 +72,7 @@ async function finish(candidate: string): Promise<void> {
   await post(`/migrations/${M}/candidates/${candidate}/steps/review/complete`, { status: "succeeded", dispatchId: review.dispatchId });
 }
 
-const step = (name: string, status?: string) => page.locator(`li[data-step="${name}"]${status ? `[data-status="${status}"]` : ""}`);
 
-async function markStep(name: string, verb: "Mark done" | "Mark failed", reason?: string) {
-  await step(name, "pending").getByRole("button", { name: verb }).click();
-  const dialog = page.getByRole("dialog");
-  if (reason) await dialog.getByRole("textbox").fill(reason);
-  await dialog.getByRole("button", { name: verb }).click();
-  await dialog.waitFor({ state: "detached" });
-}
 
 async function openPage(path: string): Promise<Page> {
   const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -202,7 +194,7 @@ describe("a rollout of the demo migration, from the console", () => {
     // The canary's review is failed by a person, on its candidate page (linked from the rollout's).
     await page.locator('tr[data-member="billing"]').getByRole("link", { name: "billing" }).click();
     await page.getByRole("heading", { level: 1, name: /^billing/ }).waitFor();
-    await markStep("review", "Mark failed", "the build is red on main");
+    await markStep(page, "review", "Mark failed", "the build is red on main");
     await page.goBack();
     const reason = page.getByTestId("paused-reason");
     await reason.waitFor({ timeout: 30_000 });
@@ -224,7 +216,7 @@ describe("a rollout of the demo migration, from the console", () => {
     const again = await stepOf("billing", "review", "pending");
     expect(again.dispatchId).not.toBe(failed?.dispatchId);
     await page.locator('tr[data-member="billing"]').getByRole("link", { name: "billing" }).click();
-    await markStep("review", "Mark done");
+    await markStep(page, "review", "Mark done");
     await page.locator("h1 .badge", { hasText: "Completed" }).waitFor({ timeout: 30_000 });
     await page.goBack();
     await page.locator('tr[data-member="billing"][data-status="completed"]').waitFor({ timeout: 30_000 });

@@ -1,3 +1,4 @@
+import { Link } from "react-router";
 import { describe } from "../api/client";
 
 /** ErrorNote shows a failed request's message where the request was made; nothing fails silently. */
@@ -12,5 +13,17 @@ export function ErrorNote({ error, onRetry }: { error: unknown; onRetry?: () => 
         </button>
       )}
     </div>
+  );
+}
+
+/** MigrationPageError is a page under a migration that could not load: the way back, and why. */
+export function MigrationPageError({ migrationId, error, onRetry }: { migrationId: string; error: unknown; onRetry: () => void }) {
+  return (
+    <section className="page">
+      <p className="crumbs">
+        <Link to="/">Migrations</Link> / <Link to={`/migrations/${migrationId}`}>{migrationId}</Link>
+      </p>
+      <ErrorNote error={error} onRetry={onRetry} />
+    </section>
   );
 }

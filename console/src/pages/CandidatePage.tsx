@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router";
 import { ApiError, describe, type Candidate, type Migration, type RunCancellation, type RunSteps } from "../api/client";
 import { useApi } from "../api/context";
 import { StatusBadge } from "../components/Badges";
-import { ErrorNote } from "../components/ErrorNote";
+import { ErrorNote, MigrationPageError } from "../components/ErrorNote";
 import { FileGroups } from "../components/FileGroups";
 import { Linkified } from "../components/Linkified";
 import { Confirm } from "../components/Modal";
@@ -107,14 +107,7 @@ export function CandidatePage() {
   const defs = useMemo(() => (c?.steps?.length ? c.steps : m?.steps ?? []), [c, m]);
   const error = migration.error ?? candidate.error;
   if (error) {
-    return (
-      <section className="page">
-        <p className="crumbs">
-          <Link to="/">Migrations</Link> / <Link to={`/migrations/${migrationId}`}>{migrationId}</Link>
-        </p>
-        <ErrorNote error={error} onRetry={() => (migration.refetch(), candidate.refetch())} />
-      </section>
-    );
+    return <MigrationPageError migrationId={migrationId} error={error} onRetry={() => (migration.refetch(), candidate.refetch())} />;
   }
   if (!m || !c) return <section className="page muted">Loading…</section>;
   const run = steps.data;

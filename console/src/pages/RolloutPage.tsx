@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router";
 import { describe, type RetryFailedResult, type Rollout, type RolloutMember } from "../api/client";
 import { useApi } from "../api/context";
 import { StatusBadge } from "../components/Badges";
-import { ErrorNote } from "../components/ErrorNote";
+import { ErrorNote, MigrationPageError } from "../components/ErrorNote";
 import { Modal } from "../components/Modal";
 import { useToast } from "../components/Toasts";
 import { ago, plural, when } from "../format";
@@ -73,14 +73,7 @@ export function RolloutPage() {
 
   const error = migration.error ?? rollout.error;
   if (error) {
-    return (
-      <section className="page">
-        <p className="crumbs">
-          <Link to="/">Migrations</Link> / <Link to={`/migrations/${migrationId}`}>{migrationId}</Link>
-        </p>
-        <ErrorNote error={error} onRetry={() => (migration.refetch(), rollout.refetch())} />
-      </section>
-    );
+    return <MigrationPageError migrationId={migrationId} error={error} onRetry={() => (migration.refetch(), rollout.refetch())} />;
   }
   if (!r) return <section className="page muted">Loading…</section>;
   const m = migration.data;
