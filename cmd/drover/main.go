@@ -35,6 +35,7 @@ type common struct {
 	ShutdownTimeout  time.Duration `help:"How long to wait for requests in flight on SIGTERM." default:"20s" env:"DROVER_SHUTDOWN_TIMEOUT"`
 	CallbackTimeout  time.Duration `help:"How long a step whose dispatch the migrator accepted may go without any callback before it needs an operator (attention silent); a step's own timeout takes precedence." default:"10m" env:"DROVER_CALLBACK_TIMEOUT"`
 	DispatchRetryFor time.Duration `help:"How long one try of a step keeps dispatching to a migrator that is down before the step fails with the last error and waits for a retry." default:"1h" env:"DROVER_DISPATCH_RETRY_FOR"`
+	HistoryRetention time.Duration `help:"How long the run history (every run and step event of every candidate) is kept." default:"2160h" env:"DROVER_HISTORY_RETENTION"`
 	WorkflowCache    int           `help:"How many open workflows the worker keeps in memory (0: the Temporal SDK's 10,000). Fewer use less memory; a workflow not cached replays its history when it next wakes." env:"DROVER_WORKFLOW_CACHE"`
 	trustFlags
 }
@@ -183,6 +184,7 @@ func (c common) config(addr string, log *slog.Logger) app.Config {
 		CallbackTimeout:  c.CallbackTimeout,
 		DispatchRetryFor: c.DispatchRetryFor,
 		WorkflowCache:    c.WorkflowCache,
+		HistoryRetention: c.HistoryRetention,
 		Routes:           console.Mount,
 		Logger:           log,
 	}

@@ -62,6 +62,8 @@ type Config struct {
 	// SDK has one such cache per process, which must be sized before anything creates a worker,
 	// the embedded Temporal server's own included).
 	WorkflowCache int
+	// HistoryRetention is how long the store keeps run history (default 90 days).
+	HistoryRetention time.Duration
 	// Routes, when not nil, adds routes to the API (e.g. the console).
 	Routes func(*gin.Engine)
 	Logger *slog.Logger
@@ -139,6 +141,9 @@ func (c Config) Validate() error {
 	if n := c.WorkflowCache; n < 0 || n > 1_000_000 {
 		return fmt.Errorf("--workflow-cache %d is outside 0 to 1000000 (0: the SDK's default)", n)
 	}
+	if d := c.HistoryRetention; d < 0 || (d > 0 && d < time.Hour) {
+		return fmt.Errorf("--history-retention %s is shorter than 1h", d)
+	}
 	return nil
 }
 
@@ -150,6 +155,9 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	t := cfg.Trust
 	if err := cfg.Validate(); err != nil {
 		return nil, errors.Join(err, closeAll(closers))
+	}
+	if h, ok := store.(interface{ SetHistoryRetention(time.Duration) }); ok {
+		h.SetHistoryRetention(cfg.HistoryRetention)
 	}
 	if t.Store == nil {
 		mem, err := accessstore.OpenSQLite(":memory:")

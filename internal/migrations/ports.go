@@ -62,6 +62,16 @@ type MigrationStore interface {
 	// when the candidate never ran.
 	GetRun(ctx context.Context, migrationID, candidateID string) (RunRecord, error)
 
+	// ListHistory returns a page of the candidate's run history, newest first, and the id to
+	// pass as page.Before for the next (older) page, "" on the last. BeginRun, PutStepState and
+	// FinishRun (and ReconcileRun) record it in the same atomic change as the state: the run's
+	// start, the events StepHistory derives from the step's stored and new state, and the
+	// run's end (RunFinishedEvents). Events older than the store's history retention are dropped.
+	ListHistory(ctx context.Context, migrationID, candidateID string, page HistoryPage) ([]api.HistoryEvent, string, error)
+	// ListOutcomes returns the migration's history events that IsOutcome, of every candidate,
+	// from since on, oldest first (what insights read).
+	ListOutcomes(ctx context.Context, migrationID string, since time.Time) ([]api.HistoryEvent, error)
+
 	// PutRollout creates or replaces a rollout's read model (ErrMigrationNotFound when its
 	// migration is unknown).
 	PutRollout(ctx context.Context, r api.Rollout) error

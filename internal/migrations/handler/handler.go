@@ -73,6 +73,7 @@ type Service interface {
 	UpdateInputs(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (map[string]string, error)
 	GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error)
 	GetSteps(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error)
+	History(ctx context.Context, migrationID, candidateID string, page migrations.HistoryPage) ([]api.HistoryEvent, string, error)
 	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
 	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
 	CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, dispatchID, actor string) error
@@ -174,6 +175,7 @@ func New(cfg Config) (http.Handler, error) {
 	r.PATCH("/migrations/:migrationId/candidates/:candidateId/inputs", h.updateInputs)
 	r.GET("/migrations/:migrationId/candidates/:candidateId", h.getCandidate)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
+	r.GET("/migrations/:migrationId/candidates/:candidateId/history", h.getHistory)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/steps/:stepName/complete", h.completeStep)
 	r.GET("/migrations/:migrationId/rollouts", h.listRollouts)
 	r.POST("/migrations/:migrationId/rollouts", h.createRollout)
@@ -426,6 +428,21 @@ func (h *Handler) getSteps(c *gin.Context) {
 		out.Cancellation = *run.Cancellation
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+func (h *Handler) getHistory(c *gin.Context) {
+	var p api.GetHistoryParams
+	if err := c.ShouldBindQuery(&p); err != nil { // the validator has checked types and ranges
+		abort(c, http.StatusBadRequest, "query: "+err.Error(), "")
+		return
+	}
+	evs, next, err := h.svc.History(c.Request.Context(), c.Param("migrationId"), c.Param("candidateId"),
+		migrations.HistoryPage{Before: string(p.Before), Limit: p.Limit})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, api.HistoryPage{Events: evs, Next: next})
 }
 
 func (h *Handler) event(c *gin.Context) {

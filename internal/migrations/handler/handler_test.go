@@ -1690,3 +1690,46 @@ func TestMigrationsWithoutCandidates(t *testing.T) {
 		{name: "not a boolean, one migration", method: "GET", path: "/migrations/" + mig + "?candidates=2", status: 400, field: "candidates"},
 	})
 }
+
+func TestHistory(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusFailed))
+	path := "/migrations/" + mig + "/candidates/svc-b/history"
+	r := e.api.Do(t, http.MethodGet, path, nil)
+	require.Equal(t, http.StatusOK, r.Status, "body: %s", r.Body)
+	var page api.HistoryPage
+	r.JSON(t, &page)
+	var kinds []api.HistoryEventKind
+	for _, ev := range page.Events {
+		kinds = append(kinds, ev.Kind)
+	}
+	require.Equal(t, []api.HistoryEventKind{api.HistoryFailed, api.HistoryDispatched, api.HistoryRunStarted}, kinds, "newest first")
+	require.Empty(t, page.Next)
+
+	r = e.api.Do(t, http.MethodGet, path+"?limit=2", nil)
+	require.Equal(t, http.StatusOK, r.Status, "body: %s", r.Body)
+	r.JSON(t, &page)
+	require.Len(t, page.Events, 2)
+	require.NotEmpty(t, page.Next)
+	r = e.api.Do(t, http.MethodGet, path+"?limit=2&before="+page.Next, nil)
+	require.Equal(t, http.StatusOK, r.Status, "body: %s", r.Body)
+	r.JSON(t, &page)
+	require.Len(t, page.Events, 1)
+	require.Equal(t, api.HistoryRunStarted, page.Events[0].Kind)
+
+	r = e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/candidates/svc-a/history", nil)
+	require.Equal(t, http.StatusOK, r.Status, "a candidate that never ran: body %s", r.Body)
+	require.JSONEq(t, `{"events": []}`, string(r.Body))
+
+	for _, bad := range []struct{ query, field string }{
+		{"limit=0", "limit"}, {"limit=1001", "limit"}, {"limit=ten", "limit"},
+		{"before=abc", "before"}, {"before=1-2-3", "before"}, {"before=-1", "before"},
+	} {
+		t.Run(bad.query, func(t *testing.T) {
+			r := e.api.Do(t, http.MethodGet, path+"?"+bad.query, nil)
+			requireError(t, r, http.StatusBadRequest, bad.field)
+		})
+	}
+	requireError(t, e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/candidates/no-such/history", nil), http.StatusNotFound, "", "no-such")
+	requireError(t, e.api.Do(t, http.MethodGet, "/migrations/no-such/candidates/svc-b/history", nil), http.StatusNotFound, "", "no-such")
+}

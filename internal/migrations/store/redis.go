@@ -34,14 +34,20 @@ const mergeChunk = 500
 //	                                stepName, stepStatus, attention; all strings, times Unix ns)
 //	P:{M}:run:<candidate>     HASH  runId, executionId, status, stepNames, startedAt, finishedAt,
 //	                                stepName, stepStatus, attention, step:<name> -> StepState JSON
+//	P:{M}:history:<candidate> STREAM e -> HistoryEvent JSON, every event of the candidate's runs
+//	P:{M}:outcomes            STREAM e -> HistoryEvent JSON, the outcome events of all of them
+//
+// Both streams drop entries older than the history retention (MINID on every add) and expire
+// a retention after their last entry, so an idle candidate's history goes without a sweep.
 //
 // Every status change runs in a Lua script that also moves the candidate between the
 // count:<status> counters, so counts never need a scan; every run change runs in a script that
 // also copies the run's summary into candidates:run, so lists never read run hashes.
 type RedisStore struct {
-	client  redis.UniversalClient
-	prefix  string
-	scripts redisScripts
+	client    redis.UniversalClient
+	prefix    string
+	scripts   redisScripts
+	retention time.Duration // of run history
 }
 
 var _ migrations.MigrationStore = (*RedisStore)(nil)
@@ -57,7 +63,7 @@ func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
 
 // redisKeys are the keys of one migration.
 type redisKeys struct {
-	base, meta, defs, status, updated, inputs, runs, rollouts string
+	base, meta, defs, status, updated, inputs, runs, rollouts, outcomes string
 }
 
 func (s *RedisStore) indexKey() string { return s.prefix + "migrations" }
@@ -74,10 +80,15 @@ func (s *RedisStore) keys(migrationID string) redisKeys {
 		runs:    base + "candidates:run",
 		// rollouts: rollout id -> Rollout JSON
 		rollouts: base + "rollouts",
+		// outcomes: a stream of the outcome events of every run (migrations.IsOutcome)
+		outcomes: base + "outcomes",
 	}
 }
 
 func (k redisKeys) run(candidateID string) string { return k.base + "run:" + candidateID }
+
+// history is the stream of a candidate's history events.
+func (k redisKeys) history(candidateID string) string { return k.base + "history:" + candidateID }
 
 func nanosArg(t time.Time) string { return strconv.FormatInt(toNanos(t), 10) }
 
@@ -447,12 +458,17 @@ func (s *RedisStore) BeginRun(ctx context.Context, run migrations.RunRecord) err
 	if started.IsZero() {
 		started = time.Now()
 	}
-	args := []any{run.CandidateID, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, nanosArg(started)}
+	args := []any{run.CandidateID, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, nanosArg(started), len(run.Inputs)}
 	for key, v := range run.Inputs {
 		args = append(args, key, v)
 	}
+	run.StartedAt = started
+	hist, err := s.historyArgs([]api.HistoryEvent{migrations.RunStartedEvent(run)}, run.CandidateID)
+	if err != nil {
+		return fmt.Errorf("begin run of %s/%s: %w", run.MigrationID, run.CandidateID, err)
+	}
 	code, err := s.scripts.beginRun.Run(ctx, s.client,
-		[]string{k.meta, k.status, k.updated, k.run(run.CandidateID), k.runs, k.inputs}, args...).Int64()
+		[]string{k.meta, k.status, k.updated, k.run(run.CandidateID), k.runs, k.inputs, k.history(run.CandidateID), k.outcomes}, append(args, hist...)...).Int64()
 	if err != nil {
 		return fmt.Errorf("begin run of %s/%s: %w", run.MigrationID, run.CandidateID, backendError(err))
 	}
@@ -470,16 +486,38 @@ func (s *RedisStore) PutStepState(ctx context.Context, migrationID, candidateID,
 		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
 	}
 	k := s.keys(migrationID)
-	code, err := s.scripts.putStepState.Run(ctx, s.client, []string{k.run(candidateID), k.runs, k.meta},
-		executionID, runStepField+step.StepName, state, candidateID, step.StepName, string(step.Status), string(attention),
-		nanosArg(migrations.AttentionSince(step, attention))).Int64()
-	if err != nil {
-		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, backendError(err))
+	field := runStepField + step.StepName
+	for range casTries {
+		stored, err := s.client.HGet(ctx, k.run(candidateID), field).Result()
+		hadPrev := err == nil
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, backendError(err))
+		}
+		var prev api.StepState
+		if hadPrev {
+			if prev, err = decodeStepState([]byte(stored)); err != nil {
+				return fmt.Errorf("put step state %s of %s/%s: decode stored state: %w", step.StepName, migrationID, candidateID, err)
+			}
+		}
+		hist, err := s.historyArgs(migrations.StepHistory(executionID, prev, hadPrev, step), candidateID)
+		if err != nil {
+			return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, err)
+		}
+		args := append([]any{executionID, field, state, candidateID, step.StepName, string(step.Status), string(attention),
+			nanosArg(migrations.AttentionSince(step, attention)), flag(hadPrev), stored}, hist...)
+		code, err := s.scripts.putStepState.Run(ctx, s.client, []string{k.run(candidateID), k.runs, k.meta, k.history(candidateID), k.outcomes}, args...).Int64()
+		if err != nil {
+			return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, backendError(err))
+		}
+		switch code {
+		case codeNoRun:
+			return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
+		case codeChanged:
+			continue
+		}
+		return nil
 	}
-	if code == codeNoRun {
-		return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
-	}
-	return nil
+	return fmt.Errorf("put step state %s of %s/%s: %w", step.StepName, migrationID, candidateID, errKeptChanging)
 }
 
 // FinishRun ends the current run, clearing its attention, and sets the candidate's status in one
@@ -495,17 +533,30 @@ func (s *RedisStore) ReconcileRun(ctx context.Context, migrationID, candidateID,
 
 func (s *RedisStore) finishRun(ctx context.Context, migrationID, candidateID, executionID string, status api.RunStatus, candidateStatus api.CandidateStatus, at time.Time, onlyRunning string) error {
 	k := s.keys(migrationID)
-	code, err := s.scripts.finishRun.Run(ctx, s.client,
-		[]string{k.meta, k.status, k.updated, k.run(candidateID), k.runs},
-		candidateID, executionID, string(status), nanosArg(at), string(candidateStatus), onlyRunning,
-	).Int64()
-	if err != nil {
-		return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, backendError(err))
+	for range casTries {
+		atStep, err := s.client.HGet(ctx, k.run(candidateID), runFieldStepName).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, backendError(err))
+		}
+		hist, err := s.historyArgs(migrations.RunFinishedEvents(executionID, status, atStep, at), candidateID)
+		if err != nil {
+			return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, err)
+		}
+		args := append([]any{candidateID, executionID, string(status), nanosArg(at), string(candidateStatus), onlyRunning, atStep}, hist...)
+		code, err := s.scripts.finishRun.Run(ctx, s.client,
+			[]string{k.meta, k.status, k.updated, k.run(candidateID), k.runs, k.history(candidateID), k.outcomes}, args...).Int64()
+		if err != nil {
+			return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, backendError(err))
+		}
+		switch code {
+		case codeNoRun:
+			return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
+		case codeChanged:
+			continue
+		}
+		return nil
 	}
-	if code == codeNoRun {
-		return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, s.whyNoRun(ctx, k, candidateID))
-	}
-	return nil
+	return fmt.Errorf("finish run of %s/%s: %w", migrationID, candidateID, errKeptChanging)
 }
 
 // GetRun reads the candidate's latest run with one HGETALL.

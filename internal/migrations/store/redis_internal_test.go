@@ -98,7 +98,7 @@ func TestRedisRoundTripsAndKeyLayout(t *testing.T) {
 
 	_, err := s.MergeInputs(ctx, "big", "c00008", map[string]string{"ticket": "T-1"})
 	require.NoError(t, err)
-	// A fixed set of keys per migration plus one per run: never one key per candidate.
+	// A fixed set of keys per migration plus two per candidate that ran (its run, its history).
 	keys, err := client.Keys(ctx, "drover:*").Result()
 	require.NoError(t, err)
 	slices.Sort(keys)
@@ -109,7 +109,9 @@ func TestRedisRoundTripsAndKeyLayout(t *testing.T) {
 		"drover:{big}:candidates:run",
 		"drover:{big}:candidates:status",
 		"drover:{big}:candidates:updated",
+		"drover:{big}:history:c00007",
 		"drover:{big}:migration",
+		"drover:{big}:outcomes",
 		"drover:{big}:run:c00007",
 	}, keys)
 }
@@ -232,4 +234,29 @@ func TestRedisBackfillsRunSummaries(t *testing.T) {
 	ms, err := s.ListMigrations(ctx, true)
 	require.NoError(t, err)
 	require.Equal(t, api.AttentionWaiting, ms[0].Candidates[4].Run.Attention, "candidate %s", ms[0].Candidates[4].Id)
+}
+
+// TestRedisHistoryRetention: every write drops the candidate's and the migration's history
+// entries older than the retention and sets the streams to expire a retention after it.
+func TestRedisHistoryRetention(t *testing.T) {
+	ctx := context.Background()
+	client := testsupport.RedisClient(t)
+	s := NewRedisStore(client, "r")
+	s.SetHistoryRetention(time.Hour)
+	now := time.Now().UTC()
+	require.NoError(t, s.SaveMigration(ctx, api.Migration{Id: "m", Name: "M", Steps: []api.StepDefinition{{Name: "change"}}, CreatedAt: now}))
+	require.NoError(t, s.MergeCandidates(ctx, "m", []api.CandidateInput{{Id: "a", Kind: "service"}}, now))
+	k := s.keys("m")
+	for _, key := range []string{k.history("a"), k.outcomes} { // written two hours ago
+		require.NoError(t, client.XAdd(ctx, &redis.XAddArgs{Stream: key, ID: fmt.Sprintf("%d-0", now.Add(-2*time.Hour).UnixMilli()), Values: []string{"e", `{"kind":"run_started"}`}}).Err())
+	}
+	require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{MigrationID: "m", CandidateID: "a", ExecutionID: "e", Status: api.RunStatusRunning, StepNames: []string{"change"}, StartedAt: now}))
+	for _, key := range []string{k.history("a"), k.outcomes} {
+		n, err := client.XLen(ctx, key).Result()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n, "%s keeps only the new run's start", key)
+		ttl, err := client.PTTL(ctx, key).Result()
+		require.NoError(t, err)
+		require.InDelta(t, time.Hour.Seconds(), ttl.Seconds(), 60, key)
+	}
 }

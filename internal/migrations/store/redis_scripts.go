@@ -8,6 +8,7 @@ const (
 	codeNoMigration = -1 // the migration hash does not exist
 	codeNoCandidate = -2 // the candidate has no status
 	codeNoRun       = -3 // the candidate has no run record
+	codeChanged     = 2  // what the caller read changed before the script ran: read again
 )
 
 // Run-hash fields; step states live in fields named runStepField + step name.
@@ -37,6 +38,27 @@ const (
 	// created before the store kept them have been filled in (see backfillRunSummaries).
 	migFieldRunSummaries = "runSummaries"
 )
+
+// luaAddHistory is prepended to the scripts that write run history. addHistory(history,
+// outcomes, i) reads from ARGV[i] on: the oldest stream id to keep (the retention), the
+// retention in milliseconds, then for each event "1" when it is an outcome and its JSON. Each
+// event goes to the candidate's history, outcomes also to the migration's; both drop entries
+// older than the retention and expire a retention after their last event.
+const luaAddHistory = `
+local function addHistory(history, outcomes, i)
+  local minid, ttl = ARGV[i], ARGV[i + 1]
+  local anyOutcome = false
+  for j = i + 2, #ARGV, 2 do
+    redis.call('XADD', history, 'MINID', minid, '*', 'e', ARGV[j + 1])
+    if ARGV[j] == '1' then
+      redis.call('XADD', outcomes, 'MINID', minid, '*', 'e', ARGV[j + 1])
+      anyOutcome = true
+    end
+  end
+  if #ARGV >= i + 2 then redis.call('PEXPIRE', history, ttl) end
+  if anyOutcome then redis.call('PEXPIRE', outcomes, ttl) end
+end
+`
 
 // luaSetStatus is prepended to the scripts that change a candidate's status: it moves the
 // candidate between the per-migration counters in the same atomic step as the status write.
@@ -119,17 +141,20 @@ redis.call('HINCRBY', KEYS[1], 'version', 1)
 return {1, enc}
 `
 
-// KEYS: migration hash, statuses, updatedAts, run hash, run summaries, inputs.
-// ARGV: candidate id, run id, execution id, run status, step names JSON, startedAt, then the
-// run's inputs as key, value pairs (merged into the candidate's).
-const luaBeginRun = luaSetStatus + luaWriteSummary + `
+// KEYS: migration hash, statuses, updatedAts, run hash, run summaries, inputs, the candidate's
+// history, the migration's outcomes.
+// ARGV: candidate id, run id, execution id, run status, step names JSON, startedAt, the number
+// of input pairs n, then the run's inputs as n key, value pairs (merged into the candidate's),
+// then the history arguments (see luaAddHistory).
+const luaBeginRun = luaSetStatus + luaWriteSummary + luaAddHistory + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
-if #ARGV > 6 then
+local n = tonumber(ARGV[7])
+if n > 0 then
   local cur = redis.call('HGET', KEYS[6], ARGV[1])
   local t = {}
   if cur then t = cjson.decode(cur) end
-  for i = 7, #ARGV, 2 do t[ARGV[i]] = ARGV[i + 1] end
+  for i = 8, 7 + 2 * n, 2 do t[ARGV[i]] = ARGV[i + 1] end
   redis.call('HSET', KEYS[6], ARGV[1], cjson.encode(t))
 end
 setStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1], 'running', ARGV[6])
@@ -137,33 +162,48 @@ redis.call('DEL', KEYS[4])
 redis.call('HSET', KEYS[4], 'runId', ARGV[2], 'executionId', ARGV[3], 'status', ARGV[4],
   'stepNames', ARGV[5], 'startedAt', ARGV[6], 'finishedAt', '0')
 writeSummary(KEYS[4], KEYS[5], ARGV[1])
+addHistory(KEYS[7], KEYS[8], 8 + 2 * n)
 return 1
 `
 
-// KEYS: run hash, run summaries, migration hash.
+// KEYS: run hash, run summaries, migration hash, the candidate's history, the migration's
+// outcomes.
 // ARGV: execution id, step field, step state JSON, candidate id, step name, step status,
-// attention (kept empty once the run has finished), waiting since (Unix ns, or empty).
-const luaPutStepState = luaWriteSummary + `
+// attention (kept empty once the run has finished), waiting since (Unix ns, or empty), "1" when
+// the step had a stored state the caller read, that state, then the history arguments (see
+// luaAddHistory). Returns 2, writing nothing, when the stored state is no longer the one read.
+const luaPutStepState = luaWriteSummary + luaAddHistory + `
 local cur = redis.call('HGET', KEYS[1], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[1] then return 0 end
+local stored = redis.call('HGET', KEYS[1], ARGV[2])
+if (ARGV[9] == '1' and stored ~= ARGV[10]) or (ARGV[9] ~= '1' and stored) then return 2 end
 local attention, since = ARGV[7], ARGV[8]
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then attention, since = '', '' end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], 'stepName', ARGV[5], 'stepStatus', ARGV[6], 'attention', attention, 'waitingSince', since)
 if writeSummary(KEYS[1], KEYS[2], ARGV[4]) and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HINCRBY', KEYS[3], 'version', 1)
 end
+addHistory(KEYS[4], KEYS[5], 11)
 return 1
 `
 
-// KEYS: migration hash, statuses, updatedAts, run hash, run summaries.
+// KEYS: migration hash, statuses, updatedAts, run hash, run summaries, the candidate's history,
+// the migration's outcomes.
 // ARGV: candidate id, execution id, run status, finishedAt, candidate status, "1" to end only a
-// run that is still running (a reconcile).
-const luaFinishRun = luaSetStatus + luaWriteSummary + `
+// run that is still running (a reconcile), the step the caller read as the run's, then the
+// history arguments (see luaAddHistory), added only when the run was running at that step.
+// Returns 2, writing nothing, when the run is running at another step.
+const luaFinishRun = luaSetStatus + luaWriteSummary + luaAddHistory + `
 local cur = redis.call('HGET', KEYS[4], 'executionId')
 if not cur then return -3 end
 if cur ~= ARGV[2] then return 0 end
-if ARGV[6] == '1' and redis.call('HGET', KEYS[4], 'status') ~= 'running' then return 0 end
+local running = redis.call('HGET', KEYS[4], 'status') == 'running'
+if ARGV[6] == '1' and not running then return 0 end
+if running then
+  if (redis.call('HGET', KEYS[4], 'stepName') or '') ~= ARGV[7] then return 2 end
+  addHistory(KEYS[6], KEYS[7], 8)
+end
 redis.call('HSET', KEYS[4], 'status', ARGV[3], 'finishedAt', ARGV[4], 'attention', '', 'waitingSince', '')
 local changed = writeSummary(KEYS[4], KEYS[5], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then

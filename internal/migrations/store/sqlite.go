@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -27,6 +28,10 @@ const sqliteBusyTimeout = 10 * time.Second
 type SQLiteStore struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // readers
+
+	retention time.Duration // of run history
+	pruneMu   sync.Mutex
+	prunedAt  time.Time // when history was last pruned
 }
 
 var _ migrations.MigrationStore = (*SQLiteStore)(nil)
@@ -104,7 +109,7 @@ func migrateSQLite(w *sql.DB) error {
 			}
 		}
 	default:
-		if _, err := tx.ExecContext(ctx, sqliteSchema+sqlRolloutsTable); err != nil {
+		if _, err := tx.ExecContext(ctx, sqliteSchema+sqlRolloutsTable+sqlHistoryTable); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	}
@@ -620,7 +625,11 @@ ON CONFLICT (migration_id, candidate_id) DO UPDATE SET
 	step_names = excluded.step_names, started_at = excluded.started_at, finished_at = 0,
 	step_name = '', step_status = '', attention = '', waiting_since = 0, cancellation = ''`,
 			mid, cid, run.RunID, run.ExecutionID, string(statusOrDefault(run.Status, api.RunStatusRunning)), names, toNanos(started))
-		return backendErrorOrNil(err)
+		if err != nil {
+			return backendError(err)
+		}
+		run.StartedAt = started
+		return s.appendHistory(ctx, tx, mid, cid, []api.HistoryEvent{migrations.RunStartedEvent(run)})
 	})
 	if err != nil {
 		return fmt.Errorf("begin run of %s/%s: %w", mid, cid, err)
@@ -653,6 +662,13 @@ func (s *SQLiteStore) PutStepState(ctx context.Context, migrationID, candidateID
 		}
 		if status != api.RunStatusRunning {
 			attention = "" // a finished run needs nobody
+		}
+		prev, hadPrev, err := storedStepTx(ctx, tx, migrationID, candidateID, step.StepName)
+		if err != nil {
+			return err
+		}
+		if err := s.appendHistory(ctx, tx, migrationID, candidateID, migrations.StepHistory(executionID, prev, hadPrev, step)); err != nil {
+			return err
 		}
 		if _, err = tx.ExecContext(ctx, `
 INSERT INTO run_steps (migration_id, candidate_id, step_name, state) VALUES (?, ?, ?, ?)
@@ -701,6 +717,15 @@ func (s *SQLiteStore) finishRun(ctx context.Context, migrationID, candidateID, e
 		cur, st, err := currentRun(ctx, tx, migrationID, candidateID)
 		if err != nil || cur != executionID || (onlyRunning && st != api.RunStatusRunning) {
 			return err // another run began since, or (reconciling) this one has already ended
+		}
+		if st == api.RunStatusRunning {
+			var atStep string
+			if err := tx.QueryRowContext(ctx, `SELECT step_name FROM runs WHERE migration_id = ? AND candidate_id = ?`, migrationID, candidateID).Scan(&atStep); err != nil {
+				return backendError(err)
+			}
+			if err := s.appendHistory(ctx, tx, migrationID, candidateID, migrations.RunFinishedEvents(executionID, status, atStep, at)); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, attention = '', waiting_since = 0 WHERE migration_id = ? AND candidate_id = ?`,
 			string(status), toNanos(at), migrationID, candidateID); err != nil {

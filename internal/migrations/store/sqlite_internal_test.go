@@ -132,10 +132,11 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 }
 
 // dropRunColumns turns the database back into schema version v (at most 5) by dropping the
-// rollouts table (version 6) and the runs columns the later versions added.
+// history table (version 7), the rollouts table (version 6) and the runs columns the later
+// versions added.
 func dropRunColumns(t *testing.T, s *SQLiteStore, v int, cols ...string) {
 	t.Helper()
-	_, err := s.w.ExecContext(context.Background(), `DROP TABLE rollouts`)
+	_, err := s.w.ExecContext(context.Background(), `DROP TABLE run_history; DROP TABLE rollouts`)
 	require.NoError(t, err)
 	for _, col := range cols {
 		_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN `+col)
@@ -265,6 +266,39 @@ func TestSQLiteUpgradesVersion4(t *testing.T) {
 	run, err = s.GetRun(ctx, "m", "a")
 	require.NoError(t, err)
 	require.Equal(t, &done, run.Cancellation)
+}
+
+// TestSQLiteUpgradesVersion6: a database written before run history opens, and the runs under
+// way from then on are recorded.
+func TestSQLiteUpgradesVersion6(t *testing.T) {
+	ctx := context.Background()
+	s, path, t0 := oneRun(t)
+	_, err := s.w.ExecContext(ctx, `DROP TABLE run_history; PRAGMA user_version = 6`)
+	require.NoError(t, err)
+	s = reopen(t, s, path)
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "change", Status: api.StepStatusInProgress, StartedAt: t0, UpdatedAt: t0, DispatchId: "e/change/1"}, ""))
+	evs, _, err := s.ListHistory(ctx, "m", "a", migrations.HistoryPage{})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, api.HistoryDispatched, evs[0].Kind)
+}
+
+// TestSQLiteHistoryRetention: the history stored longer ago than the retention is dropped by a
+// later write; the rest stays.
+func TestSQLiteHistoryRetention(t *testing.T) {
+	ctx := context.Background()
+	s, _, t0 := oneRun(t)
+	t.Cleanup(func() { _ = s.Close() })
+	s.SetHistoryRetention(time.Hour)
+	old := time.Now().Add(-2 * time.Hour).UnixNano()
+	_, err := s.w.ExecContext(ctx, `UPDATE run_history SET written_at = ?`, old) // the run's start, stored "2 hours ago"
+	require.NoError(t, err)
+	s.prunedAt = time.Time{}
+	require.NoError(t, s.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "change", Status: api.StepStatusInProgress, StartedAt: t0, UpdatedAt: t0, DispatchId: "e/change/1"}, ""))
+	evs, _, err := s.ListHistory(ctx, "m", "a", migrations.HistoryPage{})
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "the run's start is gone, the new event is kept")
+	require.Equal(t, api.HistoryDispatched, evs[0].Kind)
 }
 
 // oneRun is a database with migration m, candidate a and its running run (execution "e").

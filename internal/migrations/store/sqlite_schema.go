@@ -7,7 +7,7 @@ import (
 
 // sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
 // schema below changes.
-const sqliteSchemaVersion = 6
+const sqliteSchemaVersion = 7
 
 // sqliteSchema creates the current version. Candidate definitions and candidate states are separate
 // tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
@@ -88,6 +88,7 @@ ALTER TABLE runs ADD COLUMN attention TEXT NOT NULL DEFAULT '';`,
 	3: {statements: `ALTER TABLE runs ADD COLUMN waiting_since INTEGER NOT NULL DEFAULT 0`},
 	4: {statements: `ALTER TABLE runs ADD COLUMN cancellation TEXT NOT NULL DEFAULT ''`},
 	5: {statements: sqlRolloutsTable},
+	6: {statements: sqlHistoryTable},
 }
 
 // sqlRolloutsTable holds rollouts' read models (schema version 6).

@@ -122,6 +122,20 @@ func (s *store) ListRollouts(ctx context.Context, migrationID string) ([]api.Rol
 	return timed(s, "ListRollouts", func() ([]api.Rollout, error) { return s.MigrationStore.ListRollouts(ctx, migrationID) })
 }
 
+func (s *store) ListHistory(ctx context.Context, migrationID, candidateID string, page migrations.HistoryPage) ([]api.HistoryEvent, string, error) {
+	var next string
+	evs, err := timed(s, "ListHistory", func() ([]api.HistoryEvent, error) {
+		evs, n, err := s.MigrationStore.ListHistory(ctx, migrationID, candidateID, page)
+		next = n
+		return evs, err
+	})
+	return evs, next, err
+}
+
+func (s *store) ListOutcomes(ctx context.Context, migrationID string, since time.Time) ([]api.HistoryEvent, error) {
+	return timed(s, "ListOutcomes", func() ([]api.HistoryEvent, error) { return s.MigrationStore.ListOutcomes(ctx, migrationID, since) })
+}
+
 func (s *store) MigrationVersion(ctx context.Context, id string) (int64, error) {
 	return timed(s, "MigrationVersion", func() (int64, error) { return s.MigrationStore.MigrationVersion(ctx, id) })
 }

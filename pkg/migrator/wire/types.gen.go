@@ -115,6 +115,60 @@ func (e FileDiffStatus) Valid() bool {
 	}
 }
 
+// Defines values for HistoryEventKind.
+const (
+	HistoryAcknowledged   HistoryEventKind = "acknowledged"
+	HistoryCancelled      HistoryEventKind = "cancelled"
+	HistoryDispatchFailed HistoryEventKind = "dispatch_failed"
+	HistoryDispatched     HistoryEventKind = "dispatched"
+	HistoryFailed         HistoryEventKind = "failed"
+	HistoryMerged         HistoryEventKind = "merged"
+	HistoryOverdue        HistoryEventKind = "overdue"
+	HistoryPending        HistoryEventKind = "pending"
+	HistoryRedelivered    HistoryEventKind = "redelivered"
+	HistoryRetried        HistoryEventKind = "retried"
+	HistoryRunFinished    HistoryEventKind = "run_finished"
+	HistoryRunStarted     HistoryEventKind = "run_started"
+	HistorySilent         HistoryEventKind = "silent"
+	HistorySucceeded      HistoryEventKind = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the HistoryEventKind enum.
+func (e HistoryEventKind) Valid() bool {
+	switch e {
+	case HistoryAcknowledged:
+		return true
+	case HistoryCancelled:
+		return true
+	case HistoryDispatchFailed:
+		return true
+	case HistoryDispatched:
+		return true
+	case HistoryFailed:
+		return true
+	case HistoryMerged:
+		return true
+	case HistoryOverdue:
+		return true
+	case HistoryPending:
+		return true
+	case HistoryRedelivered:
+		return true
+	case HistoryRetried:
+		return true
+	case HistoryRunFinished:
+		return true
+	case HistoryRunStarted:
+		return true
+	case HistorySilent:
+		return true
+	case HistorySucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MeKind.
 const (
 	MeKindAnonymous MeKind = "anonymous"
@@ -686,6 +740,66 @@ type FileGroups = []FileGroup
 type FileRef struct {
 	Path string `json:"path"`
 	Url  string `json:"url"`
+}
+
+// HistoryCursor expected an event id from a previous page (digits, or digits-digits)
+type HistoryCursor = string
+
+// HistoryEvent defines model for HistoryEvent.
+type HistoryEvent struct {
+	// AcknowledgedAt For succeeded, merged and failed, when the migrator accepted this try's dispatch.
+	AcknowledgedAt time.Time `json:"acknowledgedAt,omitempty,omitzero"`
+	At             time.Time `json:"at"`
+
+	// Attempt For dispatch_failed, the dispatch attempt of this try.
+	Attempt     int    `json:"attempt,omitempty,omitzero"`
+	CandidateId string `json:"candidateId,omitempty,omitzero"`
+	DispatchId  string `json:"dispatchId,omitempty,omitzero"`
+
+	// Error Why the step failed, or why a dispatch attempt did not reach the migrator.
+	Error string `json:"error,omitempty,omitzero"`
+
+	// ExecutionId Which run of the candidate (a new start makes a new one).
+	ExecutionId string `json:"executionId"`
+
+	// Id Increases with every event of the candidate; pass it as `before` to page.
+	Id string `json:"id"`
+
+	// Inputs For run_started, the operator inputs the run started with.
+	Inputs map[string]string `json:"inputs,omitempty,omitzero"`
+
+	// Kind run_started and run_finished bound each run; between them, per step: dispatched (a try
+	// began), dispatch_failed (an attempt did not reach the migrator), acknowledged (the
+	// migrator accepted the dispatch), redelivered (sent again after silence), pending (with the
+	// metadata it reported), silent, overdue, succeeded, merged, failed (with its error),
+	// retried (an operator started another try), cancelled (the run was cancelled during it).
+	Kind HistoryEventKind `json:"kind"`
+
+	// Metadata The metadata keys this event set or changed.
+	Metadata  map[string]string `json:"metadata,omitempty,omitzero"`
+	RunStatus RunStatus         `json:"runStatus,omitempty,omitzero"`
+	StepName  string            `json:"stepName,omitempty,omitzero"`
+
+	// StepStartedAt For succeeded, merged and failed, when the step's first try began.
+	StepStartedAt time.Time `json:"stepStartedAt,omitempty,omitzero"`
+
+	// Try The step's try (1, then one more for each retry).
+	Try int `json:"try,omitempty,omitzero"`
+}
+
+// HistoryEventKind run_started and run_finished bound each run; between them, per step: dispatched (a try
+// began), dispatch_failed (an attempt did not reach the migrator), acknowledged (the
+// migrator accepted the dispatch), redelivered (sent again after silence), pending (with the
+// metadata it reported), silent, overdue, succeeded, merged, failed (with its error),
+// retried (an operator started another try), cancelled (the run was cancelled during it).
+type HistoryEventKind string
+
+// HistoryPage defines model for HistoryPage.
+type HistoryPage struct {
+	Events []HistoryEvent `json:"events"`
+
+	// Next Pass as `before` for the next (older) page; absent on the last.
+	Next string `json:"next,omitempty,omitzero"`
 }
 
 // Inputs Operator inputs by required-input name.
@@ -1318,6 +1432,13 @@ type ListCandidatesParams struct {
 
 	// Limit Return at most this many candidates.
 	Limit int `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
+
+// GetHistoryParams defines parameters for GetHistory.
+type GetHistoryParams struct {
+	// Before An event id; only older events (the `next` of a previous page).
+	Before HistoryCursor `form:"before,omitempty" json:"before,omitempty,omitzero"`
+	Limit  int           `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
 }
 
 // GetProgressParams defines parameters for GetProgress.
