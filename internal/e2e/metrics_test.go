@@ -23,26 +23,20 @@ func TestMetricsAfterRuns(t *testing.T) {
 	_, a := startDrover(t, newStore(t, "sqlite"))
 	mid := migrationID(t, "sqlite")
 	rolloutMigration(t, a, mid, mig.URL, 2)
-	answer := func(d api.DispatchStepRequest, status api.StepEventStatus) {
-		t.Helper()
-		resp := a.Do(t, http.MethodPost, "/event/"+d.CallbackId, api.StepStatusEvent{StepName: d.StepName, CandidateId: d.Candidate.Id, Status: status,
-			DispatchId: d.DispatchId, Metadata: map[string]string{"error": "CI is red"}})
-		require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
-	}
 	start := func(cid string) {
 		t.Helper()
 		resp := a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/"+cid+"/start", nil)
 		require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
 	}
 	start("svc-00")
-	answer(mig.NextDispatch(t, waitFor), api.StepEventStatusFailed)
+	answerStep(t, a, mig.NextDispatch(t, waitFor), api.StepEventStatusFailed)
 	waitStep(t, a, mid, "svc-00", "branch", api.StepStatusFailed)
 	resp := a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/svc-00/retry-step", api.RetryStepRequest{StepName: "branch"})
 	require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
-	answer(mig.NextDispatch(t, waitFor), api.StepEventStatusSucceeded)
+	answerStep(t, a, mig.NextDispatch(t, waitFor), api.StepEventStatusSucceeded)
 	waitCandidate(t, a, mid, "svc-00", api.CandidateStatusCompleted)
 	start("svc-01")
-	answer(mig.NextDispatch(t, waitFor), api.StepEventStatusFailed)
+	answerStep(t, a, mig.NextDispatch(t, waitFor), api.StepEventStatusFailed)
 	waitStep(t, a, mid, "svc-01", "branch", api.StepStatusFailed)
 
 	resp = a.Do(t, http.MethodGet, "/metrics", nil)

@@ -35,6 +35,14 @@ func rolloutMigration(t *testing.T, a *testsupport.API, mid, migratorURL string,
 	return ids
 }
 
+// answerStep calls back for dispatch d with status, the reason "CI is red" going with it.
+func answerStep(t *testing.T, a *testsupport.API, d api.DispatchStepRequest, status api.StepEventStatus) {
+	t.Helper()
+	resp := a.Do(t, http.MethodPost, "/event/"+d.CallbackId, api.StepStatusEvent{StepName: d.StepName, CandidateId: d.Candidate.Id, Status: status,
+		DispatchId: d.DispatchId, Metadata: map[string]string{"error": "CI is red"}})
+	require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
+}
+
 func createRollout(t *testing.T, a *testsupport.API, mid string, req api.RolloutRequest) api.Rollout {
 	t.Helper()
 	resp := a.Do(t, http.MethodPost, "/migrations/"+mid+"/rollouts", req)

@@ -19,12 +19,6 @@ func TestRunHistory(t *testing.T) {
 	_, a := startDrover(t, newStore(t, "redis"))
 	mid := migrationID(t, "redis")
 	rolloutMigration(t, a, mid, mig.URL, 2)
-	answer := func(d api.DispatchStepRequest, status api.StepEventStatus) {
-		t.Helper()
-		resp := a.Do(t, http.MethodPost, "/event/"+d.CallbackId, api.StepStatusEvent{StepName: d.StepName, CandidateId: d.Candidate.Id, Status: status,
-			DispatchId: d.DispatchId, Metadata: map[string]string{"error": "CI is red"}})
-		require.Equal(t, http.StatusAccepted, resp.Status, string(resp.Body))
-	}
 	post := func(path string, body any, want int) {
 		t.Helper()
 		resp := a.Do(t, http.MethodPost, "/migrations/"+mid+"/candidates/"+path, body)
@@ -49,10 +43,10 @@ func TestRunHistory(t *testing.T) {
 	}
 
 	post("svc-00/start", nil, http.StatusAccepted)
-	answer(mig.NextDispatch(t, waitFor), api.StepEventStatusFailed)
+	answerStep(t, a, mig.NextDispatch(t, waitFor), api.StepEventStatusFailed)
 	waitStep(t, a, mid, "svc-00", "branch", api.StepStatusFailed)
 	post("svc-00/retry-step", api.RetryStepRequest{StepName: "branch"}, http.StatusAccepted)
-	answer(mig.NextDispatch(t, waitFor), api.StepEventStatusSucceeded)
+	answerStep(t, a, mig.NextDispatch(t, waitFor), api.StepEventStatusSucceeded)
 	waitCandidate(t, a, mid, "svc-00", api.CandidateStatusCompleted)
 	kinds, evs := history("svc-00")
 	require.Equal(t, []api.HistoryEventKind{api.HistoryRunStarted, api.HistoryDispatched, api.HistoryFailed, api.HistoryRetried,
@@ -68,7 +62,7 @@ func TestRunHistory(t *testing.T) {
 	mig.NextDispatch(t, waitFor)
 	post("svc-01/cancel", nil, http.StatusNoContent)
 	post("svc-01/start", nil, http.StatusAccepted)
-	answer(mig.NextDispatch(t, waitFor), api.StepEventStatusSucceeded)
+	answerStep(t, a, mig.NextDispatch(t, waitFor), api.StepEventStatusSucceeded)
 	waitCandidate(t, a, mid, "svc-01", api.CandidateStatusCompleted)
 	kinds, evs = history("svc-01")
 	require.Equal(t, []api.HistoryEventKind{api.HistoryRunStarted, api.HistoryDispatched, api.HistoryCancelled, api.HistoryRunFinished,
