@@ -657,6 +657,26 @@ type CreatedToken struct {
 	Token string `json:"token"`
 }
 
+// DayInsight defines model for DayInsight.
+type DayInsight struct {
+	// Completed Runs completed that day.
+	Completed int `json:"completed"`
+
+	// Day The UTC day, YYYY-MM-DD.
+	//
+	// Example: 2026-12-01
+	Day string `json:"day"`
+
+	// Failed Steps failed that day.
+	Failed int `json:"failed"`
+
+	// Remaining Candidates not completed at the end of the day.
+	Remaining int `json:"remaining"`
+
+	// Started Runs started that day.
+	Started int `json:"started"`
+}
+
 // DispatchStepRequest defines model for DispatchStepRequest.
 type DispatchStepRequest struct {
 	// CallbackId The run id; POST the step's events to `/event/{callbackId}`.
@@ -804,6 +824,35 @@ type HistoryPage struct {
 
 // Inputs Operator inputs by required-input name.
 type Inputs map[string]string
+
+// Insights defines model for Insights.
+type Insights struct {
+	Completed int `json:"completed"`
+
+	// CompletedPerDay Runs completed per day over the last 7 days (or since the first run, when later).
+	CompletedPerDay float64 `json:"completedPerDay,omitempty,omitzero"`
+
+	// Days One per UTC day from since to today.
+	Days        []DayInsight `json:"days"`
+	GeneratedAt time.Time    `json:"generatedAt"`
+	MigrationId string       `json:"migrationId"`
+
+	// ProjectedCompletion When the remaining candidates are done at completedPerDay; absent when nothing completed lately.
+	ProjectedCompletion time.Time `json:"projectedCompletion,omitempty,omitzero"`
+
+	// RecentFailures The latest failed steps, newest first (at most 20).
+	RecentFailures []HistoryEvent `json:"recentFailures"`
+
+	// Remaining Candidates not completed.
+	Remaining int       `json:"remaining"`
+	Since     time.Time `json:"since"`
+
+	// Steps In the migration's step order.
+	Steps []StepInsight `json:"steps"`
+
+	// Total Candidates of the migration.
+	Total int `json:"total"`
+}
 
 // Me defines model for Me.
 type Me struct {
@@ -1256,6 +1305,33 @@ type StepDryRun struct {
 // StepEventStatus defines model for StepEventStatus.
 type StepEventStatus string
 
+// StepInsight defines model for StepInsight.
+type StepInsight struct {
+	Failed int `json:"failed"`
+
+	// FailureRate failed / finished (0 when none finished).
+	FailureRate float64 `json:"failureRate"`
+
+	// Finished Tries that reached an outcome.
+	Finished   int     `json:"finished"`
+	MaxSeconds float64 `json:"maxSeconds,omitempty,omitzero"`
+
+	// P50Seconds Median duration of the step's successes, from its first dispatch.
+	P50Seconds float64 `json:"p50Seconds,omitempty,omitzero"`
+	P95Seconds float64 `json:"p95Seconds,omitempty,omitzero"`
+	Retried    int     `json:"retried"`
+
+	// RetryRate retried / finished.
+	RetryRate float64 `json:"retryRate"`
+	StepName  string  `json:"stepName"`
+
+	// Succeeded Succeeded or merged.
+	Succeeded int `json:"succeeded"`
+
+	// WaitingOnPeopleSeconds Total time the step waited on a person or an operator.
+	WaitingOnPeopleSeconds float64 `json:"waitingOnPeopleSeconds"`
+}
+
 // StepState One step of a run; `candidate` carries the candidate's id, kind and current status.
 type StepState struct {
 	// AcknowledgedAt When the migrator accepted the current dispatch; the step's timeout counts from here.
@@ -1439,6 +1515,12 @@ type GetHistoryParams struct {
 	// Before An event id; only older events (the `next` of a previous page).
 	Before HistoryCursor `form:"before,omitempty" json:"before,omitempty,omitzero"`
 	Limit  int           `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
+
+// GetInsightsParams defines parameters for GetInsights.
+type GetInsightsParams struct {
+	// Days How many days back (default 30).
+	Days int `form:"days,omitempty" json:"days,omitempty,omitzero"`
 }
 
 // GetProgressParams defines parameters for GetProgress.

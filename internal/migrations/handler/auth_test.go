@@ -141,6 +141,7 @@ var matrix = []matrixRoute{
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates/svc-a"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates/svc-b/steps"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates/svc-b/history"), nil, 200},
+	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/insights"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/audit"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/metrics"), nil, 404}, // no metrics in this server (internal/e2e scrapes a real one)
 	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/candidates/svc-a/start"), body(map[string]any{"inputs": map[string]string{"ticket": "T-2"}}), 202},

@@ -74,6 +74,7 @@ type Service interface {
 	GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error)
 	GetSteps(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error)
 	History(ctx context.Context, migrationID, candidateID string, page migrations.HistoryPage) ([]api.HistoryEvent, string, error)
+	Insights(ctx context.Context, migrationID string, days int) (api.Insights, error)
 	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
 	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
 	CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, dispatchID, actor string) error
@@ -176,6 +177,7 @@ func New(cfg Config) (http.Handler, error) {
 	r.GET("/migrations/:migrationId/candidates/:candidateId", h.getCandidate)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/history", h.getHistory)
+	r.GET("/migrations/:migrationId/insights", h.getInsights)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/steps/:stepName/complete", h.completeStep)
 	r.GET("/migrations/:migrationId/rollouts", h.listRollouts)
 	r.POST("/migrations/:migrationId/rollouts", h.createRollout)
@@ -443,6 +445,20 @@ func (h *Handler) getHistory(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, api.HistoryPage{Events: evs, Next: next})
+}
+
+func (h *Handler) getInsights(c *gin.Context) {
+	var p api.GetInsightsParams
+	if err := c.ShouldBindQuery(&p); err != nil { // the validator has checked types and ranges
+		abort(c, http.StatusBadRequest, "query: "+err.Error(), "")
+		return
+	}
+	out, err := h.svc.Insights(c.Request.Context(), c.Param("migrationId"), p.Days)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (h *Handler) event(c *gin.Context) {

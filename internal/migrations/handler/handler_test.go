@@ -1733,3 +1733,20 @@ func TestHistory(t *testing.T) {
 	requireError(t, e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/candidates/no-such/history", nil), http.StatusNotFound, "", "no-such")
 	requireError(t, e.api.Do(t, http.MethodGet, "/migrations/no-such/candidates/svc-b/history", nil), http.StatusNotFound, "", "no-such")
 }
+
+func TestInsights(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusFailed))
+	r := e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/insights?days=7", nil)
+	require.Equal(t, http.StatusOK, r.Status, "body: %s", r.Body)
+	var in api.Insights
+	r.JSON(t, &in)
+	require.Len(t, in.Days, 7)
+	require.Equal(t, 1, in.Days[6].Started)
+	require.Len(t, in.RecentFailures, 1)
+	require.Equal(t, "svc-b", in.RecentFailures[0].CandidateId)
+	for _, bad := range []string{"days=0", "days=366", "days=week"} {
+		requireError(t, e.api.Do(t, http.MethodGet, "/migrations/"+mig+"/insights?"+bad, nil), http.StatusBadRequest, "days")
+	}
+	requireError(t, e.api.Do(t, http.MethodGet, "/migrations/no-such/insights", nil), http.StatusNotFound, "", "no-such")
+}

@@ -1,0 +1,197 @@
+package migrations
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/drover-dev/drover/pkg/api"
+)
+
+// Bounds of the insights' window, in days.
+const (
+	DefaultInsightDays = 30
+	MaxInsightDays     = 365
+	// projectionDays is the window of the recent completion rate the projection uses.
+	projectionDays = 7
+	// recentFailures is how many failed steps insights list.
+	recentFailures = 20
+)
+
+// Insights tells where a migration's time goes, what fails and when it will be done, from the
+// run history of the last days days (0: DefaultInsightDays).
+func (s *Service) Insights(ctx context.Context, migrationID string, days int) (api.Insights, error) {
+	if err := ValidateMigrationID("migrationId", migrationID); err != nil {
+		return api.Insights{}, err
+	}
+	if days == 0 {
+		days = DefaultInsightDays
+	}
+	if days < 1 || days > MaxInsightDays {
+		return api.Insights{}, Invalid("days", "%d is out of range (expected 1 to %d)", days, MaxInsightDays)
+	}
+	m, err := s.store.GetMigration(ctx, migrationID)
+	if err != nil {
+		return api.Insights{}, s.notFoundOrUnavailable(fmt.Errorf("insights of %s: %w", migrationID, err), migrationID, "")
+	}
+	now := s.now().UTC()
+	since := startOfDay(now).AddDate(0, 0, -(days - 1))
+	evs, err := s.store.ListOutcomes(ctx, migrationID, since)
+	if err != nil {
+		return api.Insights{}, s.notFoundOrUnavailable(fmt.Errorf("insights of %s: %w", migrationID, err), migrationID, "")
+	}
+	return insightsOf(m, evs, since, now), nil
+}
+
+// insightsOf computes the insights of migration m (its definition and counts) from its outcome
+// events evs since since (oldest first), as of now.
+func insightsOf(m api.Migration, evs []api.HistoryEvent, since, now time.Time) api.Insights {
+	c := m.Counts
+	total := c.NotStarted + c.Running + c.Completed
+	out := api.Insights{MigrationId: m.Id, Since: since, GeneratedAt: now, Total: total, Completed: c.Completed,
+		Remaining: total - c.Completed, Steps: []api.StepInsight{}, Days: []api.DayInsight{}, RecentFailures: []api.HistoryEvent{}}
+
+	type stepAcc struct {
+		api.StepInsight
+		durations []float64
+	}
+	steps := map[string]*stepAcc{}
+	step := func(name string) *stepAcc {
+		if steps[name] == nil {
+			steps[name] = &stepAcc{StepInsight: api.StepInsight{StepName: name}}
+		}
+		return steps[name]
+	}
+	person := map[string]bool{}
+	for _, d := range m.Steps {
+		step(d.Name)
+		person[d.Name] = WaitsForPerson(d)
+	}
+	nDays := int(startOfDay(now).Sub(since).Hours()/24) + 1
+	perDay := make([]api.DayInsight, nDays)
+	for i := range perDay {
+		perDay[i].Day = since.AddDate(0, 0, i).Format(time.DateOnly)
+	}
+	day := func(t time.Time) *api.DayInsight {
+		i := int(startOfDay(t.UTC()).Sub(since).Hours() / 24)
+		if i < 0 || i >= nDays {
+			return nil
+		}
+		return &perDay[i]
+	}
+	failedAt := map[string]time.Time{} // candidate/step -> when it last failed, until retried
+	var failures []api.HistoryEvent
+	var firstStart time.Time
+	for _, e := range evs {
+		d := day(e.At)
+		key := e.CandidateId + "/" + e.StepName
+		switch e.Kind {
+		case api.HistoryRunStarted:
+			if firstStart.IsZero() {
+				firstStart = e.At
+			}
+			if d != nil {
+				d.Started++
+			}
+		case api.HistoryRunFinished:
+			if e.RunStatus == api.RunStatusCompleted && d != nil {
+				d.Completed++
+			}
+		case api.HistorySucceeded, api.HistoryMerged:
+			st := step(e.StepName)
+			st.Finished++
+			st.Succeeded++
+			if !e.StepStartedAt.IsZero() && !e.At.Before(e.StepStartedAt) {
+				st.durations = append(st.durations, e.At.Sub(e.StepStartedAt).Seconds())
+			}
+			if person[e.StepName] && !e.AcknowledgedAt.IsZero() && !e.At.Before(e.AcknowledgedAt) {
+				st.WaitingOnPeopleSeconds += e.At.Sub(e.AcknowledgedAt).Seconds()
+			}
+		case api.HistoryFailed:
+			st := step(e.StepName)
+			st.Finished++
+			st.Failed++
+			failedAt[key] = e.At
+			failures = append(failures, e)
+			if d != nil {
+				d.Failed++
+			}
+		case api.HistoryRetried:
+			st := step(e.StepName)
+			st.Retried++
+			if f, ok := failedAt[key]; ok && !e.At.Before(f) {
+				st.WaitingOnPeopleSeconds += e.At.Sub(f).Seconds()
+				delete(failedAt, key)
+			}
+		}
+	}
+
+	// Remaining at the end of each day: today's is the current count; earlier days add back the
+	// completions that came after them.
+	remaining := out.Remaining
+	for i := nDays - 1; i >= 0; i-- {
+		perDay[i].Remaining = remaining
+		remaining += perDay[i].Completed
+	}
+	out.Days = perDay
+
+	window := float64(projectionDays)
+	if !firstStart.IsZero() {
+		if since := now.Sub(firstStart).Hours() / 24; since < window {
+			window = max(since, 1)
+		}
+	}
+	recent := 0
+	for i := max(nDays-projectionDays, 0); i < nDays; i++ {
+		recent += perDay[i].Completed
+	}
+	if recent > 0 {
+		out.CompletedPerDay = float64(recent) / window
+		if out.Remaining > 0 {
+			out.ProjectedCompletion = now.Add(time.Duration(float64(out.Remaining) / out.CompletedPerDay * float64(24*time.Hour))).Truncate(time.Second)
+		} else {
+			out.ProjectedCompletion = now.Truncate(time.Second)
+		}
+	}
+
+	names := make([]string, 0, len(steps))
+	for _, d := range m.Steps {
+		names = append(names, d.Name)
+	}
+	for name := range steps {
+		if !slices.Contains(names, name) {
+			names = append(names, name) // a step of an earlier definition
+		}
+	}
+	for _, name := range names {
+		st := steps[name]
+		if st.Finished > 0 {
+			st.FailureRate = float64(st.Failed) / float64(st.Finished)
+			st.RetryRate = float64(st.Retried) / float64(st.Finished)
+		}
+		if len(st.durations) > 0 {
+			slices.Sort(st.durations)
+			st.P50Seconds = quantile(st.durations, 0.50)
+			st.P95Seconds = quantile(st.durations, 0.95)
+			st.MaxSeconds = st.durations[len(st.durations)-1]
+		}
+		out.Steps = append(out.Steps, st.StepInsight)
+	}
+
+	slices.Reverse(failures)
+	out.RecentFailures = append(out.RecentFailures, failures[:min(len(failures), recentFailures)]...)
+	return out
+}
+
+// quantile is the q-quantile of sorted values, by the nearest rank.
+func quantile(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func startOfDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
