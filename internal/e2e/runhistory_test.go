@@ -69,4 +69,18 @@ func TestRunHistory(t *testing.T) {
 		api.HistoryRunStarted, api.HistoryDispatched, api.HistorySucceeded, api.HistoryRunFinished}, kinds)
 	require.Equal(t, api.RunStatusCancelled, evs[3].RunStatus)
 	require.NotEqual(t, evs[0].ExecutionId, evs[4].ExecutionId, "two runs")
+
+	// Insights read the same history, across the migration's candidates.
+	resp := a.Do(t, http.MethodGet, "/migrations/"+mid+"/insights", nil)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	var in api.Insights
+	resp.JSON(t, &in)
+	require.Len(t, in.Steps, 1)
+	st := in.Steps[0]
+	require.Equal(t, [4]int{3, 2, 1, 1}, [4]int{st.Finished, st.Succeeded, st.Failed, st.Retried}, "finished, succeeded, failed, retried")
+	require.Greater(t, st.WaitingOnPeopleSeconds, 0.0, "the failed try waited for its retry")
+	today := in.Days[len(in.Days)-1]
+	require.Equal(t, [3]int{3, 2, 0}, [3]int{today.Started, today.Completed, today.Remaining}, "started, completed, remaining")
+	require.Len(t, in.RecentFailures, 1)
+	require.Equal(t, "svc-00", in.RecentFailures[0].CandidateId)
 }
