@@ -58,4 +58,15 @@ suite("api client", () => {
     expect(calls[0].path).toBe("/audit");
     expect(Object.fromEntries(calls[0].query)).toEqual({ migration: "m1", candidate: "c1", before: "e10", limit: "50" });
   });
+
+  it("asks for a candidate's history older than before, leaving out what is not set", async () => {
+    const { api, calls } = fakeDrover(() => ({ body: { events: [{ id: "7", at: "2026-12-01T12:00:00Z", kind: "run_started", executionId: "x1" }], next: "7" } }));
+    const page = await api.getHistory("m1", "c1", { before: "12-1", limit: 100 });
+    expect(page.next).toBe("7");
+    expect(page.events.map((e) => e.kind)).toEqual(["run_started"]);
+    expect(calls[0].path).toBe("/migrations/m1/candidates/c1/history");
+    expect(Object.fromEntries(calls[0].query)).toEqual({ before: "12-1", limit: "100" });
+    await api.getHistory("m1", "c1", { before: undefined });
+    expect(Object.fromEntries(calls[1].query)).toEqual({});
+  });
 });

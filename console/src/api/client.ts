@@ -29,6 +29,10 @@ export type RolloutWindow = Schemas["RolloutWindow"];
 export type RolloutRequest = Schemas["RolloutRequest"];
 export type RolloutPreview = Schemas["RolloutPreview"];
 export type RetryFailedResult = Schemas["RetryFailedResult"];
+export type RunStatus = Schemas["RunStatus"];
+export type HistoryEvent = Schemas["HistoryEvent"];
+export type HistoryEventKind = Schemas["HistoryEventKind"];
+export type HistoryPage = Schemas["HistoryPage"];
 
 /** ApiError is an answer of the API that is not a success, with the server's message for a person. */
 export class ApiError extends Error {
@@ -87,6 +91,12 @@ export type AuditQuery = {
   limit?: number;
 };
 
+/** HistoryQuery pages a candidate's run history; before is the next of a previous page (older events). */
+export type HistoryQuery = {
+  before?: string;
+  limit?: number;
+};
+
 /** Api is the console's typed view of the Drover API (types generated from schemas/openapi.yaml). */
 export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
   // Drover refuses state changes that are not JSON (a guard against cross-site requests), so
@@ -136,6 +146,11 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
       unwrap(c.PATCH("/migrations/{migrationId}/candidates/{candidateId}/inputs", { ...cpath(id, candidateId), body: { inputs } })),
     getSteps: (id: string, candidateId: string) =>
       unwrap(c.GET("/migrations/{migrationId}/candidates/{candidateId}/steps", cpath(id, candidateId))),
+    /** getHistory is a page of every run of the candidate and every step event of each, newest first. */
+    getHistory(id: string, candidateId: string, q: HistoryQuery = {}): Promise<HistoryPage> {
+      const query = Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined && v !== "")) as HistoryQuery;
+      return unwrap(c.GET("/migrations/{migrationId}/candidates/{candidateId}/history", { params: { path: { migrationId: id, candidateId }, query } }));
+    },
     /** markStep records a person's verdict on a waiting step, as the logged-in operator; it names the dispatch they saw, so a mark on a step dispatched again since is refused. */
     markStep: (migrationId: string, candidateId: string, step: StepState, status: "succeeded" | "failed", note?: string) =>
       unwrap(

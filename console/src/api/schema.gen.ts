@@ -112,6 +112,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/migrations/{migrationId}/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Where the migration's time goes, what fails, and when it will be done.
+         * @description From the run history of the last `days` days (at most the history retention): per step,
+         *     how many tries finished and how, their durations (dispatch of the first try to the
+         *     outcome) and the time spent waiting on people (a person's step from the migrator's
+         *     answer to its outcome, and a failed step until an operator retried it); completions per
+         *     day; the remaining candidates per day with a completion date projected from the last
+         *     7 days' rate; the most recent failures.
+         */
+        get: operations["getInsights"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/migrations/{migrationId}/dry-run": {
         parameters: {
             query?: never;
@@ -250,6 +277,30 @@ export interface paths {
         };
         /** The step states of the candidate's latest run. */
         get: operations["getSteps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/migrations/{migrationId}/candidates/{candidateId}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                candidateId: components["parameters"]["CandidateId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Every run of the candidate and every step event of each, newest first, a page at a time.
+         * @description Kept for the history retention (`--history-retention`, 90 days by default); older events
+         *     are dropped. Events of one write come in the order they happened.
+         */
+        get: operations["getHistory"];
         put?: never;
         post?: never;
         delete?: never;
@@ -821,6 +872,135 @@ export interface components {
             source?: string;
             /** @description What the request asked beyond its path, e.g. the step retried, the inputs set, a mark's verdict. */
             detail?: string;
+        };
+        Insights: {
+            migrationId: string;
+            /** Format: date-time */
+            since: string;
+            /** Format: date-time */
+            generatedAt: string;
+            /** @description Candidates of the migration. */
+            total: number;
+            /** @description Candidates not completed. */
+            remaining: number;
+            completed: number;
+            /**
+             * Format: double
+             * @description Runs completed per day over the last 7 days (or since the first run, when later).
+             */
+            completedPerDay?: number;
+            /**
+             * Format: date-time
+             * @description When the remaining candidates are done at completedPerDay; absent when nothing completed lately.
+             */
+            projectedCompletion?: string;
+            /** @description In the migration's step order. */
+            steps: components["schemas"]["StepInsight"][];
+            /** @description One per UTC day from since to today. */
+            days: components["schemas"]["DayInsight"][];
+            /** @description The latest failed steps, newest first (at most 20). */
+            recentFailures: components["schemas"]["HistoryEvent"][];
+        };
+        StepInsight: {
+            stepName: string;
+            /** @description Tries that reached an outcome. */
+            finished: number;
+            /** @description Succeeded or merged. */
+            succeeded: number;
+            failed: number;
+            retried: number;
+            /**
+             * Format: double
+             * @description failed / finished (0 when none finished).
+             */
+            failureRate: number;
+            /**
+             * Format: double
+             * @description retried / finished.
+             */
+            retryRate: number;
+            /**
+             * Format: double
+             * @description Median duration of the step's successes, from its first dispatch.
+             */
+            p50Seconds?: number;
+            /** Format: double */
+            p95Seconds?: number;
+            /** Format: double */
+            maxSeconds?: number;
+            /**
+             * Format: double
+             * @description Total time the step waited on a person or an operator.
+             */
+            waitingOnPeopleSeconds: number;
+        };
+        DayInsight: {
+            /**
+             * @description The UTC day, YYYY-MM-DD.
+             * @example 2026-12-01
+             */
+            day: string;
+            /** @description Runs started that day. */
+            started: number;
+            /** @description Runs completed that day. */
+            completed: number;
+            /** @description Steps failed that day. */
+            failed: number;
+            /** @description Candidates not completed at the end of the day. */
+            remaining: number;
+        };
+        /** @description expected an event id from a previous page (digits, or digits-digits) */
+        HistoryCursor: string;
+        HistoryPage: {
+            events: components["schemas"]["HistoryEvent"][];
+            /** @description Pass as `before` for the next (older) page; absent on the last. */
+            next?: string;
+        };
+        /**
+         * @description run_started and run_finished bound each run; between them, per step: dispatched (a try
+         *     began), dispatch_failed (an attempt did not reach the migrator), acknowledged (the
+         *     migrator accepted the dispatch), redelivered (sent again after silence), pending (with the
+         *     metadata it reported), silent, overdue, succeeded, merged, failed (with its error),
+         *     retried (an operator started another try), cancelled (the run was cancelled during it).
+         * @enum {string}
+         */
+        HistoryEventKind: "run_started" | "run_finished" | "dispatched" | "dispatch_failed" | "acknowledged" | "redelivered" | "pending" | "silent" | "overdue" | "succeeded" | "merged" | "failed" | "retried" | "cancelled";
+        HistoryEvent: {
+            /** @description Increases with every event of the candidate; pass it as `before` to page. */
+            id: string;
+            /** Format: date-time */
+            at: string;
+            kind: components["schemas"]["HistoryEventKind"];
+            /** @description Which run of the candidate (a new start makes a new one). */
+            executionId: string;
+            candidateId?: string;
+            stepName?: string;
+            /** @description The step's try (1, then one more for each retry). */
+            try?: number;
+            /** @description For dispatch_failed, the dispatch attempt of this try. */
+            attempt?: number;
+            dispatchId?: string;
+            /** @description Why the step failed, or why a dispatch attempt did not reach the migrator. */
+            error?: string;
+            /** @description The metadata keys this event set or changed. */
+            metadata?: {
+                [key: string]: string;
+            };
+            runStatus?: components["schemas"]["RunStatus"];
+            /** @description For run_started, the operator inputs the run started with. */
+            inputs?: {
+                [key: string]: string;
+            };
+            /**
+             * Format: date-time
+             * @description For succeeded, merged and failed, when the step's first try began.
+             */
+            stepStartedAt?: string;
+            /**
+             * Format: date-time
+             * @description For succeeded, merged and failed, when the migrator accepted this try's dispatch.
+             */
+            acknowledgedAt?: string;
         };
         AuditPage: {
             entries: components["schemas"]["AuditEntry"][];
@@ -1600,6 +1780,34 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getInsights: {
+        parameters: {
+            query?: {
+                /** @description How many days back (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The insights. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Insights"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     dryRun: {
         parameters: {
             query?: never;
@@ -1804,6 +2012,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunSteps"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getHistory: {
+        parameters: {
+            query?: {
+                /** @description An event id; only older events (the `next` of a previous page). */
+                before?: components["schemas"]["HistoryCursor"];
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+                candidateId: components["parameters"]["CandidateId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryPage"];
                 };
             };
             400: components["responses"]["BadRequest"];

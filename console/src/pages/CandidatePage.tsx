@@ -16,6 +16,7 @@ import { Timeline } from "./Timeline";
 import { initialInputs } from "../inputs";
 import { useCan } from "../me";
 import { Activity } from "./Activity";
+import { History, historyKey } from "./History";
 
 /** CandidatePage is one candidate: its run's timeline with the actions an operator needs, and the preview. */
 export function CandidatePage() {
@@ -37,6 +38,12 @@ export function CandidatePage() {
     refetchInterval: (q) => (q.state.data?.status === "running" || awaitingRun ? 3000 : false),
   });
   const candidateRunning = candidate.data?.status === "running";
+  // The history follows the candidate: each time the page's own polling (or an action) brings
+  // the candidate again, the loaded pages of the history are read again too.
+  const candidateAt = candidate.dataUpdatedAt;
+  useEffect(() => {
+    if (candidateAt) void qc.invalidateQueries({ queryKey: historyKey(migrationId, candidateId) });
+  }, [candidateAt, qc, migrationId, candidateId]);
   // A candidate that never ran has no steps to ask for; once a run is seen, the page follows it.
   const [seenRun, setSeenRun] = useState(false);
   const hasRun = seenRun || Boolean(candidate.data?.run?.startedAt) || candidateRunning || awaitingRun;
@@ -182,6 +189,8 @@ export function CandidatePage() {
           }}
         />
       )}
+
+      <History key={`history/${m.id}/${c.id}`} migrationId={m.id} candidateId={c.id} />
 
       <Activity key={`${m.id}/${c.id}`} migrationId={m.id} candidateId={c.id} />
 

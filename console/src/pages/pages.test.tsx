@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { cleanup, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { AuditEntry, Candidate, Migration, RunCancellation, RunSteps } from "../api/client";
+import type { AuditEntry, Candidate, HistoryEvent, Migration, RunCancellation, RunSteps } from "../api/client";
 import { fakeDrover, renderAt, stepDef, stepState, type Call } from "../test/fake";
 
 const migration: Migration = {
@@ -780,5 +780,73 @@ describe("activity", () => {
     renderAt("/migrations/bump", refused.api);
     await userEvent.click(await screen.findByText("Activity"));
     expect(await screen.findByText("Your role may not do this: listAudit needs the viewer role")).toBeInTheDocument();
+  });
+});
+
+describe("history", () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 11, 1, 10, 0, s)).toISOString();
+  const e = (id: number, executionId: string, kind: HistoryEvent["kind"], extra: Partial<HistoryEvent> = {}): HistoryEvent => ({ id: String(id), at: at(id), kind, executionId, ...extra });
+  // Newest first, as Drover answers: the running run, then (on the older page) a cancelled one.
+  const newest: HistoryEvent[] = [
+    e(9, "x2", "failed", { stepName: "review", try: 2, error: "build is red" }),
+    e(8, "x2", "dispatched", { stepName: "review", try: 2 }),
+    e(7, "x2", "pending", { stepName: "review", metadata: { prUrl: "https://git.example/pr/8" } }),
+    e(6, "x2", "run_started"),
+    e(5, "x1", "run_finished", { runStatus: "cancelled" }),
+  ];
+  const older: HistoryEvent[] = [
+    e(4, "x1", "cancelled", { stepName: "branch" }),
+    e(3, "x1", "dispatch_failed", { stepName: "branch", attempt: 1, error: "connection refused" }),
+    e(2, "x1", "dispatched", { stepName: "branch" }),
+    e(1, "x1", "run_started"),
+  ];
+  const withHistory = () =>
+    drover(failedRun, (c) => {
+      if (c.path.endsWith("/retry-step")) return { status: 202, body: { status: "RETRYING", runId: "x" } };
+      if (c.path === "/migrations/bump/candidates/billing/history") return { body: c.query.get("before") === "5" ? { events: older } : { events: newest, next: "5" } };
+      return undefined;
+    });
+  const runs = () => [...screen.getByTestId("history").querySelectorAll(".history-run")];
+  const labels = (run: Element) => [...run.querySelectorAll("li .what")].map((w) => w.textContent);
+  const historyCalls = (calls: Call[]) => calls.filter((c) => c.path.endsWith("/history"));
+
+  it("shows each run's events once opened, errors and links, and loads older events", async () => {
+    const { api, calls } = withHistory();
+    renderAt("/migrations/bump/candidates/billing", api);
+    await screen.findByText("Retry review");
+    expect(historyCalls(calls)).toHaveLength(0);
+    await userEvent.click(screen.getByText("History"));
+    await waitFor(() => expect(runs()).toHaveLength(2));
+    expect(Object.fromEntries(historyCalls(calls)[0].query)).toEqual({ limit: "200" });
+    const [latest, earlier] = runs();
+    expect(latest).toHaveAttribute("data-status", "running");
+    expect(labels(latest)).toEqual(["run started", "review pending", "review dispatched (try 2)", "review failed (try 2): build is red"]);
+    expect(latest.querySelector('li[data-kind="failed"]')).toHaveClass("error");
+    expect(within(latest as HTMLElement).getByRole("link", { name: "https://git.example/pr/8" })).toHaveAttribute("href", "https://git.example/pr/8");
+    // The older run's start is on the next page.
+    expect(earlier).toHaveAttribute("data-status", "cancelled");
+    expect(labels(earlier)).toEqual(["run cancelled"]);
+
+    await userEvent.click(screen.getByRole("button", { name: "Load older" }));
+    await waitFor(() => expect(labels(runs()[1])).toHaveLength(5));
+    expect(labels(runs()[1])).toEqual([
+      "run started",
+      "branch dispatched",
+      "branch dispatch attempt 1 did not reach the migrator: connection refused",
+      "run cancelled during branch",
+      "run cancelled",
+    ]);
+    expect(historyCalls(calls).map((c) => c.query.get("before"))).toEqual([null, "5"]);
+    expect(screen.queryByRole("button", { name: "Load older" })).not.toBeInTheDocument();
+  });
+
+  it("is read again when the page refreshes the candidate", async () => {
+    const { api, calls } = withHistory();
+    renderAt("/migrations/bump/candidates/billing", api);
+    await userEvent.click(await screen.findByText("History"));
+    await waitFor(() => expect(runs()).toHaveLength(2));
+    const before = historyCalls(calls).length;
+    await userEvent.click(screen.getByRole("button", { name: "Retry review" }));
+    await waitFor(() => expect(historyCalls(calls).length).toBeGreaterThan(before));
   });
 });
