@@ -949,7 +949,7 @@ export interface components {
             /** @description Candidates not completed at the end of the day. */
             remaining: number;
         };
-        /** @description expected an event id from a previous page (digits, or digits-digits) */
+        /** @description an event id from a previous page (digits, or digits-digits) */
         HistoryCursor: string;
         HistoryPage: {
             events: components["schemas"]["HistoryEvent"][];

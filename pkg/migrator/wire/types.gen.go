@@ -762,7 +762,7 @@ type FileRef struct {
 	Url  string `json:"url"`
 }
 
-// HistoryCursor expected an event id from a previous page (digits, or digits-digits)
+// HistoryCursor an event id from a previous page (digits, or digits-digits)
 type HistoryCursor = string
 
 // HistoryEvent defines model for HistoryEvent.
