@@ -6,6 +6,7 @@ import { MigrationPage } from "./pages/MigrationPage";
 import { CandidatePage } from "./pages/CandidatePage";
 import { NotFound } from "./pages/NotFound";
 import { RolloutPage } from "./pages/RolloutPage";
+import { InsightsPage } from "./pages/InsightsPage";
 
 // A page keyed by its route's ids starts afresh for another migration or candidate, so a
 // selection, a filter or a form never carries over to the next one.
@@ -17,6 +18,11 @@ function MigrationRoute() {
 function CandidateRoute() {
   const { migrationId, candidateId } = useParams();
   return <CandidatePage key={`${migrationId}/${candidateId}`} />;
+}
+
+function InsightsRoute() {
+  const { migrationId } = useParams();
+  return <InsightsPage key={migrationId} />;
 }
 
 function RolloutRoute() {
@@ -32,6 +38,7 @@ export const routes: RouteObject[] = [
       { path: "migrations/:migrationId", element: <MigrationRoute /> },
       { path: "migrations/:migrationId/candidates/:candidateId", element: <CandidateRoute /> },
       { path: "migrations/:migrationId/rollouts/:rolloutId", element: <RolloutRoute /> },
+      { path: "migrations/:migrationId/insights", element: <InsightsRoute /> },
       { path: "*", element: <NotFound /> },
     ],
   },

@@ -162,7 +162,8 @@ export function MigrationPage() {
           <h1>{m.name}</h1>
           <p className="desc">{m.description}</p>
           <p className="muted small">
-            <code>{m.id}</code> · migrator <code>{m.migratorUrl}</code> · announced {when(m.createdAt)}
+            <code>{m.id}</code> · migrator <code>{m.migratorUrl}</code> · announced {when(m.createdAt)} ·{" "}
+            <Link to={`/migrations/${encodeURIComponent(m.id)}/insights`}>Insights</Link>
           </p>
         </div>
       </div>
