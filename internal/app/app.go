@@ -24,6 +24,7 @@ import (
 	"github.com/drover-dev/drover/internal/migrations/execution"
 	"github.com/drover-dev/drover/internal/migrations/handler"
 	"github.com/drover-dev/drover/internal/migrations/migrator"
+	migrationsstore "github.com/drover-dev/drover/internal/migrations/store"
 	"github.com/drover-dev/drover/internal/platform/oidc"
 	"github.com/drover-dev/drover/internal/platform/telemetry"
 	ptemporal "github.com/drover-dev/drover/internal/platform/temporal"
@@ -64,6 +65,8 @@ type Config struct {
 	WorkflowCache int
 	// HistoryRetention is how long the store keeps run history (default 90 days).
 	HistoryRetention time.Duration
+	// Feed carries live events between replicas; nil: one in memory (a single process).
+	Feed migrations.ChangeFeed
 	// Routes, when not nil, adds routes to the API (e.g. the console).
 	Routes func(*gin.Engine)
 	Logger *slog.Logger
@@ -124,6 +127,7 @@ type Running struct {
 
 	http       *http.Server
 	worker     worker.Worker
+	stopLive   func() // ends the live streams, so that shutdown need not wait for them
 	log        *slog.Logger
 	served     chan error
 	closers    []func() error
@@ -194,6 +198,16 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	}
 	metrics := telemetry.New()
 	store = metrics.Store(store)
+	feed := cfg.Feed
+	if feed == nil {
+		feed = migrationsstore.NewMemoryFeed(10_000)
+	}
+	store = migrations.Publishing(store, feed, nil, log)
+	hub := migrations.NewHub(feed, store, log)
+	liveCtx, stopLive := context.WithCancel(context.Background())
+	liveDone := make(chan struct{})
+	go func() { hub.Run(liveCtx); close(liveDone) }()
+	closers = append(closers, func() error { stopLive(); <-liveDone; return nil }) // before the store's client closes
 	// The worker and the engine use a client of their own on c's connection, which reports the
 	// SDK's metrics.
 	tc, err := client.NewClientFromExisting(c, client.Options{Namespace: cfg.Namespace, Logger: sdkLogger(log), MetricsHandler: metrics.Temporal(),
@@ -213,7 +227,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		return nil, errors.Join(err, closeAll(closers))
 	}
 
-	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers}
+	r := &Running{Service: svc, Access: acc, Client: c, log: log, served: make(chan error, 1), closers: closers, stopLive: stopLive}
 	if !cfg.NoWorker {
 		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{Interceptors: []interceptor.WorkerInterceptor{tracing.WorkerInterceptor()}})
 		execution.Register(r.worker, execution.NewActivities(store, metrics.Notifier(mc)))
@@ -224,7 +238,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 	}
 	h, err := handler.New(handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
-		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP, Tracing: tracing.Middleware})
+		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP, Tracing: tracing.Middleware, Live: hub})
 	if err != nil {
 		r.stopWorker()
 		r.closeAll()
@@ -265,6 +279,7 @@ func (r *Running) Stop(ctx context.Context) error {
 	for _, f := range r.beforeStop {
 		errs = append(errs, f())
 	}
+	r.stopLive()
 	err := errors.Join(append(errs, r.http.Shutdown(ctx))...)
 	r.stopWorker()
 	if cerr := r.closeAll(); err == nil {

@@ -34,6 +34,9 @@ func StartServe(ctx context.Context, cfg ServeConfig) (*Running, error) {
 		prefix = "drover"
 	}
 	st := store.NewRedisStore(rc, prefix)
+	if cfg.Feed == nil {
+		cfg.Feed = store.NewRedisFeed(rc, prefix, store.RedisFeedKeep)
+	}
 	if cfg.Trust.Store == nil {
 		cfg.Trust.Store = accessstore.NewRedis(rc, prefix)
 	}

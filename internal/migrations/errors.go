@@ -22,6 +22,10 @@ var (
 	ErrUnavailable              = errors.New("dependency unavailable")
 	ErrMigratorFailed           = errors.New("migrator failed")
 	ErrMigratorTimeout          = errors.New("migrator timed out")
+	// ErrLiveGap: the change feed no longer keeps the events after the id a reader resumes from.
+	ErrLiveGap = errors.New("live events after this id are no longer kept")
+	// ErrLiveClosed: the server is stopping; live streams end.
+	ErrLiveClosed = errors.New("live updates have stopped")
 )
 
 // ValidationError is bad input from a caller; Field names the offending request field.

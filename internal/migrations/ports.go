@@ -92,6 +92,19 @@ type MigrationStore interface {
 	Ping(ctx context.Context) error
 }
 
+// ChangeFeed carries live events between replicas, so that a client of any replica hears of a
+// change made through any other. Ids are LiveIDs and grow with every event.
+type ChangeFeed interface {
+	// Publish appends ev (its Id is ignored) and returns the id it was given.
+	Publish(ctx context.Context, ev api.LiveEvent) (string, error)
+	// Head returns the id of the newest event ("0-0" when there is none yet).
+	Head(ctx context.Context) (string, error)
+	// Read returns up to limit events after the id after, oldest first, waiting up to wait for
+	// one when there are none yet (0: not at all). ErrLiveGap when some of the events after
+	// after are no longer kept.
+	Read(ctx context.Context, after string, limit int, wait time.Duration) ([]api.LiveEvent, error)
+}
+
 // MigrationVersion is a migration's id and change counter.
 type MigrationVersion struct {
 	ID      string

@@ -169,6 +169,36 @@ func (e HistoryEventKind) Valid() bool {
 	}
 }
 
+// Defines values for LiveEventKind.
+const (
+	LiveEventKindCandidate  LiveEventKind = "candidate"
+	LiveEventKindCandidates LiveEventKind = "candidates"
+	LiveEventKindMigration  LiveEventKind = "migration"
+	LiveEventKindReset      LiveEventKind = "reset"
+	LiveEventKindRollout    LiveEventKind = "rollout"
+	LiveEventKindStep       LiveEventKind = "step"
+)
+
+// Valid indicates whether the value is a known member of the LiveEventKind enum.
+func (e LiveEventKind) Valid() bool {
+	switch e {
+	case LiveEventKindCandidate:
+		return true
+	case LiveEventKindCandidates:
+		return true
+	case LiveEventKindMigration:
+		return true
+	case LiveEventKindReset:
+		return true
+	case LiveEventKindRollout:
+		return true
+	case LiveEventKindStep:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MeKind.
 const (
 	MeKindAnonymous MeKind = "anonymous"
@@ -854,6 +884,50 @@ type Insights struct {
 	Total int `json:"total"`
 }
 
+// LiveEvent One change, as sent on the event streams. It says what changed, not all of it: read
+// the candidate, its steps or the rollout for the rest.
+type LiveEvent struct {
+	At time.Time `json:"at"`
+
+	// CandidateId For candidate and step.
+	CandidateId     string          `json:"candidateId,omitempty,omitzero"`
+	CandidateStatus CandidateStatus `json:"candidateStatus,omitempty,omitzero"`
+
+	// Id A live event's id, two numbers joined by a dash (e.g. 1764662400000-3).
+	Id LiveEventID `json:"id"`
+
+	// Kind What changed: `migration` its definition (announced again); `candidates` its candidate
+	// list; `candidate` one candidate's status, inputs or latest run (a run began or ended);
+	// `step` a step of the candidate's run; `rollout` one rollout. `reset` means events were
+	// missed (the stream no longer keeps those after the id resumed from): read the state
+	// afresh.
+	Kind LiveEventKind `json:"kind"`
+
+	// MigrationId Set on every kind but reset.
+	MigrationId string `json:"migrationId,omitempty,omitzero"`
+
+	// RolloutId For rollout.
+	RolloutId string `json:"rolloutId,omitempty,omitzero"`
+
+	// RolloutStatus For rollout, its status.
+	RolloutStatus string    `json:"rolloutStatus,omitempty,omitzero"`
+	RunStatus     RunStatus `json:"runStatus,omitempty,omitzero"`
+
+	// StepName For step.
+	StepName   string     `json:"stepName,omitempty,omitzero"`
+	StepStatus StepStatus `json:"stepStatus,omitempty,omitzero"`
+}
+
+// LiveEventID A live event's id, two numbers joined by a dash (e.g. 1764662400000-3).
+type LiveEventID = string
+
+// LiveEventKind What changed: `migration` its definition (announced again); `candidates` its candidate
+// list; `candidate` one candidate's status, inputs or latest run (a run began or ended);
+// `step` a step of the candidate's run; `rollout` one rollout. `reset` means events were
+// missed (the stream no longer keeps those after the id resumed from): read the state
+// afresh.
+type LiveEventKind string
+
 // Me defines model for Me.
 type Me struct {
 	// Actor How the audit log names the caller.
@@ -1403,6 +1477,9 @@ type UpdateInputsRequest struct {
 	Inputs Inputs `json:"inputs"`
 }
 
+// After A live event's id, two numbers joined by a dash (e.g. 1764662400000-3).
+type After = LiveEventID
+
 // CandidateId letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 128 characters
 //
 // Example: payments-service
@@ -1410,6 +1487,9 @@ type CandidateId = CandidateID
 
 // Candidates defines model for Candidates.
 type Candidates = bool
+
+// LastEventId A live event's id, two numbers joined by a dash (e.g. 1764662400000-3).
+type LastEventId = LiveEventID
 
 // MigrationId letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 64 characters (so that the run id `migrationId__candidateId` is unambiguous)
 //
@@ -1480,6 +1560,15 @@ type LoginParams struct {
 	Return string `form:"return,omitempty" json:"return,omitempty,omitzero"`
 }
 
+// EventsParams defines parameters for Events.
+type EventsParams struct {
+	// After As `Last-Event-ID`, for clients that cannot set headers (the header wins).
+	After After `form:"after,omitempty" json:"after,omitempty,omitzero"`
+
+	// LastEventID The id of the last event received; the stream resumes after it.
+	LastEventID LastEventId `json:"Last-Event-ID,omitempty,omitzero"`
+}
+
 // ListMigrationsParams defines parameters for ListMigrations.
 type ListMigrationsParams struct {
 	// Candidates With false, each migration's `candidates` is an empty list (its `counts`, attention included, stay): what a page that shows counts needs, without encoding every candidate.
@@ -1515,6 +1604,15 @@ type GetHistoryParams struct {
 	// Before An event id; only older events (the `next` of a previous page).
 	Before HistoryCursor `form:"before,omitempty" json:"before,omitempty,omitzero"`
 	Limit  int           `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
+
+// MigrationEventsParams defines parameters for MigrationEvents.
+type MigrationEventsParams struct {
+	// After As `Last-Event-ID`, for clients that cannot set headers (the header wins).
+	After After `form:"after,omitempty" json:"after,omitempty,omitzero"`
+
+	// LastEventID The id of the last event received; the stream resumes after it.
+	LastEventID LastEventId `json:"Last-Event-ID,omitempty,omitzero"`
 }
 
 // GetInsightsParams defines parameters for GetInsights.

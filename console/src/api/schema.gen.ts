@@ -139,6 +139,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/migrations/{migrationId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Live changes of one migration, as server-sent events.
+         * @description A `text/event-stream` that stays open: one event per change to the migration, its
+         *     candidates, their runs and steps, and its rollouts, whichever replica made it. Each
+         *     event's `data` is a LiveEvent and its `id` the event's id; a comment line every 15 s keeps
+         *     the connection alive. To resume after a disconnect, send the last id seen as
+         *     `Last-Event-ID` (EventSource does so itself) or `after`: the events since are sent first.
+         *     When they are no longer kept, a `reset` event says so: read the state afresh.
+         */
+        get: operations["migrationEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live changes of every migration, as server-sent events.
+         * @description As `/migrations/{migrationId}/events`, for all migrations (new ones included).
+         */
+        get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/migrations/{migrationId}/dry-run": {
         parameters: {
             query?: never;
@@ -965,6 +1012,40 @@ export interface components {
          * @enum {string}
          */
         HistoryEventKind: "run_started" | "run_finished" | "dispatched" | "dispatch_failed" | "acknowledged" | "redelivered" | "pending" | "silent" | "overdue" | "succeeded" | "merged" | "failed" | "retried" | "cancelled";
+        /** @description A live event's id, two numbers joined by a dash (e.g. 1764662400000-3). */
+        LiveEventID: string;
+        /**
+         * @description What changed: `migration` its definition (announced again); `candidates` its candidate
+         *     list; `candidate` one candidate's status, inputs or latest run (a run began or ended);
+         *     `step` a step of the candidate's run; `rollout` one rollout. `reset` means events were
+         *     missed (the stream no longer keeps those after the id resumed from): read the state
+         *     afresh.
+         * @enum {string}
+         */
+        LiveEventKind: "migration" | "candidates" | "candidate" | "step" | "rollout" | "reset";
+        /**
+         * @description One change, as sent on the event streams. It says what changed, not all of it: read
+         *     the candidate, its steps or the rollout for the rest.
+         */
+        LiveEvent: {
+            id: components["schemas"]["LiveEventID"];
+            kind: components["schemas"]["LiveEventKind"];
+            /** Format: date-time */
+            at: string;
+            /** @description Set on every kind but reset. */
+            migrationId?: string;
+            /** @description For candidate and step. */
+            candidateId?: string;
+            candidateStatus?: components["schemas"]["CandidateStatus"];
+            runStatus?: components["schemas"]["RunStatus"];
+            /** @description For step. */
+            stepName?: string;
+            stepStatus?: components["schemas"]["StepStatus"];
+            /** @description For rollout. */
+            rolloutId?: string;
+            /** @description For rollout, its status. */
+            rolloutStatus?: string;
+        };
         HistoryEvent: {
             /** @description Increases with every event of the candidate; pass it as `before` to page. */
             id: string;
@@ -1593,6 +1674,10 @@ export interface components {
     parameters: {
         /** @description With false, each migration's `candidates` is an empty list (its `counts`, attention included, stay): what a page that shows counts needs, without encoding every candidate. */
         Candidates: boolean;
+        /** @description The id of the last event received; the stream resumes after it. */
+        LastEventId: components["schemas"]["LiveEventID"];
+        /** @description As `Last-Event-ID`, for clients that cannot set headers (the header wins). */
+        After: components["schemas"]["LiveEventID"];
         MigrationId: components["schemas"]["MigrationID"];
         MigratorId: string;
         CandidateId: components["schemas"]["CandidateID"];
@@ -1805,6 +1890,65 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    migrationEvents: {
+        parameters: {
+            query?: {
+                /** @description As `Last-Event-ID`, for clients that cannot set headers (the header wins). */
+                after?: components["parameters"]["After"];
+            };
+            header?: {
+                /** @description The id of the last event received; the stream resumes after it. */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path: {
+                migrationId: components["parameters"]["MigrationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    events: {
+        parameters: {
+            query?: {
+                /** @description As `Last-Event-ID`, for clients that cannot set headers (the header wins). */
+                after?: components["parameters"]["After"];
+            };
+            header?: {
+                /** @description The id of the last event received; the stream resumes after it. */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -142,6 +142,8 @@ var matrix = []matrixRoute{
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates/svc-b/steps"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates/svc-b/history"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/insights"), nil, 200},
+	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/events"), nil, 200}, // streams: only the status is read
+	{access.NeedViewer, http.MethodGet, fixed("/events"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/audit"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/metrics"), nil, 404}, // no metrics in this server (internal/e2e scrapes a real one)
 	{access.NeedOperator, http.MethodPost, fixed("/migrations/" + mig + "/candidates/svc-a/start"), body(map[string]any{"inputs": map[string]string{"ticket": "T-2"}}), 202},
@@ -211,7 +213,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if rt.body != nil {
 					b = rt.body(e)
 				}
-				r := e.as(c).Do(t, rt.method, path, b)
+				r := call(t, e.as(c), rt.method, path, b)
 				require.Equal(t, want, r.Status, "%s", r.Body)
 				if want == http.StatusUnauthorized || want == http.StatusForbidden {
 					require.Equal(t, before, e.snapshot(t), "a refused request changed something")

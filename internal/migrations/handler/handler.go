@@ -98,6 +98,8 @@ type Handler struct {
 	allowedHosts map[string]bool
 	loginURL     string
 	observe      func(route, method string, status int, d time.Duration)
+	live         Live
+	keepAlive    time.Duration
 }
 
 // Config is what the API is built from.
@@ -121,6 +123,10 @@ type Config struct {
 	Observe func(route, method string, status int, d time.Duration)
 	// Tracing, when not nil, runs around every request (a span per request).
 	Tracing gin.HandlerFunc
+	// Live, when not nil, serves the event streams; KeepAlive is how often an idle stream sends
+	// a comment so that proxies keep it open (15 s when zero).
+	Live      Live
+	KeepAlive time.Duration
 }
 
 // SSO is a single sign-on flow: its login redirect, the provider's callback and the logout.
@@ -143,7 +149,10 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	h := &Handler{svc: cfg.Service, access: cfg.Access, log: cfg.Log, large: make(chan struct{}, MaxLargeBodies),
-		routes: v.routes, allowedHosts: map[string]bool{}, observe: cfg.Observe}
+		routes: v.routes, allowedHosts: map[string]bool{}, observe: cfg.Observe, live: cfg.Live, keepAlive: cfg.KeepAlive}
+	if h.keepAlive <= 0 {
+		h.keepAlive = 15 * time.Second
+	}
 	sso := cfg.SSO
 	if sso != nil {
 		h.loginURL = "/auth/login"
@@ -178,6 +187,8 @@ func New(cfg Config) (http.Handler, error) {
 	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/history", h.getHistory)
 	r.GET("/migrations/:migrationId/insights", h.getInsights)
+	r.GET("/migrations/:migrationId/events", h.events)
+	r.GET("/events", h.events)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/steps/:stepName/complete", h.completeStep)
 	r.GET("/migrations/:migrationId/rollouts", h.listRollouts)
 	r.POST("/migrations/:migrationId/rollouts", h.createRollout)

@@ -197,7 +197,8 @@ var stepNames = []string{"open-pr", "merge-pr", "verify"}
 type env struct {
 	t        *testing.T
 	api      *testsupport.API
-	store    *store.SQLiteStore
+	store    migrations.MigrationStore // publishes live events
+	feed     *store.MemoryFeed
 	engine   *fakeEngine
 	migrator *testsupport.Migrator
 	handler  http.Handler
@@ -244,13 +245,22 @@ func startEnv(t *testing.T, cfg handler.Config) *env {
 	m := testsupport.NewMigrator(t)
 	logs := &logBuffer{out: t.Output()}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg.Service = migrations.NewService(st, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
+	feed := store.NewMemoryFeed(1000)
+	pub := migrations.Publishing(st, feed, nil, log)
+	cfg.Service = migrations.NewService(pub, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
 	cfg.Log = log
+	hub := migrations.NewHub(feed, pub, log)
+	hctx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { hub.Run(hctx); close(hubDone) }()
+	if cfg.Live == nil {
+		cfg.Live = hub
+	}
 	h, err := handler.New(cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, api: testsupport.NewAPI(srv.URL), store: st, engine: eng, migrator: m, handler: h, logs: logs}
+	t.Cleanup(func() { stopHub(); <-hubDone; srv.Close() }) // streams end with the hub
+	return &env{t: t, api: testsupport.NewAPI(srv.URL), store: pub, feed: feed, engine: eng, migrator: m, handler: h, logs: logs}
 }
 
 // announcement is the fixture migration: three steps, one required input, and candidates
@@ -1068,6 +1078,18 @@ func concrete(path string) string {
 	})
 }
 
+// call is a.Do, but an event stream (GET .../events) is opened, its status (and the body of a
+// refusal) read, and closed.
+func call(t *testing.T, a *testsupport.API, method, path string, body any) testsupport.Response {
+	t.Helper()
+	if method == http.MethodGet && strings.HasSuffix(strings.SplitN(path, "?", 2)[0], "/events") {
+		s := a.Stream(t, path, nil)
+		s.Close()
+		return testsupport.Response{Status: s.Status, Body: s.Body, Header: s.Header}
+	}
+	return a.Do(t, method, path, body)
+}
+
 func TestEverySpecOperationIsRouted(t *testing.T) {
 	e := newEnv(t)
 	for _, op := range specOperations(t) {
@@ -1076,7 +1098,7 @@ func TestEverySpecOperationIsRouted(t *testing.T) {
 			if op.method != http.MethodGet {
 				body = map[string]any{}
 			}
-			r := e.api.Do(t, op.method, concrete(op.path), body)
+			r := call(t, e.api, op.method, concrete(op.path), body)
 			require.NotEqual(t, http.StatusMethodNotAllowed, r.Status, "%s", r.Body)
 			require.NotContains(t, r.Error(), "no such endpoint", "status %d", r.Status)
 			require.Less(t, r.Status, 500, "%s", r.Body)
@@ -1137,7 +1159,7 @@ func TestNoServerErrorForBadInput(t *testing.T) {
 				if op.method == http.MethodGet {
 					body = nil
 				}
-				r := e.api.Do(t, op.method, p, body)
+				r := call(t, e.api, op.method, p, body)
 				require.Less(t, r.Status, 500, "%s %s %q: %s", op.method, p, b, r.Body)
 				if r.Status >= 400 {
 					require.NotEmpty(t, r.Error(), "%s %s %q: error body %q", op.method, p, b, r.Body)

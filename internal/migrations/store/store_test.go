@@ -14,6 +14,7 @@ import (
 	"github.com/drover-dev/drover/internal/migrations/store"
 	"github.com/drover-dev/drover/internal/migrations/store/storetest"
 	"github.com/drover-dev/drover/internal/testsupport"
+	"github.com/drover-dev/drover/pkg/api"
 )
 
 // redisStores returns a NewStore giving each caller its own key prefix on one shared server.
@@ -65,4 +66,30 @@ func TestStoresAreUnavailableWhenTheBackendIsGone(t *testing.T) {
 	require.NoError(t, ss.Close())
 	_, err = ss.ListCandidates(ctx, "m")
 	require.ErrorIs(t, err, migrations.ErrUnavailable)
+}
+
+func TestMemoryFeedConformance(t *testing.T) {
+	storetest.RunFeedConformance(t, func(_ testing.TB, keep int) migrations.ChangeFeed { return store.NewMemoryFeed(keep) })
+}
+
+func TestRedisFeedConformance(t *testing.T) {
+	addr := testsupport.Redis(t)
+	var n atomic.Int64
+	storetest.RunFeedConformance(t, func(tb testing.TB, keep int) migrations.ChangeFeed {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		tb.Cleanup(func() { _ = c.Close() })
+		return store.NewRedisFeed(c, fmt.Sprintf("feed%d", n.Add(1)), int64(keep))
+	})
+}
+
+func TestMemoryFeedIdsOfAnotherProcessAreAGap(t *testing.T) {
+	ctx := context.Background()
+	old := store.NewMemoryFeed(10)
+	id, err := old.Publish(ctx, api.LiveEvent{Kind: api.LiveEventKindCandidates, MigrationId: "m"})
+	require.NoError(t, err)
+	restarted := store.NewMemoryFeed(10)
+	for _, from := range []string{id, "0-0", "99999999999999-1"} {
+		_, err = restarted.Read(ctx, from, 10, 0)
+		require.ErrorIs(t, err, migrations.ErrLiveGap, "from %s", from)
+	}
 }
