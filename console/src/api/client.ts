@@ -33,6 +33,7 @@ export type RunStatus = Schemas["RunStatus"];
 export type HistoryEvent = Schemas["HistoryEvent"];
 export type HistoryEventKind = Schemas["HistoryEventKind"];
 export type HistoryPage = Schemas["HistoryPage"];
+export type LiveEvent = Schemas["LiveEvent"];
 
 /** ApiError is an answer of the API that is not a success, with the server's message for a person. */
 export class ApiError extends Error {
@@ -113,6 +114,8 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
   const cpath = (migrationId: string, candidateId: string) => ({ params: { path: { migrationId, candidateId } } });
   const rpath = (migrationId: string, rolloutId: string) => ({ params: { path: { migrationId, rolloutId } } });
   return {
+    /** liveUrl is the address of the event stream of every migration (server-sent events). */
+    liveUrl: `${baseUrl}/events`,
     listMigrations: () => unwrap(c.GET("/migrations")).then((r) => r.migrations),
     /** listMigrationSummaries is every migration with its counts, without its candidates (a cheap read for pages that show counts). */
     listMigrationSummaries: () => unwrap(c.GET("/migrations", { params: { query: { candidates: false } } })).then((r) => r.migrations),

@@ -17,6 +17,7 @@ import { initialInputs } from "../inputs";
 import { useCan } from "../me";
 import { Activity } from "./Activity";
 import { History, historyKey } from "./History";
+import { usePoll } from "../live";
 
 /** CandidatePage is one candidate: its run's timeline with the actions an operator needs, and the preview. */
 export function CandidatePage() {
@@ -27,6 +28,7 @@ export function CandidatePage() {
   const [confirmCancel, setConfirmCancel] = useState(false);
   const can = useCan("operator");
 
+  const poll = usePoll();
   const migration = useQuery({ queryKey: ["migration", migrationId], queryFn: () => api.getMigration(migrationId) });
   // Until a start is seen in the run's state (its workflow records the run a moment after the
   // 202), the page keeps polling.
@@ -35,7 +37,7 @@ export function CandidatePage() {
     queryKey: ["candidate", migrationId, candidateId],
     queryFn: () => api.getCandidate(migrationId, candidateId),
     enabled: migration.isSuccess,
-    refetchInterval: (q) => (q.state.data?.status === "running" || awaitingRun ? 3000 : false),
+    refetchInterval: (q) => poll(q.state.data?.status === "running" || awaitingRun ? 3000 : false),
   });
   const candidateRunning = candidate.data?.status === "running";
   // The history follows the candidate: each time the page's own polling (or an action) brings
@@ -66,7 +68,7 @@ export function CandidatePage() {
     // migrator can take a while (Drover retries an unreachable migrator for up to an hour), so it
     // is followed more slowly until the migrator has answered.
     refetchInterval: (q) =>
-      q.state.data?.status === "running" || candidateRunning || awaitingRun ? 1500 : q.state.data?.cancellation?.status === "notifying" ? 3000 : false,
+      poll(q.state.data?.status === "running" || candidateRunning || awaitingRun ? 1500 : q.state.data?.cancellation?.status === "notifying" ? 3000 : false),
   });
   useEffect(() => {
     if (awaitingRun && steps.data?.status === "running") setAwaitingRun(false);

@@ -17,6 +17,7 @@ import { isManual } from "../steps";
 import { useCan } from "../me";
 import { Activity } from "./Activity";
 import { rolloutEnded, sourceFor, type RolloutSource } from "../rollout";
+import { usePoll } from "../live";
 
 const PAGE = 50;
 type Tab = "all" | "attention" | CandidateStatus;
@@ -63,10 +64,11 @@ export function MigrationPage() {
 
   // An active rollout starts runs at any moment: the page follows it as it follows running candidates.
   const rollingOut = useRollouts(migrationId).data?.some((r) => !rolloutEnded(r.status)) ?? false;
+  const poll = usePoll();
   const migration = useQuery({
     queryKey: ["migration", migrationId],
     queryFn: () => api.getMigration(migrationId),
-    refetchInterval: (query) => ((query.state.data?.counts?.running ?? 0) > 0 || rollingOut ? 2500 : false),
+    refetchInterval: (query) => poll((query.state.data?.counts?.running ?? 0) > 0 || rollingOut ? 2500 : false),
   });
   const running = (migration.data?.counts?.running ?? 0) > 0 || rollingOut;
   const filter: CandidateQuery = {
@@ -78,13 +80,13 @@ export function MigrationPage() {
     queryKey: ["candidates", migrationId, filter, page],
     queryFn: () => api.listCandidates(migrationId, { ...filter, offset: page * PAGE, limit: PAGE }),
     placeholderData: keepPreviousData,
-    refetchInterval: running ? 2500 : false,
+    refetchInterval: poll(running ? 2500 : false),
     enabled: migration.isSuccess,
   });
   const progress = useQuery({
     queryKey: ["progress", migrationId],
     queryFn: () => api.getProgress(migrationId, 80),
-    refetchInterval: running ? 5000 : false,
+    refetchInterval: poll(running ? 5000 : false),
     enabled: migration.isSuccess,
   });
 

@@ -5,15 +5,17 @@ import { useApi } from "../api/context";
 import { ErrorNote } from "../components/ErrorNote";
 import { ProgressBar } from "../components/ProgressBar";
 import { ago, plural } from "../format";
+import { usePoll } from "../live";
 
 /** MigrationsPage lists every migration with its progress; it refreshes while candidates run. */
 export function MigrationsPage() {
   const api = useApi();
   const [q, setQ] = useState("");
+  const poll = usePoll();
   const list = useQuery({
     queryKey: ["migrations", "summaries"],
     queryFn: api.listMigrationSummaries,
-    refetchInterval: (query) => ((query.state.data ?? []).some((m) => (m.counts?.running ?? 0) > 0) ? 3000 : 15000),
+    refetchInterval: (query) => poll((query.state.data ?? []).some((m) => (m.counts?.running ?? 0) > 0) ? 3000 : 15000),
   });
   const needle = q.trim().toLowerCase();
   const shown = (list.data ?? []).filter((m) => !needle || `${m.id} ${m.name} ${m.description}`.toLowerCase().includes(needle));

@@ -12,6 +12,7 @@ import { useNow } from "../hooks";
 import { useCan } from "../me";
 import { pausedText, planLines, rolloutEnded, waitText } from "../rollout";
 import { Pager } from "./CandidateTable";
+import { usePoll } from "../live";
 
 const MEMBERS_PAGE = 100;
 type MemberFilter = "all" | RolloutMember["status"];
@@ -34,12 +35,13 @@ export function RolloutPage() {
   const [asking, setAsking] = useState<"pause" | "cancel" | null>(null);
   const [retried, setRetried] = useState<RetryFailedResult | null>(null);
 
+  const poll = usePoll();
   const migration = useQuery({ queryKey: ["migration", migrationId], queryFn: () => api.getMigration(migrationId) });
   // Live until it has ended; an ended rollout changes no more.
   const rollout = useQuery({
     queryKey: ["rollout", migrationId, rolloutId],
     queryFn: () => api.getRollout(migrationId, rolloutId),
-    refetchInterval: (q) => (q.state.data && rolloutEnded(q.state.data.status) ? false : 2000),
+    refetchInterval: (q) => poll(q.state.data && rolloutEnded(q.state.data.status) ? false : 2000),
   });
   const r = rollout.data;
   const live = Boolean(r && !rolloutEnded(r.status));

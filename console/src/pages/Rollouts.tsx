@@ -7,14 +7,16 @@ import { ErrorNote } from "../components/ErrorNote";
 import { ago, plural, when } from "../format";
 import { useCan } from "../me";
 import { pausedText, rolloutEnded, waitText } from "../rollout";
+import { usePoll } from "../live";
 
 /** useRollouts is a migration's rollouts, followed every few seconds while one of them is active. */
 export function useRollouts(migrationId: string) {
   const api = useApi();
+  const poll = usePoll();
   return useQuery({
     queryKey: ["rollouts", migrationId],
     queryFn: () => api.listRollouts(migrationId),
-    refetchInterval: (q) => (q.state.data?.some((r) => !rolloutEnded(r.status)) ? 3000 : false),
+    refetchInterval: (q) => poll(q.state.data?.some((r) => !rolloutEnded(r.status)) ? 3000 : false),
   });
 }
 

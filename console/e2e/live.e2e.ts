@@ -1,0 +1,78 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, Page, Request } from "playwright-core";
+import { clearArtifacts, launch, markStep, shoot, stepItem } from "./browser";
+import { git, startDrover, waitFor, type Drover } from "./drover";
+
+// The console follows runs through Drover's event stream alone: polling is switched off
+// (localStorage drover.poll = "off"), so every change on the page came from a live event.
+const M = "bump-go-version";
+let drover: Drover;
+let browser: Browser;
+let page: Page;
+const requests: { path: string; at: number }[] = [];
+const pageErrors: string[] = [];
+
+const step = (name: string, status?: string) => stepItem(page, name, status);
+
+beforeAll(async () => {
+  clearArtifacts(/^(live-|failed-live-)/);
+  drover = await startDrover();
+  await waitFor("the demo migration's candidates", async () => {
+    const res = await fetch(`${drover.url}/migrations/${M}/candidates`);
+    const cs = res.ok ? ((await res.json()) as unknown[]) : [];
+    return cs.length === 4 ? cs : undefined;
+  }, 60_000);
+  browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.addInitScript(() => localStorage.setItem("drover.poll", "off"));
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("request", (r: Request) => requests.push({ path: new URL(r.url()).pathname, at: Date.now() }));
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === "fail" && page) await shoot(page, `failed-live-${ctx.task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}`);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await drover?.stop();
+});
+
+describe("live updates in the console", () => {
+  it("follows a run from start to completion with polling off", async () => {
+    await page.goto(`${drover.url}/ui/migrations/${M}/candidates/billing`);
+    await page.getByRole("heading", { level: 1, name: /^billing/ }).waitFor();
+    await waitFor("the event stream", async () => (requests.some((r) => r.path === "/events") ? true : undefined));
+    await page.getByLabel("Reviewer").fill("ana");
+    await page.getByRole("button", { name: "Start run" }).click();
+    await step("branch", "succeeded").waitFor({ timeout: 30_000 });
+    await step("pull-request", "pending").waitFor({ timeout: 30_000 });
+    // A change made outside Drover's API (the migrator sees the merge) reaches the page too.
+    git(drover.dataDir, "billing", "merge", "--no-edit", "drover/bump-go");
+    await step("pull-request", "merged").waitFor({ timeout: 30_000 });
+    await markStep(page, "review", "Mark done");
+    await step("cleanup", "succeeded").waitFor({ timeout: 30_000 });
+    await page.locator("h1 .badge", { hasText: "Completed" }).waitFor({ timeout: 30_000 });
+    await shoot(page, "live-01-run-completed");
+
+    // Nothing polls: with the run over, the page asks the API nothing more.
+    const quietFrom = Date.now();
+    await new Promise((r) => setTimeout(r, 4000));
+    const asked = requests.filter((r) => r.at >= quietFrom && r.path.startsWith("/migrations")).map((r) => r.path);
+    expect(asked).toEqual([]);
+  });
+
+  it("updates the migration's counts when a run starts elsewhere", async () => {
+    await page.goto(`${drover.url}/ui/migrations/${M}`);
+    await page.getByText("1 completed").first().waitFor();
+    const res = await fetch(`${drover.url}/migrations/${M}/candidates/search/start`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ inputs: { reviewer: "bo" } }),
+    });
+    expect(res.status).toBe(202);
+    await page.getByText("1 running").first().waitFor({ timeout: 30_000 });
+    await shoot(page, "live-02-counts");
+    expect(pageErrors).toEqual([]);
+  });
+});
