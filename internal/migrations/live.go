@@ -221,9 +221,10 @@ func (h *Hub) add(evs []api.LiveEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.recent = append(h.recent, evs...)
-	if n := len(h.recent) - hubRecent; n > 0 {
+	// Trimmed to hubRecent once it holds twice as many: a copy per hubRecent events, not per batch.
+	if n := len(h.recent) - hubRecent; n >= hubRecent {
 		h.from = mustLiveID(string(h.recent[n-1].Id))
-		h.recent = append([]api.LiveEvent(nil), h.recent[n:]...)
+		h.recent = append(make([]api.LiveEvent, 0, 2*hubRecent), h.recent[n:]...)
 	}
 	h.head = mustLiveID(string(evs[len(evs)-1].Id))
 	h.notifyLocked()

@@ -22,7 +22,7 @@ type MemoryFeed struct {
 	wake    chan struct{}
 }
 
-// NewMemoryFeed returns a feed keeping the last keep events.
+// NewMemoryFeed returns a feed keeping at least the last keep events (up to twice as many).
 func NewMemoryFeed(keep int) *MemoryFeed {
 	return &MemoryFeed{epoch: uint64(time.Now().UnixMilli()), keep: max(keep, 1), wake: make(chan struct{})}
 }
@@ -38,9 +38,10 @@ func (f *MemoryFeed) Publish(_ context.Context, ev api.LiveEvent) (string, error
 	f.seq++
 	ev.Id = api.LiveEventID(f.id(f.seq))
 	f.events = append(f.events, ev)
-	if n := len(f.events) - f.keep; n > 0 {
+	// Trimmed to keep once it holds twice as many: a copy per keep events, not per event.
+	if n := len(f.events) - f.keep; n >= f.keep {
 		f.dropped = f.seq - uint64(f.keep)
-		f.events = append([]api.LiveEvent(nil), f.events[n:]...)
+		f.events = append(make([]api.LiveEvent, 0, 2*f.keep), f.events[n:]...)
 	}
 	close(f.wake)
 	f.wake = make(chan struct{})
