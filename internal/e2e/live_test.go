@@ -80,7 +80,9 @@ func TestLiveEventsAcrossReplicas(t *testing.T) {
 	waitCandidate(t, onA, mid, "svc-a", api.CandidateStatusCompleted)
 	resumed := onA.Stream(t, "/migrations/"+mid+"/events", http.Header{"Last-Event-Id": {string(last.Id)}})
 	require.Equal(t, http.StatusOK, resumed.Status, string(resumed.Body))
-	awaitLive(t, resumed, func(ev api.LiveEvent) bool { return ev.Kind == api.LiveEventKindStep && ev.StepStatus == api.StepStatusSucceeded })
+	awaitLive(t, resumed, func(ev api.LiveEvent) bool {
+		return ev.Kind == api.LiveEventKindStep && ev.StepStatus == api.StepStatusSucceeded
+	})
 	done := awaitLive(t, resumed, func(ev api.LiveEvent) bool { return ev.Kind == api.LiveEventKindCandidate && ev.CandidateId == "svc-a" })
 	require.Equal(t, api.CandidateStatusCompleted, done.CandidateStatus)
 	require.Equal(t, api.RunStatusCompleted, done.RunStatus)
