@@ -95,6 +95,23 @@ func (a *API) Do(t testing.TB, method, path string, body any) Response {
 	if rd != nil || (method != http.MethodGet && method != http.MethodHead) {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	a.authorize(t, req, raw)
+	resp, err := a.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s %s: %v", method, path, err)
+	}
+	return Response{Status: resp.StatusCode, Body: out, Header: resp.Header}
+}
+
+// authorize adds a's headers, its bearer token and, with a secret, a migrator's signature of
+// body to req.
+func (a *API) authorize(t testing.TB, req *http.Request, body []byte) {
+	t.Helper()
 	for k, vs := range a.Header {
 		req.Header[k] = vs
 	}
@@ -106,18 +123,8 @@ func (a *API) Do(t testing.TB, method, path string, body any) Response {
 		if err != nil {
 			t.Fatalf("migrator secret: %v", err)
 		}
-		signature.SignHeaders(req.Header, [][]byte{key}, signature.NewID(), time.Now(), raw)
+		signature.SignHeaders(req.Header, [][]byte{key}, signature.NewID(), time.Now(), body)
 	}
-	resp, err := a.Client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s %s: %v", method, path, err)
-	}
-	return Response{Status: resp.StatusCode, Body: out, Header: resp.Header}
 }
 
 // Eventually polls cond every 20 ms until it returns true or timeout passes; it reports the

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/drover-dev/drover/pkg/migrator/signature"
 )
 
 // SSE is one server-sent event, or a comment line (Comment set, the rest empty).
@@ -32,28 +30,16 @@ type Stream struct {
 func (a *API) Stream(t testing.TB, path string, header http.Header) *Stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Base+path, nil)
 	if err != nil {
 		cancel()
 		t.Fatalf("build request: %v", err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	for k, vs := range a.Header {
-		req.Header[k] = vs
-	}
+	a.authorize(t, req, nil)
 	for k, vs := range header {
 		req.Header[k] = vs
-	}
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	}
-	if a.Secret != "" {
-		key, err := signature.ParseSecret(a.Secret)
-		if err != nil {
-			cancel()
-			t.Fatalf("migrator secret: %v", err)
-		}
-		signature.SignHeaders(req.Header, [][]byte{key}, signature.NewID(), time.Now(), nil)
 	}
 	client := *a.Client
 	client.Timeout = 0 // a stream stays open; Close ends it
