@@ -36,6 +36,7 @@ type common struct {
 	CallbackTimeout  time.Duration `help:"How long a step whose dispatch the migrator accepted may go without any callback before it needs an operator (attention silent); a step's own timeout takes precedence." default:"10m" env:"DROVER_CALLBACK_TIMEOUT"`
 	DispatchRetryFor time.Duration `help:"How long one try of a step keeps dispatching to a migrator that is down before the step fails with the last error and waits for a retry." default:"1h" env:"DROVER_DISPATCH_RETRY_FOR"`
 	HistoryRetention time.Duration `help:"How long the run history (every run and step event of every candidate) is kept." default:"2160h" env:"DROVER_HISTORY_RETENTION"`
+	PublicURL        string        `help:"The console's public address (e.g. https://drover.example.com), for the links in notifications; drover dev on loopback uses its own." env:"DROVER_PUBLIC_URL"`
 	WorkflowCache    int           `help:"How many open workflows the worker keeps in memory (0: the Temporal SDK's 10,000). Fewer use less memory; a workflow not cached replays its history when it next wakes." env:"DROVER_WORKFLOW_CACHE"`
 	trustFlags
 }
@@ -185,6 +186,7 @@ func (c common) config(addr string, log *slog.Logger) app.Config {
 		DispatchRetryFor: c.DispatchRetryFor,
 		WorkflowCache:    c.WorkflowCache,
 		HistoryRetention: c.HistoryRetention,
+		PublicURL:        c.PublicURL,
 		Routes:           console.Mount,
 		Logger:           log,
 	}

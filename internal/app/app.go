@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -67,6 +68,12 @@ type Config struct {
 	HistoryRetention time.Duration
 	// Feed carries live events between replicas; nil: one in memory (a single process).
 	Feed migrations.ChangeFeed
+	// PublicURL is the console's address for the links in notifications; empty: the API's own
+	// URL when it listens on loopback (drover dev), no links otherwise.
+	PublicURL string
+	// NotifyRetry is how webhook deliveries are retried (zero: migrations.DefaultDeliveryRetry);
+	// tests shorten it.
+	NotifyRetry migrations.DeliveryRetry
 	// Routes, when not nil, adds routes to the API (e.g. the console).
 	Routes func(*gin.Engine)
 	Logger *slog.Logger
@@ -148,6 +155,11 @@ func (c Config) Validate() error {
 	if d := c.HistoryRetention; d < 0 || (d > 0 && d < time.Hour) {
 		return fmt.Errorf("--history-retention %s is shorter than 1h", d)
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--public-url %q is not an http(s) URL such as https://drover.example.com", c.PublicURL)
+		}
+	}
 	return nil
 }
 
@@ -160,6 +172,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	if err := cfg.Validate(); err != nil {
 		return nil, errors.Join(err, closeAll(closers))
 	}
+	webhooks, _ := store.(migrations.WebhookStore) // before the decorators, which hide it
 	if h, ok := store.(interface{ SetHistoryRetention(time.Duration) }); ok {
 		h.SetHistoryRetention(cfg.HistoryRetention)
 	}
@@ -221,7 +234,24 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		WrapTransport: tracing.Transport})
 	engine := ptemporal.NewEngine(c, ptemporal.EngineConfig{Namespace: cfg.Namespace, TaskQueue: cfg.TaskQueue, Workflow: execution.WorkflowName,
 		CancelWait: cfg.CancelWait, CallbackTimeout: cfg.CallbackTimeout, DispatchRetryFor: cfg.DispatchRetryFor, ContinueAfter: cfg.ContinueAfter,
-		RolloutWorkflow: execution.RolloutWorkflowName, RolloutPoll: cfg.RolloutPoll})
+		RolloutWorkflow: execution.RolloutWorkflowName, RolloutPoll: cfg.RolloutPoll,
+		NotifyWorkflow: execution.NotifyWorkflowName, NotifyRetry: cfg.NotifyRetry})
+	// The API listens before anything runs, so that notifications can link to it in drover dev.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeAll(closers))
+	}
+	closers = append(closers, func() error { _ = ln.Close(); return nil }) // closed already once served
+	publicURL := cfg.PublicURL
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && publicURL == "" && a.IP.IsLoopback() {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	var notes *migrations.Notifications
+	if webhooks != nil {
+		notes = migrations.NewNotifications(migrations.NotificationsConfig{Webhooks: webhooks, Migrations: store, Queue: engine,
+			Sender: mc, PublicURL: publicURL, Log: log})
+		store = migrations.Notifying(store, notes)
+	}
 	svc := migrations.NewService(store, metrics.Engine(engine), mc, nil, log)
 	if err := metrics.Register(telemetry.State(svc.Gauges)); err != nil {
 		return nil, errors.Join(err, closeAll(closers))
@@ -232,23 +262,24 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		r.worker = worker.New(c, cfg.TaskQueue, worker.Options{Interceptors: []interceptor.WorkerInterceptor{tracing.WorkerInterceptor()}})
 		execution.Register(r.worker, execution.NewActivities(store, metrics.Notifier(mc)))
 		execution.RegisterRollouts(r.worker, execution.NewRolloutActivities(rolloutPorts{svc: svc, store: store}))
+		if notes != nil {
+			execution.RegisterNotify(r.worker, execution.NewNotifyActivities(notes))
+		}
 		if err := r.worker.Start(); err != nil {
 			r.closeAll()
 			return nil, fmt.Errorf("start Temporal worker on task queue %s: %w", cfg.TaskQueue, err)
 		}
 	}
-	h, err := handler.New(handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
-		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP, Tracing: tracing.Middleware, Live: hub})
+	hc := handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
+		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP, Tracing: tracing.Middleware, Live: hub}
+	if notes != nil {
+		hc.Webhooks = notes
+	}
+	h, err := handler.New(hc)
 	if err != nil {
 		r.stopWorker()
 		r.closeAll()
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		r.stopWorker()
-		r.closeAll()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	r.URL = "http://" + ln.Addr().String()
 	// A slow client cannot hold a connection and its buffer for ever.

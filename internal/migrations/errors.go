@@ -11,6 +11,7 @@ var (
 	ErrCandidateNotFound        = errors.New("candidate not found")
 	ErrRunNotFound              = errors.New("run not found")
 	ErrRolloutNotFound          = errors.New("rollout not found")
+	ErrWebhookNotFound          = errors.New("webhook not found")
 	ErrRolloutEnded             = errors.New("rollout has ended")
 	ErrRolloutState             = errors.New("rollout is not in a state that allows this")
 	ErrCandidateRunning         = errors.New("candidate is already running")

@@ -734,6 +734,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every notification webhook (never the secrets). */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Add a webhook that Drover notifies when something needs a person.
+         * @description Drover POSTs a notification to `url` on each event of `events` (all of them when left out) of one migration, or of every migration when `migrationId` is left out. `json` sends a Notification, `slack` a Slack-compatible `{"text": ...}`. Each delivery is signed like every other Drover request (webhook-id, webhook-timestamp, webhook-signature with the secret answered here) and retried with back-off while the receiver fails or does not answer; a 4xx other than 408 or 429 is not retried.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a webhook and its delivery log; deliveries under way stop. */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{webhookId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /** A webhook's latest deliveries, newest first, with how each went. */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{webhookId}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send the webhook a test notification (kind `test`) as any other is sent. */
+        post: operations["testWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audit": {
         parameters: {
             query?: never;
@@ -894,6 +972,101 @@ export interface components {
         CreatedMigratorCredential: components["schemas"]["MigratorCredential"] & {
             /** @description The signing secret (`whsec_…`). Shown only once. */
             secret: string;
+        };
+        /**
+         * @description `json`: the body is a Notification; `slack`: a Slack-compatible `{"text": ...}` (incoming webhooks of Slack and of tools that speak its format).
+         * @enum {string}
+         */
+        WebhookFormat: "json" | "slack";
+        /**
+         * @description What needs a person: `step_failed` a step failed and waits for a retry or a cancel;
+         *     `step_waiting` a step waits for a person to mark it done; `step_silent` the migrator
+         *     accepted a dispatch and never called back; `step_overdue` a pending step passed its
+         *     timeout; `rollout_paused` a rollout paused (by itself on failures, or by an operator);
+         *     `migration_finished` every candidate of the migration is completed; `test` sent on
+         *     request to try a webhook.
+         * @enum {string}
+         */
+        NotificationKind: "step_failed" | "step_waiting" | "step_silent" | "step_overdue" | "rollout_paused" | "migration_finished" | "test";
+        WebhookInput: {
+            /** @description Where to POST (http or https). Drover's address rules for migrators apply to it too. */
+            url: string;
+            format?: components["schemas"]["WebhookFormat"];
+            migrationId?: components["schemas"]["MigrationID"];
+            /** @description The kinds to send; every kind when left out or empty (`test` is always sent on request). */
+            events?: components["schemas"]["NotificationKind"][];
+            description?: string;
+        };
+        Webhook: {
+            id: string;
+            url: string;
+            format: components["schemas"]["WebhookFormat"];
+            /** @description The one migration it is for; every migration when absent. */
+            migrationId?: string;
+            /** @description The kinds it is sent; empty means every kind. */
+            events: components["schemas"]["NotificationKind"][];
+            description?: string;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string;
+        };
+        CreatedWebhook: components["schemas"]["Webhook"] & {
+            /** @description The signing secret (`whsec_…`) to verify deliveries with. Shown only once. */
+            secret: string;
+        };
+        WebhookList: {
+            webhooks: components["schemas"]["Webhook"][];
+        };
+        /** @description The body of a `json` webhook delivery. */
+        Notification: {
+            /** @description The notification's id; a retried delivery sends the same one (and the same webhook-id header). */
+            id: string;
+            kind: components["schemas"]["NotificationKind"];
+            /** @description One line for a person, e.g. "Step review of billing in Bump Go failed: tests fail". */
+            text: string;
+            migrationId: string;
+            migrationName?: string;
+            candidateId?: string;
+            stepName?: string;
+            rolloutId?: string;
+            /** @description The step's error, or why the rollout paused. */
+            error?: string;
+            /** @description The console page to act on, when Drover knows its public URL (--public-url). */
+            link?: string;
+            /** Format: date-time */
+            at: string;
+        };
+        /**
+         * @description `retrying`: an attempt failed and another follows at nextAttemptAt; `delivered`: the receiver answered 2xx; `failed`: Drover gave up.
+         * @enum {string}
+         */
+        WebhookDeliveryStatus: "retrying" | "delivered" | "failed";
+        WebhookDelivery: {
+            /** @description The notification's id. */
+            id: string;
+            webhookId: string;
+            kind: components["schemas"]["NotificationKind"];
+            text: string;
+            migrationId?: string;
+            candidateId?: string;
+            stepName?: string;
+            rolloutId?: string;
+            status: components["schemas"]["WebhookDeliveryStatus"];
+            attempts: number;
+            /** @description The receiver's answer to the last attempt; absent when it did not answer. */
+            lastStatusCode?: number;
+            lastError?: string;
+            /** Format: date-time */
+            nextAttemptAt?: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            deliveredAt?: string;
+        };
+        WebhookDeliveryList: {
+            deliveries: components["schemas"]["WebhookDelivery"][];
         };
         MigratorCredentialList: {
             migrators: components["schemas"]["MigratorCredential"][];
@@ -1679,6 +1852,7 @@ export interface components {
         /** @description As `Last-Event-ID`, for clients that cannot set headers (the header wins). */
         After: components["schemas"]["LiveEventID"];
         MigrationId: components["schemas"]["MigrationID"];
+        WebhookId: string;
         MigratorId: string;
         CandidateId: components["schemas"]["CandidateID"];
         RolloutId: string;
@@ -2751,6 +2925,138 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhooks, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookInput"];
+            };
+        };
+        responses: {
+            /** @description The webhook with its signing secret, shown only this once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    testWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test notification is on its way; its delivery shows in the log. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notification"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];

@@ -40,6 +40,7 @@ type authEnv struct {
 	operator, migA, migB     *testsupport.API
 	viewerID, migAID, migBID string
 	secretA                  string
+	webhookID                string
 }
 
 func newAuthEnv(t *testing.T, cfg handler.Config) *authEnv {
@@ -72,6 +73,11 @@ func newAuthEnv(t *testing.T, cfg handler.Config) *authEnv {
 	e.migB, e.migBID = anon.Signed(cred.Secret), cred.Id
 	r = e.migA.Do(t, http.MethodPost, "/registry/announce", announcement(m.URL))
 	require.Equal(t, http.StatusOK, r.Status, "announce the fixture as migrator A: %s", r.Body)
+	var hook api.CreatedWebhook
+	r = e.admin.Do(t, http.MethodPost, "/admin/webhooks", map[string]any{"url": "https://hooks.example.com/on-call", "format": "slack"})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	r.JSON(t, &hook)
+	e.webhookID = hook.Id
 	// svc-b has a failed first step (retry), svc-c waits on a pending one (events, mark done).
 	e.beginRun("svc-b", step("open-pr", api.StepStatusFailed))
 	e.beginRun("svc-c", api.StepState{StepName: "open-pr", Status: api.StepStatusPending, Attempts: 1, DispatchId: "d-1"})
@@ -87,7 +93,7 @@ func (e *authEnv) snapshot(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	for _, p := range []string{"/migrations/" + mig, "/migrations/" + mig + "/candidates", "/migrations/" + mig + "/candidates/svc-b/steps",
-		"/migrations/" + mig + "/candidates/svc-c/steps", "/migrations/" + mig + "/rollouts", "/admin/tokens", "/admin/migrators"} {
+		"/migrations/" + mig + "/candidates/svc-c/steps", "/migrations/" + mig + "/rollouts", "/admin/tokens", "/admin/migrators", "/admin/webhooks"} {
 		r := e.admin.Do(t, http.MethodGet, p, nil)
 		fmt.Fprintf(&b, "%s %d %s\n", p, r.Status, r.Body)
 	}
@@ -95,6 +101,7 @@ func (e *authEnv) snapshot(t *testing.T) string {
 	fmt.Fprintf(&b, "engine: %d starts, %d signals, %d cancels, %d rollouts, %d rollout commands\n", len(e.engine.starts), len(e.engine.signals),
 		len(e.engine.cancels), len(e.engine.rollouts), len(e.engine.rolloutCmds))
 	e.engine.mu.Unlock()
+	fmt.Fprintf(&b, "notifications enqueued: %d\n", e.queue.count())
 	return b.String()
 }
 
@@ -168,6 +175,11 @@ var matrix = []matrixRoute{
 	{access.NeedAdmin, http.MethodPost, fixed("/admin/migrators"), body(map[string]any{"name": "team-a", "migrations": []string{"team-a-*"}}), 201},
 	{access.NeedAdmin, http.MethodPost, func(e *authEnv) string { return "/admin/migrators/" + e.migAID + "/rotate" }, body(map[string]any{"overlap": "1h"}), 200},
 	{access.NeedAdmin, http.MethodDelete, func(e *authEnv) string { return "/admin/migrators/" + e.migBID }, nil, 204},
+	{access.NeedAdmin, http.MethodGet, fixed("/admin/webhooks"), nil, 200},
+	{access.NeedAdmin, http.MethodPost, fixed("/admin/webhooks"), body(map[string]any{"url": "https://hooks.example.com/x", "migrationId": mig, "events": []string{"step_failed"}}), 201},
+	{access.NeedAdmin, http.MethodDelete, func(e *authEnv) string { return "/admin/webhooks/" + e.webhookID }, nil, 204},
+	{access.NeedAdmin, http.MethodGet, func(e *authEnv) string { return "/admin/webhooks/" + e.webhookID + "/deliveries" }, nil, 200},
+	{access.NeedAdmin, http.MethodPost, func(e *authEnv) string { return "/admin/webhooks/" + e.webhookID + "/test" }, nil, 202},
 	{access.NeedMigrator, http.MethodPost, fixed("/registry/announce"), func(e *authEnv) any { return announcement(e.migrator.URL) }, 200},
 	{access.NeedMigrator, http.MethodPost, fixed("/migrations/" + mig + "/candidates"), body(map[string]any{"candidates": []any{map[string]any{"id": "svc-new", "kind": "service"}}}), 200},
 	{access.NeedMigrator, http.MethodPost, fixed("/event/" + mig + "__svc-c"), body(map[string]any{"stepName": "open-pr", "candidateId": "svc-c", "status": "pending", "metadata": map[string]string{"prUrl": "https://example.com/pr/1"}}), 202},

@@ -100,6 +100,7 @@ type Handler struct {
 	observe      func(route, method string, status int, d time.Duration)
 	live         Live
 	keepAlive    time.Duration
+	webhooks     Webhooks
 }
 
 // Config is what the API is built from.
@@ -127,6 +128,8 @@ type Config struct {
 	// a comment so that proxies keep it open (15 s when zero).
 	Live      Live
 	KeepAlive time.Duration
+	// Webhooks, when not nil, serves the notification webhooks' endpoints.
+	Webhooks Webhooks
 }
 
 // SSO is a single sign-on flow: its login redirect, the provider's callback and the logout.
@@ -149,7 +152,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	h := &Handler{svc: cfg.Service, access: cfg.Access, log: cfg.Log, large: make(chan struct{}, MaxLargeBodies),
-		routes: v.routes, allowedHosts: map[string]bool{}, observe: cfg.Observe, live: cfg.Live, keepAlive: cfg.KeepAlive}
+		routes: v.routes, allowedHosts: map[string]bool{}, observe: cfg.Observe, live: cfg.Live, keepAlive: cfg.KeepAlive, webhooks: cfg.Webhooks}
 	if h.keepAlive <= 0 {
 		h.keepAlive = 15 * time.Second
 	}
@@ -211,6 +214,11 @@ func New(cfg Config) (http.Handler, error) {
 	r.POST("/admin/migrators", h.createMigrator)
 	r.DELETE("/admin/migrators/:migratorId", h.revokeMigrator)
 	r.POST("/admin/migrators/:migratorId/rotate", h.rotateMigrator)
+	r.GET("/admin/webhooks", h.listWebhooks)
+	r.POST("/admin/webhooks", h.createWebhook)
+	r.DELETE("/admin/webhooks/:webhookId", h.deleteWebhook)
+	r.GET("/admin/webhooks/:webhookId/deliveries", h.listWebhookDeliveries)
+	r.POST("/admin/webhooks/:webhookId/test", h.testWebhook)
 	r.GET("/audit", h.listAudit)
 	r.GET("/metrics", func(c *gin.Context) {
 		if cfg.Metrics == nil {
@@ -544,7 +552,7 @@ func (h *Handler) fail(c *gin.Context, err error) {
 	case errors.As(err, &serr):
 		abort(c, http.StatusConflict, serr.Message, "")
 	case errors.Is(err, migrations.ErrMigrationNotFound), errors.Is(err, migrations.ErrCandidateNotFound), errors.Is(err, migrations.ErrRunNotFound),
-		errors.Is(err, migrations.ErrRolloutNotFound):
+		errors.Is(err, migrations.ErrRolloutNotFound), errors.Is(err, migrations.ErrWebhookNotFound):
 		abort(c, http.StatusNotFound, err.Error(), "")
 	case errors.Is(err, migrations.ErrMigratorTimeout):
 		abort(c, http.StatusGatewayTimeout, err.Error(), "")

@@ -200,9 +200,29 @@ type env struct {
 	store    migrations.MigrationStore // publishes live events
 	feed     *store.MemoryFeed
 	engine   *fakeEngine
+	queue    *fakeQueue // notification deliveries enqueued
 	migrator *testsupport.Migrator
 	handler  http.Handler
 	logs     *logBuffer
+}
+
+// fakeQueue records the notification deliveries enqueued.
+type fakeQueue struct {
+	mu  sync.Mutex
+	ins []migrations.DeliveryInput
+}
+
+func (q *fakeQueue) EnqueueDelivery(_ context.Context, in migrations.DeliveryInput) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ins = append(q.ins, in)
+	return nil
+}
+
+func (q *fakeQueue) count() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ins)
 }
 
 // logBuffer keeps what the server logged (and passes it on to the test's output).
@@ -247,7 +267,12 @@ func startEnv(t *testing.T, cfg handler.Config) *env {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	feed := store.NewMemoryFeed(1000)
 	pub := migrations.Publishing(st, feed, nil, log)
-	cfg.Service = migrations.NewService(pub, eng, migrator.NewClient(nil, 0, 200*time.Millisecond), nil, log)
+	mc := migrator.NewClient(nil, 0, 200*time.Millisecond)
+	cfg.Service = migrations.NewService(pub, eng, mc, nil, log)
+	queue := &fakeQueue{}
+	if cfg.Webhooks == nil {
+		cfg.Webhooks = migrations.NewNotifications(migrations.NotificationsConfig{Webhooks: st, Migrations: pub, Queue: queue, Sender: mc, Log: log})
+	}
 	cfg.Log = log
 	hub := migrations.NewHub(feed, pub, log)
 	hctx, stopHub := context.WithCancel(context.Background())
@@ -260,7 +285,7 @@ func startEnv(t *testing.T, cfg handler.Config) *env {
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { stopHub(); <-hubDone; srv.Close() }) // streams end with the hub
-	return &env{t: t, api: testsupport.NewAPI(srv.URL), store: pub, feed: feed, engine: eng, migrator: m, handler: h, logs: logs}
+	return &env{t: t, api: testsupport.NewAPI(srv.URL), store: pub, feed: feed, engine: eng, queue: queue, migrator: m, handler: h, logs: logs}
 }
 
 // announcement is the fixture migration: three steps, one required input, and candidates

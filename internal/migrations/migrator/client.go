@@ -52,20 +52,25 @@ type Error struct {
 	StatusCode int // 0 when the migrator did not answer
 	Message    string
 	kind       errorKind
+	peer       string // who was called, for the message: "" is a migrator
 }
 
 func (e *Error) Error() string {
+	peer := e.peer
+	if peer == "" {
+		peer = "migrator"
+	}
 	switch {
 	case e.kind == kindTimeout:
-		return fmt.Sprintf("migrator %s at %s did not answer in time: %s", e.Op, e.URL, e.Message)
+		return fmt.Sprintf("%s %s at %s did not answer in time: %s", peer, e.Op, e.URL, e.Message)
 	case e.kind == kindRefused || e.kind == kindNotSent:
-		return fmt.Sprintf("migrator %s at %s was not called: %s", e.Op, e.URL, e.Message)
+		return fmt.Sprintf("%s %s at %s was not called: %s", peer, e.Op, e.URL, e.Message)
 	case e.StatusCode == 0:
-		return fmt.Sprintf("migrator %s at %s is unreachable: %s", e.Op, e.URL, e.Message)
+		return fmt.Sprintf("%s %s at %s is unreachable: %s", peer, e.Op, e.URL, e.Message)
 	case e.StatusCode >= 300 && e.StatusCode < 400:
-		return fmt.Sprintf("migrator %s at %s answered %d (%s)", e.Op, e.URL, e.StatusCode, e.Message)
+		return fmt.Sprintf("%s %s at %s answered %d (%s)", peer, e.Op, e.URL, e.StatusCode, e.Message)
 	default:
-		return fmt.Sprintf("migrator %s at %s answered %d: %s", e.Op, e.URL, e.StatusCode, e.Message)
+		return fmt.Sprintf("%s %s at %s answered %d: %s", peer, e.Op, e.URL, e.StatusCode, e.Message)
 	}
 }
 

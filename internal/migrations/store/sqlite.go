@@ -109,7 +109,7 @@ func migrateSQLite(w *sql.DB) error {
 			}
 		}
 	default:
-		if _, err := tx.ExecContext(ctx, sqliteSchema+sqlRolloutsTable+sqlHistoryTable); err != nil {
+		if _, err := tx.ExecContext(ctx, sqliteSchema+sqlRolloutsTable+sqlHistoryTable+sqlWebhookTables); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	}

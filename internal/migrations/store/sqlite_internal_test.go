@@ -132,11 +132,11 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 }
 
 // dropRunColumns turns the database back into schema version v (at most 5) by dropping the
-// history table (version 7), the rollouts table (version 6) and the runs columns the later
-// versions added.
+// webhook tables (version 8), the history table (version 7), the rollouts table (version 6)
+// and the runs columns the later versions added.
 func dropRunColumns(t *testing.T, s *SQLiteStore, v int, cols ...string) {
 	t.Helper()
-	_, err := s.w.ExecContext(context.Background(), `DROP TABLE run_history; DROP TABLE rollouts`)
+	_, err := s.w.ExecContext(context.Background(), dropWebhookTables+`; DROP TABLE run_history; DROP TABLE rollouts`)
 	require.NoError(t, err)
 	for _, col := range cols {
 		_, err := s.w.ExecContext(context.Background(), `ALTER TABLE runs DROP COLUMN `+col)
@@ -273,7 +273,7 @@ func TestSQLiteUpgradesVersion4(t *testing.T) {
 func TestSQLiteUpgradesVersion6(t *testing.T) {
 	ctx := context.Background()
 	s, path, t0 := oneRun(t)
-	_, err := s.w.ExecContext(ctx, `DROP TABLE run_history; PRAGMA user_version = 6`)
+	_, err := s.w.ExecContext(ctx, dropWebhookTables+`; DROP TABLE run_history; PRAGMA user_version = 6`)
 	require.NoError(t, err)
 	s = reopen(t, s, path)
 	require.NoError(t, s.PutStepState(ctx, "m", "a", "e", api.StepState{StepName: "change", Status: api.StepStatusInProgress, StartedAt: t0, UpdatedAt: t0, DispatchId: "e/change/1"}, ""))
@@ -281,6 +281,28 @@ func TestSQLiteUpgradesVersion6(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	require.Equal(t, api.HistoryDispatched, evs[0].Kind)
+}
+
+// dropWebhookTables removes what schema version 8 added.
+const dropWebhookTables = `DROP TABLE webhook_deliveries; DROP TABLE webhooks`
+
+// TestSQLiteUpgradesVersion7: a database written before webhooks opens, keeps its runs, and
+// keeps webhooks from then on.
+func TestSQLiteUpgradesVersion7(t *testing.T) {
+	ctx := context.Background()
+	s, path, t0 := oneRun(t)
+	_, err := s.w.ExecContext(ctx, dropWebhookTables+`; PRAGMA user_version = 7`)
+	require.NoError(t, err)
+	s = reopen(t, s, path)
+	run, err := s.GetRun(ctx, "m", "a")
+	require.NoError(t, err)
+	require.Equal(t, "e", run.ExecutionID)
+	w := migrations.Webhook{Webhook: api.Webhook{Id: "wh-1", Url: "https://hooks.example.com/x", Format: api.WebhookFormatJson,
+		Events: []api.NotificationKind{}, CreatedAt: t0, CreatedBy: "admin"}, Secret: "whsec_x"}
+	require.NoError(t, s.PutWebhook(ctx, w))
+	got, err := s.GetWebhook(ctx, "wh-1")
+	require.NoError(t, err)
+	require.Equal(t, w, got)
 }
 
 // TestSQLiteHistoryRetention: the history stored longer ago than the retention is dropped by a

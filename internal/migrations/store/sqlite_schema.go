@@ -7,7 +7,7 @@ import (
 
 // sqliteSchemaVersion is stored in PRAGMA user_version; bump it with a migration step when the
 // schema below changes.
-const sqliteSchemaVersion = 7
+const sqliteSchemaVersion = 8
 
 // sqliteSchema creates the current version. Candidate definitions and candidate states are separate
 // tables sharing the key (migration_id, candidate id): re-discovery rewrites definitions, runs
@@ -89,7 +89,24 @@ ALTER TABLE runs ADD COLUMN attention TEXT NOT NULL DEFAULT '';`,
 	4: {statements: `ALTER TABLE runs ADD COLUMN cancellation TEXT NOT NULL DEFAULT ''`},
 	5: {statements: sqlRolloutsTable},
 	6: {statements: sqlHistoryTable},
+	7: {statements: sqlWebhookTables},
 }
+
+// sqlWebhookTables hold notification webhooks and their delivery logs (schema version 8).
+const sqlWebhookTables = `
+CREATE TABLE webhooks (
+	id         TEXT PRIMARY KEY,
+	created_at INTEGER NOT NULL,
+	body       TEXT NOT NULL -- the Webhook with its secret, JSON
+) STRICT, WITHOUT ROWID;
+CREATE TABLE webhook_deliveries (
+	webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+	id         TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	body       TEXT NOT NULL, -- the WebhookDelivery, JSON
+	PRIMARY KEY (webhook_id, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (webhook_id, created_at, id);`
 
 // sqlRolloutsTable holds rollouts' read models (schema version 6).
 const sqlRolloutsTable = `

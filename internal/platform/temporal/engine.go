@@ -45,6 +45,10 @@ type EngineConfig struct {
 	// often rollouts look at their runs (zero: the workflow's default).
 	RolloutWorkflow string
 	RolloutPoll     time.Duration
+	// NotifyWorkflow is the notification workflow's registered name; NotifyRetry how its
+	// deliveries are retried (zero: the defaults).
+	NotifyWorkflow string
+	NotifyRetry    migrations.DeliveryRetry
 }
 
 // NewEngine returns an Engine that starts cfg.Workflow on cfg.TaskQueue.
@@ -175,6 +179,29 @@ func (e *Engine) StartRollout(ctx context.Context, in migrations.RolloutInput) e
 	}, e.cfg.RolloutWorkflow, in)
 	if err != nil {
 		return classify(fmt.Errorf("start rollout workflow %s: %w", id, err))
+	}
+	return nil
+}
+
+// EnqueueDelivery starts the workflow that delivers in, once per webhook and notification: a
+// notification raised again (a retried write) finds its workflow started and is not sent twice.
+func (e *Engine) EnqueueDelivery(ctx context.Context, in migrations.DeliveryInput) error {
+	id := "drover-notify/" + in.WebhookID + "/" + in.Notification.Id
+	if in.Retry == (migrations.DeliveryRetry{}) {
+		in.Retry = e.cfg.NotifyRetry
+	}
+	_, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                e.cfg.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, e.cfg.NotifyWorkflow, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	if err != nil {
+		return classify(fmt.Errorf("start notification workflow %s: %w", id, err))
 	}
 	return nil
 }

@@ -220,6 +220,39 @@ func (e MeKind) Valid() bool {
 	}
 }
 
+// Defines values for NotificationKind.
+const (
+	NotificationKindMigrationFinished NotificationKind = "migration_finished"
+	NotificationKindRolloutPaused     NotificationKind = "rollout_paused"
+	NotificationKindStepFailed        NotificationKind = "step_failed"
+	NotificationKindStepOverdue       NotificationKind = "step_overdue"
+	NotificationKindStepSilent        NotificationKind = "step_silent"
+	NotificationKindStepWaiting       NotificationKind = "step_waiting"
+	NotificationKindTest              NotificationKind = "test"
+)
+
+// Valid indicates whether the value is a known member of the NotificationKind enum.
+func (e NotificationKind) Valid() bool {
+	switch e {
+	case NotificationKindMigrationFinished:
+		return true
+	case NotificationKindRolloutPaused:
+		return true
+	case NotificationKindStepFailed:
+		return true
+	case NotificationKindStepOverdue:
+		return true
+	case NotificationKindStepSilent:
+		return true
+	case NotificationKindStepWaiting:
+		return true
+	case NotificationKindTest:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessStatus.
 const (
 	ReadinessStatusReady       ReadinessStatus = "ready"
@@ -481,6 +514,45 @@ func (e StepStatus) Valid() bool {
 	}
 }
 
+// Defines values for WebhookDeliveryStatus.
+const (
+	WebhookDeliveryStatusDelivered WebhookDeliveryStatus = "delivered"
+	WebhookDeliveryStatusFailed    WebhookDeliveryStatus = "failed"
+	WebhookDeliveryStatusRetrying  WebhookDeliveryStatus = "retrying"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case WebhookDeliveryStatusDelivered:
+		return true
+	case WebhookDeliveryStatusFailed:
+		return true
+	case WebhookDeliveryStatusRetrying:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookFormat.
+const (
+	WebhookFormatJson  WebhookFormat = "json"
+	WebhookFormatSlack WebhookFormat = "slack"
+)
+
+// Valid indicates whether the value is a known member of the WebhookFormat enum.
+func (e WebhookFormat) Valid() bool {
+	switch e {
+	case WebhookFormatJson:
+		return true
+	case WebhookFormatSlack:
+		return true
+	default:
+		return false
+	}
+}
+
 // Attention Why a running candidate needs an operator: `failed` (a step failed and waits for a retry or a cancel), `waiting` (a manual step, or one of type `manual-review`, waits to be marked done or failed), `retrying` (the migrator has not accepted the step's dispatch after 3 attempts), `silent` (the migrator accepted the dispatch and has not called back within the step's timeout or Drover's `--callback-timeout`; retry it for a new dispatch, or mark it failed), `overdue` (the step reported `pending` and has not finished within its definition's `timeout`). Absent when none applies.
 type Attention string
 
@@ -685,6 +757,27 @@ type CreatedToken struct {
 
 	// Token Send as `Authorization: Bearer <token>`. Shown only once.
 	Token string `json:"token"`
+}
+
+// CreatedWebhook defines model for CreatedWebhook.
+type CreatedWebhook struct {
+	CreatedAt   time.Time `json:"createdAt"`
+	CreatedBy   string    `json:"createdBy"`
+	Description string    `json:"description,omitempty,omitzero"`
+
+	// Events The kinds it is sent; empty means every kind.
+	Events []NotificationKind `json:"events"`
+
+	// Format `json`: the body is a Notification; `slack`: a Slack-compatible `{"text": ...}` (incoming webhooks of Slack and of tools that speak its format).
+	Format WebhookFormat `json:"format"`
+	Id     string        `json:"id"`
+
+	// MigrationId The one migration it is for; every migration when absent.
+	MigrationId string `json:"migrationId,omitempty,omitzero"`
+
+	// Secret The signing secret (`whsec_…`) to verify deliveries with. Shown only once.
+	Secret string `json:"secret"`
+	Url    string `json:"url"`
 }
 
 // DayInsight defines model for DayInsight.
@@ -1026,6 +1119,44 @@ type MigratorCredential struct {
 type MigratorCredentialList struct {
 	Migrators []MigratorCredential `json:"migrators"`
 }
+
+// Notification The body of a `json` webhook delivery.
+type Notification struct {
+	At          time.Time `json:"at"`
+	CandidateId string    `json:"candidateId,omitempty,omitzero"`
+
+	// Error The step's error, or why the rollout paused.
+	Error string `json:"error,omitempty,omitzero"`
+
+	// Id The notification's id; a retried delivery sends the same one (and the same webhook-id header).
+	Id string `json:"id"`
+
+	// Kind What needs a person: `step_failed` a step failed and waits for a retry or a cancel;
+	// `step_waiting` a step waits for a person to mark it done; `step_silent` the migrator
+	// accepted a dispatch and never called back; `step_overdue` a pending step passed its
+	// timeout; `rollout_paused` a rollout paused (by itself on failures, or by an operator);
+	// `migration_finished` every candidate of the migration is completed; `test` sent on
+	// request to try a webhook.
+	Kind NotificationKind `json:"kind"`
+
+	// Link The console page to act on, when Drover knows its public URL (--public-url).
+	Link          string `json:"link,omitempty,omitzero"`
+	MigrationId   string `json:"migrationId"`
+	MigrationName string `json:"migrationName,omitempty,omitzero"`
+	RolloutId     string `json:"rolloutId,omitempty,omitzero"`
+	StepName      string `json:"stepName,omitempty,omitzero"`
+
+	// Text One line for a person, e.g. "Step review of billing in Bump Go failed: tests fail".
+	Text string `json:"text"`
+}
+
+// NotificationKind What needs a person: `step_failed` a step failed and waits for a retry or a cancel;
+// `step_waiting` a step waits for a person to mark it done; `step_silent` the migrator
+// accepted a dispatch and never called back; `step_overdue` a pending step passed its
+// timeout; `rollout_paused` a rollout paused (by itself on failures, or by an operator);
+// `migration_finished` every candidate of the migration is completed; `test` sent on
+// request to try a webhook.
+type NotificationKind string
 
 // Overview The migration's high-level phases, one string each, in order.
 type Overview = []string
@@ -1477,6 +1608,92 @@ type UpdateInputsRequest struct {
 	Inputs Inputs `json:"inputs"`
 }
 
+// Webhook defines model for Webhook.
+type Webhook struct {
+	CreatedAt   time.Time `json:"createdAt"`
+	CreatedBy   string    `json:"createdBy"`
+	Description string    `json:"description,omitempty,omitzero"`
+
+	// Events The kinds it is sent; empty means every kind.
+	Events []NotificationKind `json:"events"`
+
+	// Format `json`: the body is a Notification; `slack`: a Slack-compatible `{"text": ...}` (incoming webhooks of Slack and of tools that speak its format).
+	Format WebhookFormat `json:"format"`
+	Id     string        `json:"id"`
+
+	// MigrationId The one migration it is for; every migration when absent.
+	MigrationId string `json:"migrationId,omitempty,omitzero"`
+	Url         string `json:"url"`
+}
+
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts    int       `json:"attempts"`
+	CandidateId string    `json:"candidateId,omitempty,omitzero"`
+	CreatedAt   time.Time `json:"createdAt"`
+	DeliveredAt time.Time `json:"deliveredAt,omitempty,omitzero"`
+
+	// Id The notification's id.
+	Id string `json:"id"`
+
+	// Kind What needs a person: `step_failed` a step failed and waits for a retry or a cancel;
+	// `step_waiting` a step waits for a person to mark it done; `step_silent` the migrator
+	// accepted a dispatch and never called back; `step_overdue` a pending step passed its
+	// timeout; `rollout_paused` a rollout paused (by itself on failures, or by an operator);
+	// `migration_finished` every candidate of the migration is completed; `test` sent on
+	// request to try a webhook.
+	Kind      NotificationKind `json:"kind"`
+	LastError string           `json:"lastError,omitempty,omitzero"`
+
+	// LastStatusCode The receiver's answer to the last attempt; absent when it did not answer.
+	LastStatusCode int       `json:"lastStatusCode,omitempty,omitzero"`
+	MigrationId    string    `json:"migrationId,omitempty,omitzero"`
+	NextAttemptAt  time.Time `json:"nextAttemptAt,omitempty,omitzero"`
+	RolloutId      string    `json:"rolloutId,omitempty,omitzero"`
+
+	// Status `retrying`: an attempt failed and another follows at nextAttemptAt; `delivered`: the receiver answered 2xx; `failed`: Drover gave up.
+	Status    WebhookDeliveryStatus `json:"status"`
+	StepName  string                `json:"stepName,omitempty,omitzero"`
+	Text      string                `json:"text"`
+	UpdatedAt time.Time             `json:"updatedAt"`
+	WebhookId string                `json:"webhookId"`
+}
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+}
+
+// WebhookDeliveryStatus `retrying`: an attempt failed and another follows at nextAttemptAt; `delivered`: the receiver answered 2xx; `failed`: Drover gave up.
+type WebhookDeliveryStatus string
+
+// WebhookFormat `json`: the body is a Notification; `slack`: a Slack-compatible `{"text": ...}` (incoming webhooks of Slack and of tools that speak its format).
+type WebhookFormat string
+
+// WebhookInput defines model for WebhookInput.
+type WebhookInput struct {
+	Description string `json:"description,omitempty,omitzero"`
+
+	// Events The kinds to send; every kind when left out or empty (`test` is always sent on request).
+	Events []NotificationKind `json:"events,omitempty,omitzero"`
+
+	// Format `json`: the body is a Notification; `slack`: a Slack-compatible `{"text": ...}` (incoming webhooks of Slack and of tools that speak its format).
+	Format WebhookFormat `json:"format,omitempty,omitzero"`
+
+	// MigrationId letters, digits, '.', '-' and single '_' between them, starting with a letter or digit, at most 64 characters (so that the run id `migrationId__candidateId` is unambiguous)
+	//
+	// Example: kafka-topic-rename
+	MigrationId MigrationID `json:"migrationId,omitempty,omitzero"`
+
+	// Url Where to POST (http or https). Drover's address rules for migrators apply to it too.
+	Url string `json:"url"`
+}
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Webhooks []Webhook `json:"webhooks"`
+}
+
 // After A live event's id, two numbers joined by a dash (e.g. 1764662400000-3).
 type After = LiveEventID
 
@@ -1501,6 +1718,9 @@ type MigratorId = string
 
 // RolloutId a rollout id such as `ro-1a2b3c4d5e6f` (lowercase letters, digits and '-')
 type RolloutId = string
+
+// WebhookId defines model for WebhookId.
+type WebhookId = string
 
 // BadGateway defines model for BadGateway.
 type BadGateway = Error
@@ -1531,6 +1751,12 @@ type Unauthorized = Error
 
 // Unavailable defines model for Unavailable.
 type Unavailable = Error
+
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Limit At most this many (default 50).
+	Limit int `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+}
 
 // ListAuditParams defines parameters for ListAudit.
 type ListAuditParams struct {
@@ -1635,6 +1861,9 @@ type RotateMigratorCredentialJSONRequestBody = RotateMigratorRequest
 
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = CreateTokenRequest
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookInput
 
 // PostStepEventJSONRequestBody defines body for PostStepEvent for application/json ContentType.
 type PostStepEventJSONRequestBody = StepStatusEvent

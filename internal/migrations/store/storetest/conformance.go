@@ -38,6 +38,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("Cancellation", func(t *testing.T) { testCancellation(t, newStore(t)) })
 	t.Run("Rollouts", func(t *testing.T) { testRollouts(t, newStore(t)) })
 	t.Run("History", func(t *testing.T) { testHistory(t, newStore(t)) })
+	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, newStore(t)) })
 }
 
 func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
