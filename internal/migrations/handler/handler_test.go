@@ -219,6 +219,12 @@ func (q *fakeQueue) EnqueueDelivery(_ context.Context, in migrations.DeliveryInp
 	return nil
 }
 
+func (q *fakeQueue) all() []migrations.DeliveryInput {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]migrations.DeliveryInput(nil), q.ins...)
+}
+
 func (q *fakeQueue) count() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
