@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -194,4 +195,96 @@ func quantile(sorted []float64, q float64) float64 {
 func startOfDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// InsightsOverview sums every migration's insights of the last days days (0:
+// DefaultInsightDays) and says, per migration, how far it is and when it will be done.
+func (s *Service) InsightsOverview(ctx context.Context, days int) (api.InsightsOverview, error) {
+	if days == 0 {
+		days = DefaultInsightDays
+	}
+	if days < 1 || days > MaxInsightDays {
+		return api.InsightsOverview{}, Invalid("days", "%d is out of range (expected 1 to %d)", days, MaxInsightDays)
+	}
+	ms, err := s.store.ListMigrations(ctx, false)
+	if err != nil {
+		return api.InsightsOverview{}, storeErr(fmt.Errorf("insights overview: %w", err))
+	}
+	now := s.now().UTC()
+	since := startOfDay(now).AddDate(0, 0, -(days - 1))
+	all := make([]api.Insights, 0, len(ms))
+	for _, m := range ms {
+		evs, err := s.store.ListOutcomes(ctx, m.Id, since)
+		if errors.Is(err, ErrMigrationNotFound) {
+			continue // deleted between the two reads
+		}
+		if err != nil {
+			return api.InsightsOverview{}, storeErr(fmt.Errorf("insights overview: %s: %w", m.Id, err))
+		}
+		all = append(all, insightsOf(m, evs, since, now))
+	}
+	return overviewOf(ms, all, since, now), nil
+}
+
+// overviewOf sums the insights of migrations ms (one per migration, in the same order, but for
+// those gone meanwhile).
+func overviewOf(ms []api.Migration, all []api.Insights, since, now time.Time) api.InsightsOverview {
+	out := api.InsightsOverview{Since: since, GeneratedAt: now, Days: []api.DayInsight{}, Migrations: []api.MigrationInsight{},
+		RecentFailures: []api.HistoryEvent{}}
+	names := map[string]string{}
+	for _, m := range ms {
+		names[m.Id] = m.Name
+	}
+	projected := true
+	var failures []api.HistoryEvent
+	for _, in := range all {
+		out.Total += in.Total
+		out.Remaining += in.Remaining
+		out.Completed += in.Completed
+		out.CompletedPerDay += in.CompletedPerDay
+		switch {
+		case in.Remaining == 0:
+		case in.ProjectedCompletion.IsZero():
+			projected = false
+		case in.ProjectedCompletion.After(out.ProjectedCompletion):
+			out.ProjectedCompletion = in.ProjectedCompletion
+		}
+		if len(out.Days) == 0 {
+			out.Days = make([]api.DayInsight, len(in.Days))
+			for i, d := range in.Days {
+				out.Days[i].Day = d.Day
+			}
+		}
+		for i, d := range in.Days {
+			out.Days[i].Started += d.Started
+			out.Days[i].Completed += d.Completed
+			out.Days[i].Failed += d.Failed
+			out.Days[i].Remaining += d.Remaining
+		}
+		mi := api.MigrationInsight{MigrationId: in.MigrationId, Name: names[in.MigrationId], Total: in.Total, Remaining: in.Remaining,
+			Completed: in.Completed, CompletedPerDay: in.CompletedPerDay, ProjectedCompletion: in.ProjectedCompletion}
+		var slowest, failing float64
+		for _, st := range in.Steps {
+			mi.Failed += st.Failed
+			if st.P95Seconds > slowest {
+				slowest, mi.SlowestStep = st.P95Seconds, st.StepName
+			}
+			if float64(st.Failed) > failing {
+				failing, mi.MostFailingStep = float64(st.Failed), st.StepName
+			}
+		}
+		out.Migrations = append(out.Migrations, mi)
+		for _, f := range in.RecentFailures {
+			f.MigrationId = in.MigrationId
+			failures = append(failures, f)
+		}
+	}
+	if !projected || out.Remaining == 0 && out.Completed == 0 {
+		out.ProjectedCompletion = time.Time{}
+	} else if out.Remaining == 0 {
+		out.ProjectedCompletion = now.Truncate(time.Second)
+	}
+	slices.SortStableFunc(failures, func(a, b api.HistoryEvent) int { return b.At.Compare(a.At) })
+	out.RecentFailures = append(out.RecentFailures, failures[:min(len(failures), recentFailures)]...)
+	return out
 }

@@ -78,3 +78,48 @@ func TestInsightsOf(t *testing.T) {
 	require.Zero(t, none.CompletedPerDay)
 	require.True(t, none.ProjectedCompletion.IsZero())
 }
+
+// TestOverviewOf: the overview sums the migrations' figures day by day, projects the latest of
+// their completions, and names each one's slowest and most failing step.
+func TestOverviewOf(t *testing.T) {
+	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	since := time.Date(2026, 5, 9, 0, 0, 0, 0, time.UTC)
+	fail := func(cid string, h int) api.HistoryEvent {
+		return api.HistoryEvent{CandidateId: cid, Kind: api.HistoryFailed, At: now.Add(-time.Duration(h) * time.Hour), Error: cid}
+	}
+	a := api.Insights{MigrationId: "a", Total: 10, Remaining: 4, Completed: 6, CompletedPerDay: 2, ProjectedCompletion: now.Add(48 * time.Hour),
+		Days: []api.DayInsight{{Day: "2026-05-09", Started: 3, Completed: 2, Remaining: 6}, {Day: "2026-05-10", Started: 1, Completed: 2, Failed: 1, Remaining: 4}},
+		Steps: []api.StepInsight{{StepName: "open-pr", Failed: 1, P95Seconds: 60}, {StepName: "review", P95Seconds: 3600}},
+		RecentFailures: []api.HistoryEvent{fail("a1", 1)}}
+	b := api.Insights{MigrationId: "b", Total: 5, Remaining: 5, CompletedPerDay: 0.5, ProjectedCompletion: now.Add(240 * time.Hour),
+		Days: []api.DayInsight{{Day: "2026-05-09", Remaining: 5}, {Day: "2026-05-10", Failed: 3, Remaining: 5}},
+		Steps: []api.StepInsight{{StepName: "bump", Failed: 3, P95Seconds: 10}},
+		RecentFailures: []api.HistoryEvent{fail("b1", 3), fail("b2", 0)}}
+	ms := []api.Migration{{Id: "a", Name: "A"}, {Id: "b", Name: "B"}}
+	got := overviewOf(ms, []api.Insights{a, b}, since, now)
+
+	require.Equal(t, [3]int{15, 9, 6}, [3]int{got.Total, got.Remaining, got.Completed}, "total, remaining, completed")
+	require.InDelta(t, 2.5, got.CompletedPerDay, 1e-9)
+	require.Equal(t, now.Add(240*time.Hour), got.ProjectedCompletion, "done when the slowest is done")
+	require.Equal(t, []api.DayInsight{{Day: "2026-05-09", Started: 3, Completed: 2, Remaining: 11}, {Day: "2026-05-10", Started: 1, Completed: 2, Failed: 4, Remaining: 9}}, got.Days)
+	require.Equal(t, []api.MigrationInsight{
+		{MigrationId: "a", Name: "A", Total: 10, Remaining: 4, Completed: 6, Failed: 1, CompletedPerDay: 2, ProjectedCompletion: now.Add(48 * time.Hour), SlowestStep: "review", MostFailingStep: "open-pr"},
+		{MigrationId: "b", Name: "B", Total: 5, Remaining: 5, Failed: 3, CompletedPerDay: 0.5, ProjectedCompletion: now.Add(240 * time.Hour), SlowestStep: "bump", MostFailingStep: "bump"},
+	}, got.Migrations)
+	var order []string
+	for _, f := range got.RecentFailures {
+		order = append(order, f.MigrationId+"/"+f.Error)
+	}
+	require.Equal(t, []string{"b/b2", "a/a1", "b/b1"}, order, "newest first, across migrations")
+
+	// One migration with candidates left and no recent completions: no overall projection.
+	b.ProjectedCompletion, b.CompletedPerDay = time.Time{}, 0
+	require.True(t, overviewOf(ms, []api.Insights{a, b}, since, now).ProjectedCompletion.IsZero())
+	// Nothing left anywhere: done now.
+	a.Remaining, b.Remaining = 0, 0
+	require.Equal(t, now, overviewOf(ms, []api.Insights{a, b}, since, now).ProjectedCompletion)
+	// No migrations at all.
+	empty := overviewOf(nil, nil, since, now)
+	require.True(t, empty.ProjectedCompletion.IsZero())
+	require.Equal(t, []api.DayInsight{}, empty.Days)
+}

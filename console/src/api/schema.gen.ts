@@ -139,6 +139,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every migration's progress and projected completion, and what fails across them.
+         * @description As `/migrations/{migrationId}/insights`, summed over every migration: completions and failures per day, the remaining candidates per day, and a projected completion of them all; per migration its counts, rate and projection, its slowest and most failing step; the most recent failures of any migration.
+         */
+        get: operations["getInsightsOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/migrations/{migrationId}/events": {
         parameters: {
             query?: never;
@@ -1121,6 +1141,49 @@ export interface components {
             /** @description The latest failed steps, newest first (at most 20). */
             recentFailures: components["schemas"]["HistoryEvent"][];
         };
+        InsightsOverview: {
+            /** Format: date-time */
+            since: string;
+            /** Format: date-time */
+            generatedAt: string;
+            /** @description Candidates of every migration. */
+            total: number;
+            remaining: number;
+            completed: number;
+            /**
+             * Format: double
+             * @description The migrations' completedPerDay, summed.
+             */
+            completedPerDay?: number;
+            /**
+             * Format: date-time
+             * @description When every migration is done at its own rate (the latest of their projections); absent when one with candidates remaining completed nothing lately.
+             */
+            projectedCompletion?: string;
+            /** @description One per UTC day from since to today, summed over the migrations. */
+            days: components["schemas"]["DayInsight"][];
+            /** @description In the order of GET /migrations. */
+            migrations: components["schemas"]["MigrationInsight"][];
+            /** @description The latest failed steps of any migration (each with its migrationId), newest first (at most 20). */
+            recentFailures: components["schemas"]["HistoryEvent"][];
+        };
+        MigrationInsight: {
+            migrationId: string;
+            name: string;
+            total: number;
+            remaining: number;
+            completed: number;
+            /** @description Steps that failed in the window. */
+            failed: number;
+            /** Format: double */
+            completedPerDay?: number;
+            /** Format: date-time */
+            projectedCompletion?: string;
+            /** @description The step with the highest p95 duration. */
+            slowestStep?: string;
+            /** @description The step with the most failures (none when nothing failed). */
+            mostFailingStep?: string;
+        };
         StepInsight: {
             stepName: string;
             /** @description Tries that reached an outcome. */
@@ -1225,6 +1288,8 @@ export interface components {
             /** Format: date-time */
             at: string;
             kind: components["schemas"]["HistoryEventKind"];
+            /** @description Set only where events of several migrations are listed together (the insights overview). */
+            migrationId?: string;
             /** @description Which run of the candidate (a new start makes a new one). */
             executionId: string;
             candidateId?: string;
@@ -2064,6 +2129,31 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getInsightsOverview: {
+        parameters: {
+            query?: {
+                /** @description How many days back (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The overview. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InsightsOverview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
             503: components["responses"]["Unavailable"];
         };
     };

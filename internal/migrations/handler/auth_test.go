@@ -149,6 +149,7 @@ var matrix = []matrixRoute{
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates/svc-b/steps"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/candidates/svc-b/history"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/insights"), nil, 200},
+	{access.NeedViewer, http.MethodGet, fixed("/insights"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/migrations/" + mig + "/events"), nil, 200}, // streams: only the status is read
 	{access.NeedViewer, http.MethodGet, fixed("/events"), nil, 200},
 	{access.NeedViewer, http.MethodGet, fixed("/audit"), nil, 200},

@@ -75,6 +75,7 @@ type Service interface {
 	GetSteps(ctx context.Context, migrationID, candidateID string) (migrations.RunRecord, error)
 	History(ctx context.Context, migrationID, candidateID string, page migrations.HistoryPage) ([]api.HistoryEvent, string, error)
 	Insights(ctx context.Context, migrationID string, days int) (api.Insights, error)
+	InsightsOverview(ctx context.Context, days int) (api.InsightsOverview, error)
 	DryRun(ctx context.Context, migrationID, candidateID string, inputs map[string]string) (api.DryRunResult, error)
 	HandleEvent(ctx context.Context, runID string, ev api.StepStatusEvent) (bool, error)
 	CompleteStep(ctx context.Context, migrationID, candidateID, stepName string, status api.StepEventStatus, note, dispatchID, actor string) error
@@ -190,6 +191,7 @@ func New(cfg Config) (http.Handler, error) {
 	r.GET("/migrations/:migrationId/candidates/:candidateId/steps", h.getSteps)
 	r.GET("/migrations/:migrationId/candidates/:candidateId/history", h.getHistory)
 	r.GET("/migrations/:migrationId/insights", h.getInsights)
+	r.GET("/insights", h.getInsightsOverview)
 	r.GET("/migrations/:migrationId/events", h.events)
 	r.GET("/events", h.events)
 	r.POST("/migrations/:migrationId/candidates/:candidateId/steps/:stepName/complete", h.completeStep)
@@ -473,6 +475,20 @@ func (h *Handler) getInsights(c *gin.Context) {
 		return
 	}
 	out, err := h.svc.Insights(c.Request.Context(), c.Param("migrationId"), p.Days)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *Handler) getInsightsOverview(c *gin.Context) {
+	var p api.GetInsightsOverviewParams
+	if err := c.ShouldBindQuery(&p); err != nil { // the validator has checked types and ranges
+		abort(c, http.StatusBadRequest, "query: "+err.Error(), "")
+		return
+	}
+	out, err := h.svc.InsightsOverview(c.Request.Context(), p.Days)
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -1803,3 +1803,23 @@ func TestInsights(t *testing.T) {
 	}
 	requireError(t, e.api.Do(t, http.MethodGet, "/migrations/no-such/insights", nil), http.StatusNotFound, "", "no-such")
 }
+
+func TestInsightsOverview(t *testing.T) {
+	e := newEnv(t)
+	e.beginRun("svc-b", step("open-pr", api.StepStatusFailed))
+	r := e.api.Do(t, http.MethodGet, "/insights?days=7", nil)
+	require.Equal(t, http.StatusOK, r.Status, "body: %s", r.Body)
+	var in api.InsightsOverview
+	r.JSON(t, &in)
+	require.Len(t, in.Days, 7)
+	require.Equal(t, 1, in.Days[6].Started)
+	require.Len(t, in.Migrations, 1)
+	require.Equal(t, mig, in.Migrations[0].MigrationId)
+	require.Equal(t, 1, in.Migrations[0].Failed)
+	require.Equal(t, "open-pr", in.Migrations[0].MostFailingStep)
+	require.Len(t, in.RecentFailures, 1)
+	require.Equal(t, mig, in.RecentFailures[0].MigrationId)
+	for _, bad := range []string{"days=0", "days=366", "days=week"} {
+		requireError(t, e.api.Do(t, http.MethodGet, "/insights?"+bad, nil), http.StatusBadRequest, "days")
+	}
+}

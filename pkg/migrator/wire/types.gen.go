@@ -919,9 +919,12 @@ type HistoryEvent struct {
 	Kind HistoryEventKind `json:"kind"`
 
 	// Metadata The metadata keys this event set or changed.
-	Metadata  map[string]string `json:"metadata,omitempty,omitzero"`
-	RunStatus RunStatus         `json:"runStatus,omitempty,omitzero"`
-	StepName  string            `json:"stepName,omitempty,omitzero"`
+	Metadata map[string]string `json:"metadata,omitempty,omitzero"`
+
+	// MigrationId Set only where events of several migrations are listed together (the insights overview).
+	MigrationId string    `json:"migrationId,omitempty,omitzero"`
+	RunStatus   RunStatus `json:"runStatus,omitempty,omitzero"`
+	StepName    string    `json:"stepName,omitempty,omitzero"`
 
 	// StepStartedAt For succeeded, merged and failed, when the step's first try began.
 	StepStartedAt time.Time `json:"stepStartedAt,omitempty,omitzero"`
@@ -974,6 +977,32 @@ type Insights struct {
 	Steps []StepInsight `json:"steps"`
 
 	// Total Candidates of the migration.
+	Total int `json:"total"`
+}
+
+// InsightsOverview defines model for InsightsOverview.
+type InsightsOverview struct {
+	Completed int `json:"completed"`
+
+	// CompletedPerDay The migrations' completedPerDay, summed.
+	CompletedPerDay float64 `json:"completedPerDay,omitempty,omitzero"`
+
+	// Days One per UTC day from since to today, summed over the migrations.
+	Days        []DayInsight `json:"days"`
+	GeneratedAt time.Time    `json:"generatedAt"`
+
+	// Migrations In the order of GET /migrations.
+	Migrations []MigrationInsight `json:"migrations"`
+
+	// ProjectedCompletion When every migration is done at its own rate (the latest of their projections); absent when one with candidates remaining completed nothing lately.
+	ProjectedCompletion time.Time `json:"projectedCompletion,omitempty,omitzero"`
+
+	// RecentFailures The latest failed steps of any migration (each with its migrationId), newest first (at most 20).
+	RecentFailures []HistoryEvent `json:"recentFailures"`
+	Remaining      int            `json:"remaining"`
+	Since          time.Time      `json:"since"`
+
+	// Total Candidates of every migration.
 	Total int `json:"total"`
 }
 
@@ -1095,6 +1124,26 @@ type MigrationAnnouncement struct {
 //
 // Example: kafka-topic-rename
 type MigrationID = string
+
+// MigrationInsight defines model for MigrationInsight.
+type MigrationInsight struct {
+	Completed       int     `json:"completed"`
+	CompletedPerDay float64 `json:"completedPerDay,omitempty,omitzero"`
+
+	// Failed Steps that failed in the window.
+	Failed      int    `json:"failed"`
+	MigrationId string `json:"migrationId"`
+
+	// MostFailingStep The step with the most failures (none when nothing failed).
+	MostFailingStep     string    `json:"mostFailingStep,omitempty,omitzero"`
+	Name                string    `json:"name"`
+	ProjectedCompletion time.Time `json:"projectedCompletion,omitempty,omitzero"`
+	Remaining           int       `json:"remaining"`
+
+	// SlowestStep The step with the highest p95 duration.
+	SlowestStep string `json:"slowestStep,omitempty,omitzero"`
+	Total       int    `json:"total"`
+}
 
 // MigrationList defines model for MigrationList.
 type MigrationList struct {
@@ -1793,6 +1842,12 @@ type EventsParams struct {
 
 	// LastEventID The id of the last event received; the stream resumes after it.
 	LastEventID LastEventId `json:"Last-Event-ID,omitempty,omitzero"`
+}
+
+// GetInsightsOverviewParams defines parameters for GetInsightsOverview.
+type GetInsightsOverviewParams struct {
+	// Days How many days back (default 30).
+	Days int `form:"days,omitempty" json:"days,omitempty,omitzero"`
 }
 
 // ListMigrationsParams defines parameters for ListMigrations.
