@@ -88,12 +88,12 @@ func TestOverviewOf(t *testing.T) {
 		return api.HistoryEvent{CandidateId: cid, Kind: api.HistoryFailed, At: now.Add(-time.Duration(h) * time.Hour), Error: cid}
 	}
 	a := api.Insights{MigrationId: "a", Total: 10, Remaining: 4, Completed: 6, CompletedPerDay: 2, ProjectedCompletion: now.Add(48 * time.Hour),
-		Days: []api.DayInsight{{Day: "2026-05-09", Started: 3, Completed: 2, Remaining: 6}, {Day: "2026-05-10", Started: 1, Completed: 2, Failed: 1, Remaining: 4}},
-		Steps: []api.StepInsight{{StepName: "open-pr", Failed: 1, P95Seconds: 60}, {StepName: "review", P95Seconds: 3600}},
+		Days:           []api.DayInsight{{Day: "2026-05-09", Started: 3, Completed: 2, Remaining: 6}, {Day: "2026-05-10", Started: 1, Completed: 2, Failed: 1, Remaining: 4}},
+		Steps:          []api.StepInsight{{StepName: "open-pr", Failed: 1, P95Seconds: 60}, {StepName: "review", P95Seconds: 3600}},
 		RecentFailures: []api.HistoryEvent{fail("a1", 1)}}
 	b := api.Insights{MigrationId: "b", Total: 5, Remaining: 5, CompletedPerDay: 0.5, ProjectedCompletion: now.Add(240 * time.Hour),
-		Days: []api.DayInsight{{Day: "2026-05-09", Remaining: 5}, {Day: "2026-05-10", Failed: 3, Remaining: 5}},
-		Steps: []api.StepInsight{{StepName: "bump", Failed: 3, P95Seconds: 10}},
+		Days:           []api.DayInsight{{Day: "2026-05-09", Remaining: 5}, {Day: "2026-05-10", Failed: 3, Remaining: 5}},
+		Steps:          []api.StepInsight{{StepName: "bump", Failed: 3, P95Seconds: 10}},
 		RecentFailures: []api.HistoryEvent{fail("b1", 3), fail("b2", 0)}}
 	ms := []api.Migration{{Id: "a", Name: "A"}, {Id: "b", Name: "B"}}
 	got := overviewOf(ms, []api.Insights{a, b}, since, now)
