@@ -263,7 +263,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		execution.Register(r.worker, execution.NewActivities(store, metrics.Notifier(mc)))
 		execution.RegisterRollouts(r.worker, execution.NewRolloutActivities(rolloutPorts{svc: svc, store: store}))
 		if notes != nil {
-			execution.RegisterNotify(r.worker, execution.NewNotifyActivities(notes))
+			execution.RegisterNotify(r.worker, execution.NewNotifyActivities(metrics.Deliverer(notes)))
 		}
 		if err := r.worker.Start(); err != nil {
 			r.closeAll()

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,8 @@ func TestWebhookNotifications(t *testing.T) {
 	require.NoError(t, json.Unmarshal(slack.Next(t, waitFor).Body, &text))
 	require.Equal(t, "Step branch of svc-00 in Rename topics "+mid+" failed: CI is red <"+note.Link+"|Open in Drover>", text["text"])
 
+	metrics := a.Do(t, http.MethodGet, "/metrics", nil)
+	require.Contains(t, string(metrics.Body), `drover_notification_attempts_total{kind="step_failed",result="retrying"} 1`)
 	var log api.WebhookDeliveryList
 	testsupport.Eventually(t, waitFor, func() (bool, string) {
 		resp := a.Do(t, http.MethodGet, "/admin/webhooks/"+all.Id+"/deliveries", nil)
@@ -74,6 +77,10 @@ func TestWebhookNotifications(t *testing.T) {
 		return len(log.Deliveries) == 1 && log.Deliveries[0].Status == api.WebhookDeliveryStatusDelivered, "the delivery log says delivered"
 	})
 	require.Equal(t, 2, log.Deliveries[0].Attempts)
+	testsupport.Eventually(t, waitFor, func() (bool, string) { // counted once the attempt has been recorded
+		want := `drover_notification_attempts_total{kind="step_failed",result="delivered"} 2`
+		return strings.Contains(string(a.Do(t, http.MethodGet, "/metrics", nil).Body), want), want + " (the json and the Slack webhook)"
+	})
 	require.Equal(t, note.Id, log.Deliveries[0].Id)
 
 	// Retried, the step succeeds and the only candidate completes: the migration is finished.

@@ -189,6 +189,34 @@ func (n *notifier) CancelRun(ctx context.Context, migratorURL string, req api.Ca
 	return err
 }
 
+// Deliverer makes one attempt at a notification's delivery (migrations.Notifications).
+type Deliverer interface {
+	Deliver(ctx context.Context, in migrations.DeliveryInput, a migrations.DeliveryAttempt) error
+}
+
+// Deliverer counts d's delivery attempts by kind and result.
+func (m *Metrics) Deliverer(d Deliverer) Deliverer { return &deliverer{d: d, m: m} }
+
+type deliverer struct {
+	d Deliverer
+	m *Metrics
+}
+
+func (d *deliverer) Deliver(ctx context.Context, in migrations.DeliveryInput, a migrations.DeliveryAttempt) error {
+	err := d.d.Deliver(ctx, in, a)
+	res := "delivered"
+	var de *migrations.DeliveryError
+	switch {
+	case err == nil:
+	case errors.As(err, &de) && (de.Permanent || a.Number >= a.Of):
+		res = "failed"
+	default:
+		res = "retrying"
+	}
+	d.m.deliveries.WithLabelValues(string(in.Notification.Kind), res).Inc()
+	return err
+}
+
 // result names how a call to a migrator went.
 func result(err error) string {
 	var mf migrations.MigratorFailure

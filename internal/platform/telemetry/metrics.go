@@ -1,5 +1,5 @@
 // Package telemetry exports Drover's Prometheus metrics: what runs and steps do (by migration,
-// step and outcome), how dispatches to migrators go, how long HTTP requests, store and Temporal
+// step and outcome), how dispatches to migrators and notifications to webhooks go, how long HTTP requests, store and Temporal
 // calls take, what is open and needs attention now, and the Temporal SDK's own worker metrics.
 // Labels are bounded: migration ids and step names (which migrators announce), never a
 // candidate id.
@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/drover-dev/drover/pkg/api"
 )
 
 // Metrics is Drover's metric registry and its instruments.
@@ -26,6 +28,7 @@ type Metrics struct {
 	stepWait      *prometheus.HistogramVec
 	dispatches    *prometheus.CounterVec
 	dispatchTime  *prometheus.HistogramVec
+	deliveries    *prometheus.CounterVec
 	httpRequests  *prometheus.CounterVec
 	httpDuration  *prometheus.HistogramVec
 	storeDuration *prometheus.HistogramVec
@@ -61,6 +64,9 @@ func New() *Metrics {
 			[]string{"migration", "kind", "result"}),
 		dispatchTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_dispatch_duration_seconds",
 			Help: "How long a migrator took to answer a dispatch, by migration.", Buckets: fastBuckets}, []string{"migration"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_notification_attempts_total",
+			Help: "Attempts to deliver a notification to a webhook, by kind and result (delivered; retrying: it failed and is tried again; failed: Drover gave up)."},
+			[]string{"kind", "result"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_http_requests_total",
 			Help: "API requests, by route, method and status code."}, []string{"route", "method", "code"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_http_request_duration_seconds",
@@ -74,8 +80,15 @@ func New() *Metrics {
 			Help: "Latency of Drover's calls to Temporal (start, cancel, signal), by operation and result.", Buckets: fastBuckets},
 			[]string{"operation", "result"}),
 	}
+	// Every kind and result is known: they start at 0, so that a dashboard shows them before the first.
+	for _, k := range []api.NotificationKind{api.NotificationKindStepFailed, api.NotificationKindStepWaiting, api.NotificationKindStepSilent,
+		api.NotificationKindStepOverdue, api.NotificationKindRolloutPaused, api.NotificationKindMigrationFinished, api.NotificationKindTest} {
+		for _, r := range []string{"delivered", "retrying", "failed"} {
+			m.deliveries.WithLabelValues(string(k), r)
+		}
+	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.runsStarted, m.runsFinished, m.stepsFinished, m.stepDuration, m.stepWait, m.dispatches, m.dispatchTime,
+		m.runsStarted, m.runsFinished, m.stepsFinished, m.stepDuration, m.stepWait, m.dispatches, m.dispatchTime, m.deliveries,
 		m.httpRequests, m.httpDuration, m.storeDuration, m.storeErrors, m.engineCalls)
 	return m
 }
