@@ -56,9 +56,12 @@ function Probe({ fetches }: { fetches: Record<string, number> }) {
   useQuery({ queryKey: ["candidate", "m", "b"], queryFn: count("b") });
   useQuery({ queryKey: ["rollouts", "m"], queryFn: count("rollouts") });
   return (
-    <p>
-      {live ? "live" : "polling"} every {String(poll(3000))}
-    </p>
+    <>
+      <p>
+        {live ? "live" : "polling"} every {String(poll(3000))}
+      </p>
+      <p>not evented every {String(poll(5000, { evented: false }))}</p>
+    </>
   );
 }
 
@@ -83,8 +86,11 @@ describe("LiveProvider", () => {
     await waitFor(() => expect(fetches).toEqual({ a: 1, b: 1, rollouts: 1 }));
     expect(screen.getByText("polling every 3000")).toBeInTheDocument();
 
+    expect(screen.getByText("not evented every 5000")).toBeInTheDocument();
     src.connect();
     expect(screen.getByText(`live every ${LIVE_POLL_MS}`)).toBeInTheDocument();
+    // Data no event refetches keeps its own pace while live updates arrive.
+    expect(screen.getByText("not evented every 5000")).toBeInTheDocument();
 
     // A burst of events about candidate a: one refetch of a, none of b or the rollouts.
     src.send(ev({ kind: "step", migrationId: "m", candidateId: "a", stepName: "pr", stepStatus: "pending" }));
@@ -122,7 +128,9 @@ describe("LiveProvider", () => {
     const src = fakeSource();
     renderLive(src);
     expect(await screen.findByText("polling every false")).toBeInTheDocument();
+    expect(screen.getByText("not evented every false")).toBeInTheDocument();
     src.connect();
     expect(screen.getByText("live every false")).toBeInTheDocument();
+    expect(screen.getByText("not evented every false")).toBeInTheDocument();
   });
 });

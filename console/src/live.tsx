@@ -94,12 +94,22 @@ export function LiveProvider({ url, open = defaultOpen, children }: { url: strin
 /** useLive reports whether live updates are arriving. */
 export const useLive = () => useContext(LiveContext);
 
+/** PollOptions says how live updates bear on a polled query. */
+export type PollOptions = {
+  /**
+   * evented is false for data no live event refetches (keysFor names no key of it), e.g. a
+   * webhook's delivery log: live updates then do not slow its polling down. Default true.
+   */
+  evented?: boolean;
+};
+
 /**
  * usePoll returns what a page's wanted polling interval becomes: as is without live updates,
- * at most every LIVE_POLL_MS with them, never with polling switched off.
+ * at most every LIVE_POLL_MS with them (unless opts.evented is false), never with polling
+ * switched off.
  */
-export function usePoll(): (ms: number | false) => number | false {
+export function usePoll(): (ms: number | false, opts?: PollOptions) => number | false {
   const live = useLive();
   const off = pollingOff();
-  return (ms) => (ms === false || off ? false : live ? Math.max(ms, LIVE_POLL_MS) : ms);
+  return (ms, opts) => (ms === false || off ? false : live && opts?.evented !== false ? Math.max(ms, LIVE_POLL_MS) : ms);
 }

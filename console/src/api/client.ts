@@ -34,6 +34,14 @@ export type HistoryEvent = Schemas["HistoryEvent"];
 export type HistoryEventKind = Schemas["HistoryEventKind"];
 export type HistoryPage = Schemas["HistoryPage"];
 export type LiveEvent = Schemas["LiveEvent"];
+export type NotificationKind = Schemas["NotificationKind"];
+export type Notification = Schemas["Notification"];
+export type WebhookFormat = Schemas["WebhookFormat"];
+export type WebhookInput = Schemas["WebhookInput"];
+export type Webhook = Schemas["Webhook"];
+export type CreatedWebhook = Schemas["CreatedWebhook"];
+export type WebhookDelivery = Schemas["WebhookDelivery"];
+export type WebhookDeliveryStatus = Schemas["WebhookDeliveryStatus"];
 
 /** ApiError is an answer of the API that is not a success, with the server's message for a person. */
 export class ApiError extends Error {
@@ -113,6 +121,7 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
   const path = (migrationId: string) => ({ params: { path: { migrationId } } });
   const cpath = (migrationId: string, candidateId: string) => ({ params: { path: { migrationId, candidateId } } });
   const rpath = (migrationId: string, rolloutId: string) => ({ params: { path: { migrationId, rolloutId } } });
+  const wpath = (webhookId: string) => ({ params: { path: { webhookId } } });
   return {
     /** liveUrl is the address of the event stream of every migration (server-sent events). */
     liveUrl: `${baseUrl}/events`,
@@ -181,6 +190,17 @@ export function makeApi(baseUrl = "", fetchImpl?: typeof fetch) {
     retryFailed: (id: string, rolloutId: string) => unwrap(c.POST("/migrations/{migrationId}/rollouts/{rolloutId}/retry-failed", rpath(id, rolloutId))),
     /** cancelRuns asks the server to cancel the runs of many candidates; it carries them out whether or not the console stays. */
     cancelRuns: (id: string, candidateIds: string[]) => unwrap(c.POST("/migrations/{migrationId}/cancel-runs", { ...path(id), body: { candidateIds } })),
+    /** listWebhooks is every notification webhook, oldest first, without their secrets (admins only). */
+    listWebhooks: () => unwrap(c.GET("/admin/webhooks")).then((r) => r.webhooks),
+    /** createWebhook adds a webhook; the answer carries its signing secret, which Drover never shows again. */
+    createWebhook: (input: WebhookInput) => unwrap(c.POST("/admin/webhooks", { body: input })),
+    /** deleteWebhook removes a webhook and its delivery log. */
+    deleteWebhook: (webhookId: string) => unwrap(c.DELETE("/admin/webhooks/{webhookId}", wpath(webhookId))),
+    /** testWebhook sends the webhook a test notification; its delivery shows in the webhook's log. */
+    testWebhook: (webhookId: string) => unwrap(c.POST("/admin/webhooks/{webhookId}/test", wpath(webhookId))),
+    /** listWebhookDeliveries is a webhook's latest deliveries, newest first, with how each went. */
+    listWebhookDeliveries: (webhookId: string, limit = 50) =>
+      unwrap(c.GET("/admin/webhooks/{webhookId}/deliveries", { params: { path: { webhookId }, query: { limit } } })).then((r) => r.deliveries),
     /** logout ends the console's session. */
     logout: () => unwrap(c.POST("/auth/logout")),
     /** whoAmI says who the console acts as; a session's CSRF token is kept for state changes. */
