@@ -5,6 +5,8 @@ import type { paths } from "./api/schema.gen";
 export type Insights = Schemas["Insights"];
 export type StepInsight = Schemas["StepInsight"];
 export type DayInsight = Schemas["DayInsight"];
+export type InsightsOverview = Schemas["InsightsOverview"];
+export type MigrationInsight = Schemas["MigrationInsight"];
 
 export type InsightsOptions = { baseUrl?: string; fetchImpl?: typeof fetch };
 
@@ -20,6 +22,17 @@ export async function fetchInsights(migrationId: string, days = 30, opts: Insigh
   const baseUrl = opts.baseUrl ?? (typeof location !== "undefined" ? location.origin : "");
   const c = createClient<paths>({ baseUrl, fetch: opts.fetchImpl, headers: { "Content-Type": "application/json" } });
   const { data, error, response } = await c.GET("/migrations/{migrationId}/insights", { params: { path: { migrationId }, query: { days } } });
+  if (response.ok && data) return data;
+  const body = (error ?? {}) as { error?: string; field?: string };
+  const message = typeof body.error === "string" && body.error !== "" ? body.error : `${response.status} ${response.statusText}`;
+  throw new ApiError(response.status, message, body.field);
+}
+
+/** fetchOverview reads GET /insights?days=…: every migration's counts, rate and projected completion, summed and one by one. */
+export async function fetchOverview(days = 7, opts: InsightsOptions = {}): Promise<InsightsOverview> {
+  const baseUrl = opts.baseUrl ?? (typeof location !== "undefined" ? location.origin : "");
+  const c = createClient<paths>({ baseUrl, fetch: opts.fetchImpl, headers: { "Content-Type": "application/json" } });
+  const { data, error, response } = await c.GET("/insights", { params: { query: { days } } });
   if (response.ok && data) return data;
   const body = (error ?? {}) as { error?: string; field?: string };
   const message = typeof body.error === "string" && body.error !== "" ? body.error : `${response.status} ${response.statusText}`;

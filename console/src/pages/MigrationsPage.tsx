@@ -5,6 +5,7 @@ import { useApi } from "../api/context";
 import { ErrorNote } from "../components/ErrorNote";
 import { ProgressBar } from "../components/ProgressBar";
 import { ago, plural } from "../format";
+import { fetchOverview, projection } from "../insights";
 import { usePoll } from "../live";
 
 /** MigrationsPage lists every migration with its progress; it refreshes while candidates run. */
@@ -17,6 +18,9 @@ export function MigrationsPage() {
     queryFn: api.listMigrationSummaries,
     refetchInterval: (query) => poll((query.state.data ?? []).some((m) => (m.counts?.running ?? 0) > 0) ? 3000 : 15000),
   });
+  // Each migration's projected completion; the list stands without it (an older server, a slow read).
+  const overview = useQuery({ queryKey: ["insights", "overview"], queryFn: () => fetchOverview(7), refetchInterval: poll(60_000), retry: false });
+  const projections = new Map((overview.data?.migrations ?? []).map((mi) => [mi.migrationId, mi]));
   const needle = q.trim().toLowerCase();
   const shown = (list.data ?? []).filter((m) => !needle || `${m.id} ${m.name} ${m.description}`.toLowerCase().includes(needle));
 
@@ -52,6 +56,11 @@ export function MigrationsPage() {
               </div>
               <p className="desc">{m.description}</p>
               <ProgressBar counts={m.counts} />
+              {projections.has(m.id) && (
+                <p className="small">
+                  <Link to={`/migrations/${m.id}/insights`}>Projection</Link>: {projection(projections.get(m.id)!)}
+                </p>
+              )}
               <p className="muted small">
                 {plural(total, "candidate")} · {plural(m.steps.length, "step")} · announced {ago(m.createdAt)}
                 {m.updatedAt ? ` · last change ${ago(m.updatedAt)}` : ""}

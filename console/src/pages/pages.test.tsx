@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { AuditEntry, Candidate, HistoryEvent, Migration, RunCancellation, RunSteps } from "../api/client";
@@ -75,6 +75,8 @@ const failedRun: RunSteps = {
 };
 
 describe("migrations page", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
   it("lists each migration with its progress and finds it by search", async () => {
     const { api } = drover(null);
     renderAt("/", api);
@@ -84,6 +86,23 @@ describe("migrations page", () => {
     await userEvent.type(screen.getByLabelText("Search migrations"), "kafka");
     expect(screen.queryByRole("link", { name: "Bump Go" })).not.toBeInTheDocument();
     expect(screen.getByText(/No migration matches/)).toBeInTheDocument();
+  });
+
+  it("shows each migration's projected completion from GET /insights", async () => {
+    const at = new Date(Date.now() + 9 * 86_400_000 - 60_000).toISOString();
+    const asked: string[] = [];
+    vi.stubGlobal("fetch", async (input: RequestInfo | URL) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      asked.push(url.pathname + url.search);
+      const body = { since: "2026-12-01T00:00:00Z", generatedAt: "2026-12-03T00:00:00Z", total: 10, remaining: 9, completed: 1, days: [], recentFailures: [],
+        migrations: [{ migrationId: "bump", name: "Bump Go", total: 10, remaining: 9, completed: 1, failed: 0, completedPerDay: 1, projectedCompletion: at }] };
+      return new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    const { api } = drover(null);
+    renderAt("/", api);
+    expect(await screen.findByText(/done in ~9 days .* at 1(\.0)?\/day/)).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Projection" })).toHaveAttribute("href", "/migrations/bump/insights");
+    expect(asked).toContain("/insights?days=7");
   });
 
   it("says what is wrong when Drover answers with an error", async () => {
