@@ -206,11 +206,17 @@ func (s *Service) InsightsOverview(ctx context.Context, days int) (api.InsightsO
 	if days < 1 || days > MaxInsightDays {
 		return api.InsightsOverview{}, Invalid("days", "%d is out of range (expected 1 to %d)", days, MaxInsightDays)
 	}
+	// One computation at a time, and its answer shared for overviewTTL.
+	s.overview.Lock()
+	defer s.overview.Unlock()
+	now := s.now().UTC()
+	if s.overview.days == days && !s.overview.at.IsZero() && now.Sub(s.overview.at) < overviewTTL {
+		return s.overview.v, nil
+	}
 	ms, err := s.store.ListMigrations(ctx, false)
 	if err != nil {
 		return api.InsightsOverview{}, storeErr(fmt.Errorf("insights overview: %w", err))
 	}
-	now := s.now().UTC()
 	since := startOfDay(now).AddDate(0, 0, -(days - 1))
 	all := make([]api.Insights, 0, len(ms))
 	for _, m := range ms {
@@ -223,8 +229,14 @@ func (s *Service) InsightsOverview(ctx context.Context, days int) (api.InsightsO
 		}
 		all = append(all, insightsOf(m, evs, since, now))
 	}
-	return overviewOf(ms, all, since, now), nil
+	out := overviewOf(ms, all, since, now)
+	s.overview.at, s.overview.days, s.overview.v = now, days, out
+	return out, nil
 }
+
+// overviewTTL is how long an insights overview is reused: a projection in days does not move
+// in seconds.
+const overviewTTL = 30 * time.Second
 
 // overviewOf sums the insights of migrations ms (one per migration, in the same order, but for
 // those gone meanwhile).

@@ -337,3 +337,28 @@ func TestDeliveryRetryWaits(t *testing.T) {
 	}
 	require.Equal(t, "10s 20s 40s 1m20s 2m40s 5m20s 10m0s 10m0s", strings.Join(waits, " "))
 }
+
+// TestInsightsOverviewIsReused: the overview is computed once per 30 s, however many pages ask.
+func TestInsightsOverviewIsReused(t *testing.T) {
+	f := newNotify(t)
+	ctx := context.Background()
+	now := f.now
+	svc := migrations.NewService(f.st, nil, nil, func() time.Time { return now }, nil)
+	first, err := svc.InsightsOverview(ctx, 7)
+	require.NoError(t, err)
+	require.Empty(t, first.RecentFailures)
+	f.begin(t, "m", "a", "e1")
+	f.step(t, "m", "a", "e1", api.StepState{StepName: "change", Status: api.StepStatusFailed, LastError: "boom", StartedAt: now, FinishedAt: now}, api.AttentionFailed)
+	now = now.Add(29 * time.Second)
+	again, err := svc.InsightsOverview(ctx, 7)
+	require.NoError(t, err)
+	require.Equal(t, first, again, "reused within 30 s")
+	other, err := svc.InsightsOverview(ctx, 30)
+	require.NoError(t, err)
+	require.Len(t, other.RecentFailures, 1, "another window is computed afresh")
+	now = now.Add(2 * time.Second)
+	later, err := svc.InsightsOverview(ctx, 7)
+	require.NoError(t, err)
+	require.Len(t, later.RecentFailures, 1)
+	require.Equal(t, "m", later.RecentFailures[0].MigrationId)
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/pkg/api"
@@ -25,6 +26,14 @@ type Service struct {
 	log    *slog.Logger
 	cache  *readCache[[]byte]
 	lists  *readCache[[]api.Candidate]
+	// overview is the insights overview computed last, reused for overviewTTL: every console
+	// tab on the migrations page asks for it, and it reads every migration's history.
+	overview struct {
+		sync.Mutex
+		at   time.Time
+		days int
+		v    api.InsightsOverview
+	}
 }
 
 // NewService wires the use cases to their ports; now may be nil (time.Now).
