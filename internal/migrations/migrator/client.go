@@ -359,7 +359,12 @@ func (c *Client) CheckURL(raw string) error {
 		return err
 	}
 	u, _ := url.Parse(raw) // ValidateURL parsed it
-	host := u.Hostname()
+	return c.checkHost(u.Hostname())
+}
+
+// checkHost refuses a host that is an address literal the guard refuses (and not allowed by
+// name).
+func (c *Client) checkHost(host string) error {
 	if c.guard.hostAllowed(host) {
 		return nil
 	}

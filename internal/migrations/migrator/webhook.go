@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"time"
 
@@ -62,14 +61,7 @@ func (c *Client) CheckWebhookURL(raw string) error {
 	if err != nil {
 		return err
 	}
-	host := u.Hostname()
-	if c.guard.hostAllowed(host) {
-		return nil
-	}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		return c.guard.check("", addr)
-	}
-	return nil
+	return c.checkHost(u.Hostname())
 }
 
 // NewSecret returns a new webhook signing secret.

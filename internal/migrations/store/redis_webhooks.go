@@ -65,9 +65,9 @@ func (s *RedisStore) GetWebhook(ctx context.Context, id string) (migrations.Webh
 	if err != nil {
 		return migrations.Webhook{}, fmt.Errorf("get webhook %s: %w", id, backendError(err))
 	}
-	var w migrations.Webhook
-	if err := json.Unmarshal([]byte(enc), &w); err != nil {
-		return migrations.Webhook{}, fmt.Errorf("get webhook %s: decode: %w", id, err)
+	w, err := decodeWebhook(enc)
+	if err != nil {
+		return migrations.Webhook{}, fmt.Errorf("get webhook %s: %w", id, err)
 	}
 	return w, nil
 }
@@ -80,9 +80,9 @@ func (s *RedisStore) ListWebhooks(ctx context.Context) ([]migrations.Webhook, er
 	}
 	out := make([]migrations.Webhook, 0, len(all))
 	for id, enc := range all {
-		var w migrations.Webhook
-		if err := json.Unmarshal([]byte(enc), &w); err != nil {
-			return nil, fmt.Errorf("list webhooks: decode %s: %w", id, err)
+		w, err := decodeWebhook(enc)
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %s: %w", id, err)
 		}
 		out = append(out, w)
 	}
@@ -165,6 +165,15 @@ func (s *RedisStore) ListDeliveries(ctx context.Context, webhookID string, limit
 	}
 	sortDeliveries(out)
 	return out, nil
+}
+
+// decodeWebhook reads a stored webhook.
+func decodeWebhook(enc string) (migrations.Webhook, error) {
+	var w migrations.Webhook
+	if err := json.Unmarshal([]byte(enc), &w); err != nil {
+		return migrations.Webhook{}, fmt.Errorf("decode webhook: %w", err)
+	}
+	return w, nil
 }
 
 // sortDeliveries orders deliveries newest first, by CreatedAt then id.

@@ -41,9 +41,9 @@ func (s *SQLiteStore) GetWebhook(ctx context.Context, id string) (migrations.Web
 	if err != nil {
 		return migrations.Webhook{}, fmt.Errorf("get webhook %s: %w", id, backendError(err))
 	}
-	var w migrations.Webhook
-	if err := json.Unmarshal([]byte(enc), &w); err != nil {
-		return migrations.Webhook{}, fmt.Errorf("get webhook %s: decode: %w", id, err)
+	w, err := decodeWebhook(enc)
+	if err != nil {
+		return migrations.Webhook{}, fmt.Errorf("get webhook %s: %w", id, err)
 	}
 	return w, nil
 }
@@ -61,9 +61,9 @@ func (s *SQLiteStore) ListWebhooks(ctx context.Context) ([]migrations.Webhook, e
 		if err := rows.Scan(&enc); err != nil {
 			return nil, fmt.Errorf("list webhooks: %w", backendError(err))
 		}
-		var w migrations.Webhook
-		if err := json.Unmarshal([]byte(enc), &w); err != nil {
-			return nil, fmt.Errorf("list webhooks: decode: %w", err)
+		w, err := decodeWebhook(enc)
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %w", err)
 		}
 		out = append(out, w)
 	}
