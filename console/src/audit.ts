@@ -16,6 +16,9 @@ const verbs: Record<string, string> = {
   createMigratorCredential: "created a migrator credential",
   rotateMigratorCredential: "rotated a migrator credential",
   revokeMigratorCredential: "revoked a migrator credential",
+  createWebhook: "added a notification webhook",
+  deleteWebhook: "deleted a notification webhook",
+  testWebhook: "sent a test notification",
 };
 
 /** stepOf is the step a request named in its path (a mark: …/steps/{stepName}/complete), if any. */

@@ -7,6 +7,7 @@ import { CandidatePage } from "./pages/CandidatePage";
 import { NotFound } from "./pages/NotFound";
 import { RolloutPage } from "./pages/RolloutPage";
 import { InsightsPage } from "./pages/InsightsPage";
+import { NotificationsPage } from "./pages/NotificationsPage";
 
 // A page keyed by its route's ids starts afresh for another migration or candidate, so a
 // selection, a filter or a form never carries over to the next one.
@@ -39,6 +40,7 @@ export const routes: RouteObject[] = [
       { path: "migrations/:migrationId/candidates/:candidateId", element: <CandidateRoute /> },
       { path: "migrations/:migrationId/rollouts/:rolloutId", element: <RolloutRoute /> },
       { path: "migrations/:migrationId/insights", element: <InsightsRoute /> },
+      { path: "notifications", element: <NotificationsPage /> },
       { path: "*", element: <NotFound /> },
     ],
   },

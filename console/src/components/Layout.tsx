@@ -3,7 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link, Outlet } from "react-router";
 import { useApi } from "../api/context";
 import { useTheme, type Theme } from "../theme";
-import { loggedOut, loginHref, useMe } from "../me";
+import { covers, loggedOut, loginHref, useMe } from "../me";
 import { CommandPalette } from "./CommandPalette";
 import { LoggedOut } from "./LoggedOut";
 import { ToastProvider } from "./Toasts";
@@ -33,6 +33,7 @@ export function Layout() {
             </Link>
             <nav>
               <Link to="/">Migrations</Link>
+              {me.data && !loggedOut(me.data) && covers(me.data.role, "admin") && <Link to="/notifications">Notifications</Link>}
             </nav>
             <button type="button" className="search" onClick={() => setPalette(true)} aria-label="Jump to a migration or candidate">
               <span>Jump to…</span>
