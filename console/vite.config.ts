@@ -10,7 +10,7 @@ export default defineConfig({
   build: { outDir: "build/ui", emptyOutDir: true, chunkSizeWarningLimit: 800 },
   server: {
     proxy: Object.fromEntries(
-      ["/migrations", "/event", "/healthz", "/readyz"].map((p) => [p, { target: api, changeOrigin: true }]),
+      ["/migrations", "/event", "/events", "/insights", "/admin", "/auth", "/audit", "/healthz", "/readyz"].map((p) => [p, { target: api, changeOrigin: true }]),
     ),
   },
   test: {
