@@ -255,6 +255,10 @@ func (s *notifyingStore) FinishRun(ctx context.Context, migrationID, candidateID
 	if cs != api.CandidateStatusCompleted {
 		return nil
 	}
+	// Counting a migration's candidates is a scan in the embedded store: only when someone listens.
+	if hooks := s.n.targets(ctx, api.NotificationKindMigrationFinished, migrationID); len(hooks) == 0 {
+		return nil
+	}
 	m, err := s.MigrationStore.GetMigration(ctx, migrationID)
 	if err != nil {
 		s.n.log.WarnContext(ctx, "notifications: cannot read the migration to tell whether it is finished", "migration", migrationID, "error", err)
@@ -268,17 +272,23 @@ func (s *notifyingStore) FinishRun(ctx context.Context, migrationID, candidateID
 	return nil
 }
 
+// targets are the webhooks that want notifications of kind about migrationID (none, logged,
+// when they cannot be read).
+func (n *Notifications) targets(ctx context.Context, kind api.NotificationKind, migrationID string) []Webhook {
+	hooks, err := n.store.ListWebhooks(ctx)
+	if err != nil {
+		n.log.WarnContext(ctx, "notifications: cannot list webhooks; this notification is not sent", "kind", kind, "migration", migrationID, "error", err)
+		return nil
+	}
+	return slices.DeleteFunc(hooks, func(w Webhook) bool { return !w.matches(kind, migrationID) })
+}
+
 // raise enqueues n for every webhook that wants it.
 func (n *Notifications) raise(ctx context.Context, note api.Notification) {
 	// The change is stored; its notice must not be lost to the caller's deadline running out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	hooks, err := n.store.ListWebhooks(ctx)
-	if err != nil {
-		n.log.WarnContext(ctx, "notifications: cannot list webhooks; this notification is not sent", "kind", note.Kind, "migration", note.MigrationId, "error", err)
-		return
-	}
-	hooks = slices.DeleteFunc(hooks, func(w Webhook) bool { return !w.matches(note.Kind, note.MigrationId) })
+	hooks := n.targets(ctx, note.Kind, note.MigrationId)
 	if len(hooks) == 0 {
 		return
 	}

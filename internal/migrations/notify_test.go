@@ -362,3 +362,35 @@ func TestInsightsOverviewIsReused(t *testing.T) {
 	require.Len(t, later.RecentFailures, 1)
 	require.Equal(t, "m", later.RecentFailures[0].MigrationId)
 }
+
+// countingStore counts the migration reads made through it.
+type countingStore struct {
+	migrations.MigrationStore
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingStore) GetMigration(ctx context.Context, id string) (api.Migration, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.MigrationStore.GetMigration(ctx, id)
+}
+
+// TestNotifyingCountsOnlyWhenSomeoneListens: a completed run reads its migration's counts (a
+// scan in the embedded store) only when a webhook wants to hear that the migration finished.
+func TestNotifyingCountsOnlyWhenSomeoneListens(t *testing.T) {
+	f := newNotify(t)
+	ctx := context.Background()
+	counting := &countingStore{MigrationStore: f.st}
+	s := migrations.Notifying(counting, f.n)
+	f.hook(t, api.WebhookInput{Url: "https://hooks.example.com/failures", Events: []api.NotificationKind{api.NotificationKindStepFailed}})
+	f.begin(t, "m", "a", "e1")
+	require.NoError(t, s.FinishRun(ctx, "m", "a", "e1", api.RunStatusCompleted, api.CandidateStatusCompleted, f.now))
+	require.Zero(t, counting.reads)
+	f.hook(t, api.WebhookInput{Url: "https://hooks.example.com/done", MigrationId: "m", Events: []api.NotificationKind{api.NotificationKindMigrationFinished}})
+	f.begin(t, "m", "b", "e2")
+	require.NoError(t, s.FinishRun(ctx, "m", "b", "e2", api.RunStatusCompleted, api.CandidateStatusCompleted, f.now))
+	require.Equal(t, 1, counting.reads)
+	require.Len(t, f.queue.take(), 1, "the finish, to the webhook that wants it")
+}
