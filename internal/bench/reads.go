@@ -98,8 +98,8 @@ func endpoints(running []string, candidates int) []endpoint {
 		{"list migrations", func() string { return "/migrations" }},
 		{"list migrations, counts only", func() string { return "/migrations?candidates=false" }},
 		{"get migration " + big + ", counts only", func() string { return "/migrations/" + bigMigration + "?candidates=false" }},
-		{"insights " + big, func() string { return "/migrations/" + bigMigration + "/insights" }},
-		{"insights overview (30 s cache)", func() string { return "/insights?days=7" }},
+		{"insights " + big + " (15 s cache)", func() string { return "/migrations/" + bigMigration + "/insights" }},
+		{"insights overview (15 s cache)", func() string { return "/insights?days=7" }},
 		{"get run steps", func() string {
 			return "/migrations/" + bigMigration + "/candidates/" + running[rand.IntN(len(running))] + "/steps"
 		}},

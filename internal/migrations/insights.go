@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/drover-dev/drover/pkg/api"
@@ -33,17 +34,32 @@ func (s *Service) Insights(ctx context.Context, migrationID string, days int) (a
 	if days < 1 || days > MaxInsightDays {
 		return api.Insights{}, Invalid("days", "%d is out of range (expected 1 to %d)", days, MaxInsightDays)
 	}
-	m, err := s.store.GetMigration(ctx, migrationID)
+	v, err := s.insights.get(ctx, fmt.Sprintf("migration/%s/%d", migrationID, days), s.insightsBucket(), func(ctx context.Context) (any, error) {
+		m, err := s.store.GetMigration(ctx, migrationID)
+		if err != nil {
+			return nil, s.notFoundOrUnavailable(fmt.Errorf("insights of %s: %w", migrationID, err), migrationID, "")
+		}
+		now := s.now().UTC()
+		since := startOfDay(now).AddDate(0, 0, -(days - 1))
+		evs, err := s.store.ListOutcomes(ctx, migrationID, since)
+		if err != nil {
+			return nil, s.notFoundOrUnavailable(fmt.Errorf("insights of %s: %w", migrationID, err), migrationID, "")
+		}
+		return insightsOf(m, evs, since, now), nil
+	})
 	if err != nil {
-		return api.Insights{}, s.notFoundOrUnavailable(fmt.Errorf("insights of %s: %w", migrationID, err), migrationID, "")
+		return api.Insights{}, err
 	}
-	now := s.now().UTC()
-	since := startOfDay(now).AddDate(0, 0, -(days - 1))
-	evs, err := s.store.ListOutcomes(ctx, migrationID, since)
-	if err != nil {
-		return api.Insights{}, s.notFoundOrUnavailable(fmt.Errorf("insights of %s: %w", migrationID, err), migrationID, "")
-	}
-	return insightsOf(m, evs, since, now), nil
+	return v.(api.Insights), nil
+}
+
+// insightsTTL is how long computed insights are reused: a projection in days and a per-day
+// chart do not move in seconds, and a migration's insights read its whole outcome log.
+const insightsTTL = 15 * time.Second
+
+// insightsBucket names the insightsTTL-long slot of time that now falls in.
+func (s *Service) insightsBucket() string {
+	return strconv.FormatInt(s.now().Unix()/int64(insightsTTL/time.Second), 10)
 }
 
 // insightsOf computes the insights of migration m (its definition and counts) from its outcome
@@ -206,17 +222,22 @@ func (s *Service) InsightsOverview(ctx context.Context, days int) (api.InsightsO
 	if days < 1 || days > MaxInsightDays {
 		return api.InsightsOverview{}, Invalid("days", "%d is out of range (expected 1 to %d)", days, MaxInsightDays)
 	}
-	// One computation at a time, and its answer shared for overviewTTL.
-	s.overview.Lock()
-	defer s.overview.Unlock()
-	now := s.now().UTC()
-	if s.overview.days == days && !s.overview.at.IsZero() && now.Sub(s.overview.at) < overviewTTL {
-		return s.overview.v, nil
+	v, err := s.insights.get(ctx, fmt.Sprintf("overview/%d", days), s.insightsBucket(), func(ctx context.Context) (any, error) {
+		return s.overview(ctx, days)
+	})
+	if err != nil {
+		return api.InsightsOverview{}, err
 	}
+	return v.(api.InsightsOverview), nil
+}
+
+// overview computes the insights overview.
+func (s *Service) overview(ctx context.Context, days int) (api.InsightsOverview, error) {
 	ms, err := s.store.ListMigrations(ctx, false)
 	if err != nil {
 		return api.InsightsOverview{}, storeErr(fmt.Errorf("insights overview: %w", err))
 	}
+	now := s.now().UTC()
 	since := startOfDay(now).AddDate(0, 0, -(days - 1))
 	all := make([]api.Insights, 0, len(ms))
 	for _, m := range ms {
@@ -229,14 +250,8 @@ func (s *Service) InsightsOverview(ctx context.Context, days int) (api.InsightsO
 		}
 		all = append(all, insightsOf(m, evs, since, now))
 	}
-	out := overviewOf(ms, all, since, now)
-	s.overview.at, s.overview.days, s.overview.v = now, days, out
-	return out, nil
+	return overviewOf(ms, all, since, now), nil
 }
-
-// overviewTTL is how long an insights overview is reused: a projection in days does not move
-// in seconds.
-const overviewTTL = 30 * time.Second
 
 // overviewOf sums the insights of migrations ms (one per migration, in the same order, but for
 // those gone meanwhile).

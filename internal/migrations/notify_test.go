@@ -338,8 +338,8 @@ func TestDeliveryRetryWaits(t *testing.T) {
 	require.Equal(t, "10s 20s 40s 1m20s 2m40s 5m20s 10m0s 10m0s", strings.Join(waits, " "))
 }
 
-// TestInsightsOverviewIsReused: the overview is computed once per 30 s, however many pages ask.
-func TestInsightsOverviewIsReused(t *testing.T) {
+// TestInsightsAreReused: insights are computed once per 15 s slot, however many pages ask.
+func TestInsightsAreReused(t *testing.T) {
 	f := newNotify(t)
 	ctx := context.Background()
 	now := f.now
@@ -347,12 +347,18 @@ func TestInsightsOverviewIsReused(t *testing.T) {
 	first, err := svc.InsightsOverview(ctx, 7)
 	require.NoError(t, err)
 	require.Empty(t, first.RecentFailures)
+	one, err := svc.Insights(ctx, "m", 7)
+	require.NoError(t, err)
+	require.Empty(t, one.RecentFailures)
 	f.begin(t, "m", "a", "e1")
 	f.step(t, "m", "a", "e1", api.StepState{StepName: "change", Status: api.StepStatusFailed, LastError: "boom", StartedAt: now, FinishedAt: now}, api.AttentionFailed)
-	now = now.Add(29 * time.Second)
+	now = now.Add(14 * time.Second) // f.now starts a slot
 	again, err := svc.InsightsOverview(ctx, 7)
 	require.NoError(t, err)
-	require.Equal(t, first, again, "reused within 30 s")
+	require.Equal(t, first, again, "reused within the slot")
+	oneAgain, err := svc.Insights(ctx, "m", 7)
+	require.NoError(t, err)
+	require.Equal(t, one, oneAgain)
 	other, err := svc.InsightsOverview(ctx, 30)
 	require.NoError(t, err)
 	require.Len(t, other.RecentFailures, 1, "another window is computed afresh")
@@ -361,6 +367,11 @@ func TestInsightsOverviewIsReused(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, later.RecentFailures, 1)
 	require.Equal(t, "m", later.RecentFailures[0].MigrationId)
+	oneLater, err := svc.Insights(ctx, "m", 7)
+	require.NoError(t, err)
+	require.Len(t, oneLater.RecentFailures, 1)
+	_, err = svc.Insights(ctx, "nope", 7)
+	require.ErrorIs(t, err, migrations.ErrMigrationNotFound, "errors are not cached as answers")
 }
 
 // countingStore counts the migration reads made through it.

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/pkg/api"
@@ -26,14 +25,10 @@ type Service struct {
 	log    *slog.Logger
 	cache  *readCache[[]byte]
 	lists  *readCache[[]api.Candidate]
-	// overview is the insights overview computed last, reused for overviewTTL: every console
-	// tab on the migrations page asks for it, and it reads every migration's history.
-	overview struct {
-		sync.Mutex
-		at   time.Time
-		days int
-		v    api.InsightsOverview
-	}
+	// insights are computed insights, reused within a time bucket (insightsTTL): they read a
+	// migration's whole outcome log, and every console tab on the migrations page asks for the
+	// overview of all of them.
+	insights *readCache[any]
 }
 
 // NewService wires the use cases to their ports; now may be nil (time.Now).
@@ -44,7 +39,8 @@ func NewService(store MigrationStore, engine ExecutionEngine, dryRun DryRunner, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, engine: engine, dryRun: dryRun, now: now, log: log, cache: newReadCache[[]byte](), lists: newReadCache[[]api.Candidate]()}
+	return &Service{store: store, engine: engine, dryRun: dryRun, now: now, log: log, cache: newReadCache[[]byte](), lists: newReadCache[[]api.Candidate](),
+		insights: newReadCache[any]()}
 }
 
 // Announce creates or replaces a migration's definition and merges its candidates.
