@@ -215,7 +215,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 	if feed == nil {
 		feed = migrationsstore.NewMemoryFeed(10_000)
 	}
-	store = migrations.Publishing(store, feed, nil, log)
+	store = migrations.Publishing(store, metrics.Feed(feed), nil, log)
 	hub := migrations.NewHub(feed, store, log)
 	liveCtx, stopLive := context.WithCancel(context.Background())
 	liveDone := make(chan struct{})
@@ -271,7 +271,7 @@ func Start(cfg Config, store migrations.MigrationStore, c client.Client, closers
 		}
 	}
 	hc := handler.Config{Service: svc, Access: acc, Log: log, Routes: cfg.Routes,
-		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP, Tracing: tracing.Middleware, Live: hub}
+		AllowedHosts: t.AllowedHosts, TrustedProxies: t.TrustedProxies, SSO: sso, Metrics: metrics.Handler(), Observe: metrics.ObserveHTTP, Tracing: tracing.Middleware, Live: hub, Streams: metrics.ObserveStream}
 	if notes != nil {
 		hc.Webhooks = notes
 	}

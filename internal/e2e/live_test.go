@@ -74,6 +74,10 @@ func TestLiveEventsAcrossReplicas(t *testing.T) {
 	d := mig.NextDispatch(t, waitFor)
 	last := awaitLive(t, follow, func(ev api.LiveEvent) bool { return ev.Kind == api.LiveEventKindStep && ev.StepName == "branch" })
 
+	// B counts its open stream (the refused one is not counted); A has none.
+	require.Contains(t, string(onB.Do(t, http.MethodGet, "/metrics", nil).Body), "\ndrover_live_streams 1\n")
+	require.Contains(t, string(onA.Do(t, http.MethodGet, "/metrics", nil).Body), "\ndrover_live_streams 0\n")
+
 	// B's client goes away; the run finishes meanwhile; it comes back, on A, from its last id.
 	follow.Close()
 	require.Equal(t, http.StatusAccepted, event(t, migrator, d.CallbackId, "svc-a", "branch", api.StepEventStatusSucceeded, nil).Status)

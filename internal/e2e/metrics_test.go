@@ -55,6 +55,8 @@ func TestMetricsAfterRuns(t *testing.T) {
 		`drover_http_requests_total{code="202",method="POST",route="/event/:runId"} 3`,
 		`drover_temporal_call_duration_seconds_count{operation="StartRun",result="ok"} 2`,
 		`drover_store_up 1`,
+		`drover_live_events_published_total{result="ok"} `,
+		`drover_live_streams 0`,
 		`temporal_workflow_task_execution_latency_seconds_count{`,
 		`temporal_activity_execution_latency_seconds_count{`,
 		`go_goroutines `,

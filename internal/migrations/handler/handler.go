@@ -102,6 +102,7 @@ type Handler struct {
 	live         Live
 	keepAlive    time.Duration
 	webhooks     Webhooks
+	streams      func(delta int)
 }
 
 // Config is what the API is built from.
@@ -131,6 +132,8 @@ type Config struct {
 	KeepAlive time.Duration
 	// Webhooks, when not nil, serves the notification webhooks' endpoints.
 	Webhooks Webhooks
+	// Streams, when not nil, is told of every event stream opening (+1) and closing (-1).
+	Streams func(delta int)
 }
 
 // SSO is a single sign-on flow: its login redirect, the provider's callback and the logout.
@@ -153,7 +156,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	h := &Handler{svc: cfg.Service, access: cfg.Access, log: cfg.Log, large: make(chan struct{}, MaxLargeBodies),
-		routes: v.routes, allowedHosts: map[string]bool{}, observe: cfg.Observe, live: cfg.Live, keepAlive: cfg.KeepAlive, webhooks: cfg.Webhooks}
+		routes: v.routes, allowedHosts: map[string]bool{}, observe: cfg.Observe, live: cfg.Live, keepAlive: cfg.KeepAlive, webhooks: cfg.Webhooks, streams: cfg.Streams}
 	if h.keepAlive <= 0 {
 		h.keepAlive = 15 * time.Second
 	}

@@ -38,6 +38,10 @@ func (h *Handler) events(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	if h.streams != nil {
+		h.streams(1)
+		defer h.streams(-1)
+	}
 	// A stream outlives the server's read timeout, which would otherwise end it.
 	rc := http.NewResponseController(c.Writer)
 	_ = rc.SetReadDeadline(time.Time{})

@@ -189,6 +189,26 @@ func (n *notifier) CancelRun(ctx context.Context, migratorURL string, req api.Ca
 	return err
 }
 
+// Feed counts what is published on feed, by result.
+func (m *Metrics) Feed(feed migrations.ChangeFeed) migrations.ChangeFeed {
+	return &countedFeed{ChangeFeed: feed, m: m}
+}
+
+type countedFeed struct {
+	migrations.ChangeFeed
+	m *Metrics
+}
+
+func (f *countedFeed) Publish(ctx context.Context, ev api.LiveEvent) (string, error) {
+	id, err := f.ChangeFeed.Publish(ctx, ev)
+	res := "ok"
+	if err != nil {
+		res = "failed"
+	}
+	f.m.livePublished.WithLabelValues(res).Inc()
+	return id, err
+}
+
 // Deliverer makes one attempt at a notification's delivery (migrations.Notifications).
 type Deliverer interface {
 	Deliver(ctx context.Context, in migrations.DeliveryInput, a migrations.DeliveryAttempt) error

@@ -29,6 +29,8 @@ type Metrics struct {
 	dispatches    *prometheus.CounterVec
 	dispatchTime  *prometheus.HistogramVec
 	deliveries    *prometheus.CounterVec
+	liveStreams   prometheus.Gauge
+	livePublished *prometheus.CounterVec
 	httpRequests  *prometheus.CounterVec
 	httpDuration  *prometheus.HistogramVec
 	storeDuration *prometheus.HistogramVec
@@ -67,6 +69,11 @@ func New() *Metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_notification_attempts_total",
 			Help: "Attempts to deliver a notification to a webhook, by kind and result (delivered; retrying: it failed and is tried again; failed: Drover gave up)."},
 			[]string{"kind", "result"}),
+		liveStreams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "drover_live_streams",
+			Help: "Live event streams (GET /events and /migrations/{id}/events) open on this replica."}),
+		livePublished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_live_events_published_total",
+			Help: "Live events this replica published to the change feed, by result (ok, failed: clients see that change on their next refresh)."},
+			[]string{"result"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "drover_http_requests_total",
 			Help: "API requests, by route, method and status code."}, []string{"route", "method", "code"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "drover_http_request_duration_seconds",
@@ -87,8 +94,10 @@ func New() *Metrics {
 			m.deliveries.WithLabelValues(string(k), r)
 		}
 	}
+	m.livePublished.WithLabelValues("ok")
+	m.livePublished.WithLabelValues("failed")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.runsStarted, m.runsFinished, m.stepsFinished, m.stepDuration, m.stepWait, m.dispatches, m.dispatchTime, m.deliveries,
+		m.runsStarted, m.runsFinished, m.stepsFinished, m.stepDuration, m.stepWait, m.dispatches, m.dispatchTime, m.deliveries, m.liveStreams, m.livePublished,
 		m.httpRequests, m.httpDuration, m.storeDuration, m.storeErrors, m.engineCalls)
 	return m
 }
@@ -100,6 +109,9 @@ func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
+
+// ObserveStream counts live event streams opening (+1) and closing (-1).
+func (m *Metrics) ObserveStream(delta int) { m.liveStreams.Add(float64(delta)) }
 
 // ObserveHTTP records one API request; route is the matched route template ("" for none).
 func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
