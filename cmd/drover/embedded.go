@@ -52,6 +52,8 @@ type benchCmd struct {
 	SkipRollout          bool          `help:"Skip the rollout phase."`
 	SkipThroughput       bool          `help:"Skip the throughput phases (and the rollout phase)."`
 	SkipReads            bool          `help:"Skip the read and memory phases."`
+	SkipCallbacks        bool          `help:"Skip the callbacks phase (list candidates of the throughput phase's number of open runs while callbacks arrive)."`
+	CallbackRate         int           `help:"Callbacks a second in the callbacks phase." default:"100"`
 	SkipLimits           bool          `help:"Skip the request-limits phase (large and hostile requests, each to a fresh drover dev)."`
 	SkipBaseline         bool          `help:"Run Drover's throughput phase without the raw-Temporal baseline (e.g. to profile Drover alone)."`
 	ServeBinary          string        `help:"The drover binary whose serve command the memory phase measures (default: this one; a -tags serveonly build is the production binary)." type:"path"`
@@ -111,7 +113,7 @@ func (cmd *benchCmd) Run() error {
 		Candidates: cmd.Candidates, Steps: cmd.Steps, StartConcurrency: cmd.StartConcurrency, RedisAddr: cmd.Redis,
 		ReadCandidates: cmd.ReadCandidates, ReadRunning: cmd.ReadRunning, ReadMigrations: cmd.ReadMigrations,
 		ReadClients: cmd.ReadClients, ReadDuration: cmd.ReadDuration, SkipThroughput: cmd.SkipThroughput, SkipBaseline: cmd.SkipBaseline,
-		SkipReads: cmd.SkipReads, SkipLimits: cmd.SkipLimits, ServeBinary: self, Logger: log,
+		SkipReads: cmd.SkipReads, SkipLimits: cmd.SkipLimits, SkipCallbacks: cmd.SkipCallbacks, CallbackRate: cmd.CallbackRate, ServeBinary: self, Logger: log,
 		RolloutConcurrent: cmd.RolloutMaxConcurrent, RolloutPoll: cmd.RolloutPoll, SkipRollout: cmd.SkipRollout,
 	})
 	if err != nil {

@@ -44,6 +44,8 @@ type Config struct {
 	SkipRollout       bool
 	SkipReads         bool
 	SkipLimits        bool
+	SkipCallbacks     bool
+	CallbackRate      int    // callbacks a second in the callbacks phase
 	ServeBinary       string // the drover binary, for the memory and limits phases; empty skips them
 	Logger            *slog.Logger
 }
@@ -58,6 +60,7 @@ type Results struct {
 	Reads      []ReadResult     `json:"reads,omitempty"`
 	Memory     *MemoryResult    `json:"memory,omitempty"`
 	Limits     []LimitResult    `json:"limits,omitempty"`
+	Callbacks  *CallbackResult  `json:"callbacks,omitempty"`
 	Notes      []string         `json:"notes,omitempty"`
 	Config     map[string]any   `json:"config"`
 	Errors     map[string]int64 `json:"errors"`
@@ -173,6 +176,13 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			res.Notes = append(res.Notes, "memory: drover serve not measured (no binary)")
 		}
 	}
+	if !cfg.SkipCallbacks {
+		cfg.Logger.Info("callbacks: list candidates while callbacks arrive", "running", cfg.Candidates, "callbacksPerSecond", cfg.CallbackRate)
+		if res.Callbacks, err = env.callbacks(ctx); err != nil {
+			return nil, fmt.Errorf("callbacks: %w", err)
+		}
+		res.Errors["callbacks"] = res.Callbacks.Errors
+	}
 	if !cfg.SkipLimits && cfg.ServeBinary != "" {
 		cfg.Logger.Info("request limits: large and hostile requests, each to a fresh drover dev")
 		if res.Limits, err = env.limits(ctx); err != nil {
@@ -227,6 +237,13 @@ func (r *Results) Print(w io.Writer) {
 		for _, rr := range r.Reads {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t\n", rr.Endpoint, rr.Store, rr.Requests, rr.RPS, ms(rr.P50), ms(rr.P99), rr.Bytes, rr.Errors)
 		}
+		_ = tw.Flush()
+		fmt.Fprintln(w)
+	}
+	if cb := r.Callbacks; cb != nil {
+		fmt.Fprintln(tw, "while callbacks arrive\trunning\tcallbacks/s asked\tcallbacks\tcallback p50\tcallback p99\tlist requests/s\tlist p50\tlist p99\terrors\t")
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%s\t%s\t%.0f\t%s\t%s\t%d\t\n", cb.List.Endpoint, cb.Running, cb.Rate, cb.Callbacks, ms(cb.CallbackP50), ms(cb.CallbackP99),
+			cb.List.RPS, ms(cb.List.P50), ms(cb.List.P99), cb.Errors)
 		_ = tw.Flush()
 		fmt.Fprintln(w)
 	}

@@ -65,12 +65,25 @@ type migratorStub struct {
 	pending sync.WaitGroup
 	open    atomic.Int64
 	most    atomic.Int64
+	held    atomic.Pointer[chan api.DispatchStepRequest] // when set, dispatches go there instead of being answered
 }
+
+// hold makes the stub accept dispatches without calling back, handing each to held instead.
+func (m *migratorStub) hold(held chan api.DispatchStepRequest) { m.held.Store(&held) }
 
 func (m *migratorStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req api.DispatchStepRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		http.Error(w, `{"error":"bad dispatch"}`, http.StatusBadRequest)
+		return
+	}
+	if h := m.held.Load(); h != nil {
+		w.WriteHeader(http.StatusAccepted)
+		select {
+		case *h <- req:
+		default:
+			m.errors.Add(1)
+		}
 		return
 	}
 	step, _ := strconv.Atoi(strings.TrimPrefix(req.StepName, "s"))
