@@ -45,6 +45,7 @@ type benchCmd struct {
 	ReadCandidates       int           `help:"Candidates of the big migration in the read phase." default:"10000"`
 	ReadRunning          int           `help:"Of those, candidates with a run and step history." default:"1000"`
 	ReadMigrations       int           `help:"Migrations in all in the read phase." default:"100"`
+	ReadBig              int           `help:"Of those, how many have --read-candidates candidates (the first also has the runs)." default:"1"`
 	ReadClients          int           `help:"Concurrent clients per read endpoint." default:"8"`
 	ReadDuration         time.Duration `help:"Load time per read endpoint." default:"10s"`
 	RolloutMaxConcurrent int           `help:"The rollout phase's maxConcurrent (the throughput phase's runs, started by one rollout)." default:"100"`
@@ -111,7 +112,7 @@ func (cmd *benchCmd) Run() error {
 	}
 	res, err := bench.Run(ctx, bench.Config{
 		Candidates: cmd.Candidates, Steps: cmd.Steps, StartConcurrency: cmd.StartConcurrency, RedisAddr: cmd.Redis,
-		ReadCandidates: cmd.ReadCandidates, ReadRunning: cmd.ReadRunning, ReadMigrations: cmd.ReadMigrations,
+		ReadCandidates: cmd.ReadCandidates, ReadRunning: cmd.ReadRunning, ReadMigrations: cmd.ReadMigrations, ReadBig: cmd.ReadBig,
 		ReadClients: cmd.ReadClients, ReadDuration: cmd.ReadDuration, SkipThroughput: cmd.SkipThroughput, SkipBaseline: cmd.SkipBaseline,
 		SkipReads: cmd.SkipReads, SkipLimits: cmd.SkipLimits, SkipCallbacks: cmd.SkipCallbacks, CallbackRate: cmd.CallbackRate, ServeBinary: self, Logger: log,
 		RolloutConcurrent: cmd.RolloutMaxConcurrent, RolloutPoll: cmd.RolloutPoll, SkipRollout: cmd.SkipRollout,

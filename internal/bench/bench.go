@@ -33,6 +33,7 @@ type Config struct {
 	ReadCandidates   int           // candidates of the big migration in the read phase
 	ReadRunning      int           // of those, how many have a run with step history
 	ReadMigrations   int           // migrations in all in the read phase
+	ReadBig          int           // of those, how many have ReadCandidates candidates (the first also has the runs)
 	ReadClients      int           // concurrent clients per read endpoint
 	ReadDuration     time.Duration // load time per read endpoint
 	// RolloutConcurrent is the rollout phase's maxConcurrent and RolloutPoll its rollouts' poll

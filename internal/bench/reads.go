@@ -46,6 +46,19 @@ func (e *env) seed(ctx context.Context, st migrations.MigrationStore) ([]string,
 			return nil, err
 		}
 	}
+	// More migrations of the same size (--read-big), without runs: the console's counts-only
+	// reads must stay cheap however many candidates there are in all.
+	for k := 2; k <= e.cfg.ReadBig; k++ {
+		id := fmt.Sprintf("%s-%02d", bigMigration, k)
+		if err := st.SaveMigration(ctx, def(id)); err != nil {
+			return nil, err
+		}
+		for i := 0; i < len(all); i += 1000 {
+			if err := st.MergeCandidates(ctx, id, all[i:min(i+1000, len(all))], now); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var running []string
 	for i := range min(e.cfg.ReadRunning, len(all)) {
 		cid := all[i*len(all)/max(e.cfg.ReadRunning, 1)].Id
@@ -73,7 +86,7 @@ func (e *env) seed(ctx context.Context, st migrations.MigrationStore) ([]string,
 		}
 		running = append(running, cid)
 	}
-	for i := 1; i < e.cfg.ReadMigrations; i++ {
+	for i := max(e.cfg.ReadBig, 1); i < e.cfg.ReadMigrations; i++ {
 		id := fmt.Sprintf("bench-small-%03d", i)
 		if err := st.SaveMigration(ctx, def(id)); err != nil {
 			return nil, err
