@@ -98,8 +98,10 @@ type ReadResult struct {
 
 // MemoryResult is drover serve's resident memory holding the read data set.
 type MemoryResult struct {
-	IdleMB float64 `json:"idleRssMb"`
-	LoadMB float64 `json:"loadRssMb"` // the highest RSS seen under read load
+	StartMB   float64 `json:"startRssMb"`   // once serving, before any read
+	ConsoleMB float64 `json:"consoleRssMb"` // the highest RSS under the console's reads alone (counts only, insights)
+	IdleMB    float64 `json:"idleRssMb"`    // after one request of every endpoint, full lists included
+	LoadMB    float64 `json:"loadRssMb"`    // the highest RSS seen under read load of every endpoint
 }
 
 // Run runs the selected phases and returns their results.
@@ -249,7 +251,8 @@ func (r *Results) Print(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	if r.Memory != nil {
-		fmt.Fprintf(w, "drover serve RSS with the read data set: idle %.0f MB, under read load %.0f MB\n\n", r.Memory.IdleMB, r.Memory.LoadMB)
+		fmt.Fprintf(w, "drover serve RSS with the read data set: started %.0f MB, under the console's reads (counts only, insights) %.0f MB; after every endpoint once %.0f MB, under read load of every endpoint %.0f MB\n\n",
+			r.Memory.StartMB, r.Memory.ConsoleMB, r.Memory.IdleMB, r.Memory.LoadMB)
 	}
 	if len(r.Limits) > 0 {
 		fmt.Fprintln(tw, "request (to a fresh drover dev)\tbytes\tstatus\tRSS before\tpeak RSS\tpeak - before\t(peak - before) / bytes\t")

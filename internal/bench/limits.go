@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -100,7 +101,11 @@ func startServing(cmd *exec.Cmd) (string, func(), error) {
 	}
 	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	url := make(chan string, 1)
+	var mu sync.Mutex
+	var last []string // its latest log lines, to say why it did not serve
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -111,14 +116,24 @@ func startServing(cmd *exec.Cmd) (string, func(), error) {
 			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "drover is serving" {
 				url <- rec.URL
 			}
+			mu.Lock()
+			last = append(last[max(len(last)-4, 0):], sc.Text())
+			mu.Unlock()
 		}
 	}()
+	why := func(what string) error {
+		stop()
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Errorf("%s %s; it logged: %s", cmd.Path, what, strings.Join(last, " | "))
+	}
 	select {
 	case u := <-url:
 		return u, stop, nil
+	case <-ended:
+		return "", nil, why("exited before serving")
 	case <-time.After(60 * time.Second):
-		stop()
-		return "", nil, fmt.Errorf("%s did not start serving", cmd.Path)
+		return "", nil, why("did not start serving within 60 s")
 	}
 }
 

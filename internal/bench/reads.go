@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,19 +206,29 @@ func load(ctx context.Context, base string, ep endpoint, clients int, d time.Dur
 // idle and under the same read load.
 func (e *env) memory(ctx context.Context, prefix string, running []string) (*MemoryResult, error) {
 	cmd := exec.CommandContext(ctx, e.cfg.ServeBinary, "serve", "--addr", "127.0.0.1:0", "--log-format", "json",
-		"--temporal-address", e.temporal, "--redis-addr", e.cfg.RedisAddr, "--redis-prefix", prefix, "--task-queue", "bench-memory")
+		"--temporal-address", e.temporal, "--redis-addr", e.cfg.RedisAddr, "--redis-prefix", prefix, "--task-queue", "bench-memory",
+		"--insecure-no-auth") // the bench's reads are anonymous, on loopback
 	base, stop, err := startServing(cmd)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
 	pid := strconv.Itoa(cmd.Process.Pid)
+	res := &MemoryResult{StartMB: rssMB(pid, "VmRSS")}
+	// What the console reads: counts without candidates, and insights.
+	watch := watchRSSOf(pid)
+	for _, ep := range endpoints(running, e.cfg.ReadCandidates) {
+		if strings.Contains(ep.name, "counts only") || strings.Contains(ep.name, "insights") {
+			load(ctx, base, ep, e.cfg.ReadClients, e.cfg.ReadDuration/2)
+		}
+	}
+	res.ConsoleMB = watch()
 	// One request of each kind loads what the idle server holds (connections, caches).
 	for _, ep := range endpoints(running, e.cfg.ReadCandidates) {
 		load(ctx, base, ep, 1, 10*time.Millisecond)
 	}
 	time.Sleep(3 * time.Second)
-	res := &MemoryResult{IdleMB: rssMB(pid, "VmRSS")}
+	res.IdleMB = rssMB(pid, "VmRSS")
 	peak := watchRSSOf(pid)
 	for _, ep := range endpoints(running, e.cfg.ReadCandidates) {
 		load(ctx, base, ep, e.cfg.ReadClients, e.cfg.ReadDuration/2)
