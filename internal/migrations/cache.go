@@ -93,17 +93,33 @@ func (s *Service) GetMigrationJSON(ctx context.Context, id string, withCandidate
 		if err != nil {
 			return nil, err
 		}
-		cs, err := s.candidateList(ctx, id)
-		if err != nil {
+		// Without candidates: an empty list, counts (attention included) say how many.
+		if m.Candidates, m.Counts.Attention, err = s.candidatesOrCount(ctx, id, withCandidates); err != nil {
 			return nil, err
-		}
-		m.Counts.Attention = countAttention(cs)
-		m.Candidates = []api.Candidate{} // without candidates: an empty list, counts say how many
-		if withCandidates && cs != nil {
-			m.Candidates = cs
 		}
 		return json.Marshal(m)
 	})
+}
+
+// candidatesOrCount returns a migration's candidates and how many need attention, or with
+// withCandidates false no candidates and the count from the store alone: the answers without
+// candidates then never read (nor keep in the list cache) every candidate.
+func (s *Service) candidatesOrCount(ctx context.Context, id string, withCandidates bool) ([]api.Candidate, int, error) {
+	if !withCandidates {
+		n, err := s.store.CountAttention(ctx, id)
+		if err != nil {
+			return nil, 0, s.notFoundOrUnavailable(fmt.Errorf("migration %s: %w", id, err), id, "")
+		}
+		return []api.Candidate{}, n, nil
+	}
+	cs, err := s.candidateList(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cs == nil {
+		cs = []api.Candidate{}
+	}
+	return cs, countAttention(cs), nil
 }
 
 // lean names the cache entry of an answer without candidates.
@@ -131,14 +147,8 @@ func (s *Service) ListMigrationsJSON(ctx context.Context, withCandidates bool) (
 			return nil, storeErr(fmt.Errorf("list migrations: %w", err))
 		}
 		for i := range ms {
-			cs, err := s.candidateList(ctx, ms[i].Id)
-			if err != nil {
+			if ms[i].Candidates, ms[i].Counts.Attention, err = s.candidatesOrCount(ctx, ms[i].Id, withCandidates); err != nil {
 				return nil, err
-			}
-			ms[i].Counts.Attention = countAttention(cs)
-			ms[i].Candidates = []api.Candidate{}
-			if withCandidates && cs != nil {
-				ms[i].Candidates = cs
 			}
 		}
 		if ms == nil {

@@ -28,6 +28,9 @@ type MigrationStore interface {
 	// ListCandidates returns a migration's candidates ordered by id, with status, inputs and
 	// the summary of their latest run (Run, zero when the candidate never ran).
 	ListCandidates(ctx context.Context, migrationID string) ([]api.Candidate, error)
+	// CountAttention returns how many of the migration's candidates are running with a run
+	// summary that needs attention (what NeedsAttention counts), without reading the candidates.
+	CountAttention(ctx context.Context, migrationID string) (int, error)
 	// GetCandidate returns one candidate with status, inputs and run summary.
 	GetCandidate(ctx context.Context, migrationID, candidateID string) (api.Candidate, error)
 	// MergeInputs atomically sets the given operator inputs (other keys kept) and returns the

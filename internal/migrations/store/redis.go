@@ -214,6 +214,38 @@ type storedSummary struct {
 	WaitingSince string `json:"waitingSince"`
 }
 
+// CountAttention counts the running candidates whose run summary needs attention.
+func (s *RedisStore) CountAttention(ctx context.Context, migrationID string) (int, error) {
+	k := s.keys(migrationID)
+	var status, runs *redis.MapStringStringCmd
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		status, runs = p.HGetAll(ctx, k.status), p.HGetAll(ctx, k.runs)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count attention of %s: %w", migrationID, backendError(err))
+	}
+	if len(status.Val()) == 0 {
+		if err := s.missingMigration(ctx, k); err != nil {
+			return 0, fmt.Errorf("count attention of %s: %w", migrationID, err)
+		}
+	}
+	n := 0
+	for id, enc := range runs.Val() {
+		if status.Val()[id] != string(api.CandidateStatusRunning) {
+			continue
+		}
+		sum, err := decodeRunSummary(enc)
+		if err != nil {
+			return 0, fmt.Errorf("count attention of %s: run summary of %s: %w", migrationID, id, err)
+		}
+		if sum.Attention != "" {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // decodeRunSummary decodes a stored run summary; none (the candidate never ran) is the zero one.
 func decodeRunSummary(enc string) (api.RunSummary, error) {
 	if enc == "" {

@@ -922,6 +922,24 @@ ON CONFLICT (migration_id, id) DO UPDATE SET body = excluded.body`, r.MigrationI
 	return nil
 }
 
+// CountAttention counts the running candidates whose run summary needs attention.
+func (s *SQLiteStore) CountAttention(ctx context.Context, migrationID string) (int, error) {
+	var n int
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		if err := missingMigration(ctx, tx, migrationID); err != nil {
+			return err
+		}
+		return backendErrorOrNil(tx.QueryRowContext(ctx, `
+SELECT COUNT(*) FROM candidate_states s
+JOIN runs r ON r.migration_id = s.migration_id AND r.candidate_id = s.candidate_id
+WHERE s.migration_id = ? AND s.status = ? AND r.attention != ''`, migrationID, string(api.CandidateStatusRunning)).Scan(&n))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count attention of %s: %w", migrationID, err)
+	}
+	return n, nil
+}
+
 // GetRollout returns one rollout.
 func (s *SQLiteStore) GetRollout(ctx context.Context, migrationID, id string) (api.Rollout, error) {
 	var enc string

@@ -39,6 +39,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("Rollouts", func(t *testing.T) { testRollouts(t, newStore(t)) })
 	t.Run("History", func(t *testing.T) { testHistory(t, newStore(t)) })
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, newStore(t)) })
+	t.Run("CountAttention", func(t *testing.T) { testCountAttention(t, newStore(t)) })
 }
 
 func testSaveMigration(t *testing.T, s migrations.MigrationStore) {
@@ -1141,4 +1142,39 @@ func testRollouts(t *testing.T, s migrations.MigrationStore) {
 	list, err = s.ListRollouts(ctx, "m")
 	require.NoError(t, err)
 	require.Equal(t, []api.Rollout{r0, r1}, list, "oldest first, each as last put")
+}
+
+// testCountAttention: the store counts the running candidates whose run needs attention, as
+// NeedsAttention over ListCandidates does, without returning them.
+func testCountAttention(t *testing.T, s migrations.MigrationStore) {
+	ctx := context.Background()
+	require.NoError(t, s.SaveMigration(ctx, migration("m1", at(0))))
+	require.NoError(t, s.MergeCandidates(ctx, "m1", []api.CandidateInput{candidate("a", "service"), candidate("b", "service"),
+		candidate("c", "service"), candidate("d", "service")}, at(1)))
+	n, err := s.CountAttention(ctx, "m1")
+	require.NoError(t, err)
+	require.Zero(t, n)
+	for i, cid := range []string{"a", "b", "c"} {
+		require.NoError(t, s.BeginRun(ctx, migrations.RunRecord{RunID: migrations.RunID("m1", cid), ExecutionID: "e-" + cid, MigrationID: "m1",
+			CandidateID: cid, Status: api.RunStatusRunning, StepNames: []string{"x"}, StartedAt: at(2 + i)}))
+	}
+	failed := api.StepState{StepName: "x", Status: api.StepStatusFailed, StartedAt: at(5), FinishedAt: at(6), LastError: "boom"}
+	require.NoError(t, s.PutStepState(ctx, "m1", "a", "e-a", failed, api.AttentionFailed))
+	require.NoError(t, s.PutStepState(ctx, "m1", "b", "e-b", api.StepState{StepName: "x", Status: api.StepStatusInProgress, StartedAt: at(5)}, ""))
+	require.NoError(t, s.PutStepState(ctx, "m1", "c", "e-c", failed, api.AttentionFailed))
+	require.NoError(t, s.FinishRun(ctx, "m1", "c", "e-c", api.RunStatusCancelled, api.CandidateStatusNotStarted, at(7)))
+	n, err = s.CountAttention(ctx, "m1")
+	require.NoError(t, err)
+	cs, err := s.ListCandidates(ctx, "m1")
+	require.NoError(t, err)
+	want := 0
+	for _, c := range cs {
+		if migrations.NeedsAttention(c) {
+			want++
+		}
+	}
+	require.Equal(t, 1, want)
+	require.Equal(t, want, n, "a fails and waits; b runs fine; c's failed run was cancelled")
+	_, err = s.CountAttention(ctx, "nope")
+	require.ErrorIs(t, err, migrations.ErrMigrationNotFound)
 }
