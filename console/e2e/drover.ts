@@ -68,6 +68,17 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
 }
 
+/** startDemo runs `drover dev` (as startDrover) and waits until its demo migration has its four candidates. */
+export async function startDemo(extra: string[] = []): Promise<Drover> {
+  const drover = await startDrover(extra);
+  await waitFor("the demo migration's candidates", async () => {
+    const res = await fetch(`${drover.url}/migrations/bump-go-version/candidates`);
+    const cs = res.ok ? ((await res.json()) as unknown[]) : [];
+    return cs.length === 4 ? cs : undefined;
+  }, 60_000);
+  return drover;
+}
+
 /** git runs git in a demo repository, as the person merging a pull request would. */
 export function git(dataDir: string, candidate: string, ...args: string[]): string {
   return execFileSync("git", ["-C", join(dataDir, "demo", candidate), ...args], { encoding: "utf8" });

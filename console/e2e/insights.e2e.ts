@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { clearArtifacts, launch, markStep, shoot, stepItem } from "./browser";
-import { git, startDrover, waitFor, type Drover } from "./drover";
+import { git, startDemo, type Drover } from "./drover";
 
 // Two real runs of the demo, one completed and one whose review a person fails, read back in
 // the candidate page's History panel and on the migration's Insights page.
@@ -15,12 +15,7 @@ const step = (name: string, status?: string) => stepItem(page, name, status);
 
 beforeAll(async () => {
   clearArtifacts(/^(insights-|failed-insights-)/);
-  drover = await startDrover();
-  await waitFor("the demo migration's candidates", async () => {
-    const res = await fetch(`${drover.url}/migrations/${M}/candidates`);
-    const cs = res.ok ? ((await res.json()) as unknown[]) : [];
-    return cs.length === 4 ? cs : undefined;
-  }, 60_000);
+  drover = await startDemo();
   browser = await launch();
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.on("pageerror", (e) => pageErrors.push(e.message));

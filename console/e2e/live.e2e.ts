@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page, Request } from "playwright-core";
 import { clearArtifacts, launch, markStep, shoot, stepItem } from "./browser";
-import { git, startDrover, waitFor, type Drover } from "./drover";
+import { git, startDemo, waitFor, type Drover } from "./drover";
 
 // The console follows runs through Drover's event stream alone: polling is switched off
 // (localStorage drover.poll = "off"), so every change on the page came from a live event.
@@ -16,12 +16,7 @@ const step = (name: string, status?: string) => stepItem(page, name, status);
 
 beforeAll(async () => {
   clearArtifacts(/^(live-|failed-live-)/);
-  drover = await startDrover();
-  await waitFor("the demo migration's candidates", async () => {
-    const res = await fetch(`${drover.url}/migrations/${M}/candidates`);
-    const cs = res.ok ? ((await res.json()) as unknown[]) : [];
-    return cs.length === 4 ? cs : undefined;
-  }, 60_000);
+  drover = await startDemo();
   browser = await launch();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.addInitScript(() => localStorage.setItem("drover.poll", "off"));
