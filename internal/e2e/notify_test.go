@@ -111,4 +111,25 @@ func TestWebhookNotifications(t *testing.T) {
 	})
 	require.Equal(t, map[string]int{"n-twice": 1, "n-then": 1}, ids)
 	require.Equal(t, 5, hooks.Count(), "two attempts of the failure, the finish, and each of the last two once")
+
+	// A receiver that refuses (410) is not tried again; the log says failed.
+	gone := testsupport.NewWebhookReceiver(t)
+	refusing := create(api.WebhookInput{Url: gone.URL + "/gone"})
+	gone.AnswerNext(http.StatusGone)
+	refused := migrations.DeliveryInput{WebhookID: refusing.Id, Notification: api.Notification{Id: "n-refused", Kind: api.NotificationKindStepFailed, MigrationId: mid, At: time.Now().UTC()}}
+	require.NoError(t, engine.EnqueueDelivery(t.Context(), refused))
+	require.Equal(t, http.StatusGone, gone.Next(t, waitFor).Status)
+	testsupport.Eventually(t, waitFor, func() (bool, string) {
+		resp := a.Do(t, http.MethodGet, "/admin/webhooks/"+refusing.Id+"/deliveries", nil)
+		resp.JSON(t, &log)
+		return len(log.Deliveries) == 1 && log.Deliveries[0].Status == api.WebhookDeliveryStatusFailed, "the refusal logged as failed"
+	})
+	require.Equal(t, 1, log.Deliveries[0].Attempts)
+
+	// Replay fixtures of the notification workflow: delivered after a retry, and refused.
+	for name, id := range map[string]string{"notify-retried": "drover-notify/" + all.Id + "/" + first.Header.Get(signature.HeaderID),
+		"notify-refused": "drover-notify/" + refusing.Id + "/n-refused"} {
+		require.NoError(t, r.Client.GetWorkflow(t.Context(), id, "").Get(t.Context(), nil), "the delivery's workflow ends")
+		recordHistories(t, r.Client, id, name)
+	}
 }

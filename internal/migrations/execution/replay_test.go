@@ -36,6 +36,8 @@ import (
 //     cancelled with its runs.
 //   - v6-rollout-*.json: the same paths with the rollout-follow-open marker (it asks only about
 //     its open runs).
+//   - v6-notify-*.json: the notification workflow's first version: delivered after a retry, and
+//     refused (not retried).
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/replay/*.json")
 	require.NoError(t, err)
@@ -61,6 +63,11 @@ func TestReplayRecordedHistories(t *testing.T) {
 				require.NoError(t, dc.FromPayloads(start.GetInput(), &in))
 				id = migrations.RolloutWorkflowID(in.MigrationID, in.RolloutID)
 				r.RegisterWorkflowWithOptions(execution.Rollout, workflow.RegisterOptions{Name: execution.RolloutWorkflowName})
+			case execution.NotifyWorkflowName:
+				var in migrations.DeliveryInput
+				require.NoError(t, dc.FromPayloads(start.GetInput(), &in))
+				id = "drover-notify/" + in.WebhookID + "/" + in.Notification.Id
+				r.RegisterWorkflowWithOptions(execution.Notify, workflow.RegisterOptions{Name: execution.NotifyWorkflowName})
 			default:
 				t.Fatalf("a history of workflow %q, which the replay test does not know", name)
 			}
